@@ -1,0 +1,1398 @@
+//! Elaboration: evaluating a model's body at compile time into a flat graph.
+//!
+//! Blocks are instantiated (parameters bound, `if`s decided, repetitions
+//! unrolled), every op is built through the op table, and every shape rule is
+//! checked as the node is created. Errors do not stop elaboration: a failed
+//! expression yields [`Value::Poison`], which silently propagates, so one run
+//! reports every independent error.
+
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use super::error::{CheckError, CheckErrorKind as K, Frame};
+use super::shapes::{bind, build_op, MAX_ELEMENTS};
+use super::value::{CallArg, PadKeyword, SeqItem, Stage, Value};
+use super::{builtins, Globals};
+use crate::ir::{Input, Instance, InstanceId, Node, NodeId, Op, OpKind, Output, Param, Shape};
+use crate::span::Span;
+use crate::syntax::ast::{
+    Arg, BinaryOp, Body, Expr, ExprKind, Ident, ModelKind, Param as AstParam, Stmt, UnaryOp,
+};
+
+/// How deeply blocks may instantiate blocks.
+const MAX_INSTANCE_DEPTH: usize = 64;
+/// How long a repetition may be.
+const MAX_REPEAT: i64 = 10_000;
+/// How many nodes a graph may have.
+const MAX_NODES: usize = 1_000_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BindKind {
+    Param,
+    Local,
+    Input,
+}
+
+#[derive(Debug)]
+struct Binding {
+    value: Value,
+    span: Span,
+    used: bool,
+    kind: BindKind,
+}
+
+/// Lexical environment: a stack of scopes.
+#[derive(Default)]
+pub(crate) struct Env {
+    scopes: Vec<HashMap<String, Binding>>,
+}
+
+impl Env {
+    fn new() -> Self {
+        Env {
+            scopes: vec![HashMap::new()],
+        }
+    }
+
+    fn bind(&mut self, name: &str, value: Value, span: Span, kind: BindKind) -> Option<Binding> {
+        let scope = self.scopes.last_mut()?;
+        scope.insert(
+            name.to_string(),
+            Binding {
+                value,
+                span,
+                used: false,
+                kind,
+            },
+        )
+    }
+
+    fn lookup(&mut self, name: &str) -> Option<Value> {
+        for s in self.scopes.iter_mut().rev() {
+            if let Some(b) = s.get_mut(name) {
+                b.used = true;
+                return Some(b.value.clone());
+            }
+        }
+        None
+    }
+
+    fn names(&self) -> impl Iterator<Item = &String> {
+        self.scopes.iter().flat_map(|s| s.keys())
+    }
+}
+
+struct ActiveFrame {
+    block: usize,
+    frame: Frame,
+    instance: InstanceId,
+}
+
+/// The state of one model's elaboration.
+pub(crate) struct Elab<'p> {
+    g: &'p Globals<'p>,
+    pub nodes: Vec<Node>,
+    pub instances: Vec<Instance>,
+    pub inputs: Vec<Input>,
+    pub outputs: Vec<Output>,
+    claimed: HashMap<String, Span>,
+    auto: HashMap<String, usize>,
+    pub errors: Vec<CheckError>,
+    reported: HashSet<(crate::diag::Code, Span)>,
+    stack: Vec<ActiveFrame>,
+    scope: String,
+    models_active: Vec<usize>,
+    overrides: &'p [(Option<String>, Vec<usize>)],
+}
+
+fn join(scope: &str, seg: &str) -> String {
+    if scope.is_empty() {
+        seg.to_string()
+    } else {
+        format!("{scope}.{seg}")
+    }
+}
+
+impl<'p> Elab<'p> {
+    pub fn new(g: &'p Globals<'p>, overrides: &'p [(Option<String>, Vec<usize>)]) -> Self {
+        Elab {
+            g,
+            nodes: Vec::new(),
+            instances: Vec::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            claimed: HashMap::new(),
+            auto: HashMap::new(),
+            errors: Vec::new(),
+            reported: HashSet::new(),
+            stack: Vec::new(),
+            scope: String::new(),
+            models_active: Vec::new(),
+            overrides,
+        }
+    }
+
+    /// Records an error with the current instantiation chain; one report per place.
+    fn err(&mut self, mut e: CheckError) -> Value {
+        if self.reported.insert((e.kind.code(), e.span)) {
+            e.chain = self.stack.iter().rev().map(|f| f.frame.clone()).collect();
+            self.errors.push(e);
+        }
+        Value::Poison
+    }
+
+    fn shape(&self, id: NodeId) -> &Shape {
+        &self.nodes[id.0 as usize].shape
+    }
+
+    // ------------------------------------------------------------------
+    // Names
+
+    fn claim(&mut self, name: String, span: Span) -> String {
+        if let Some(first) = self.claimed.get(&name).copied() {
+            self.err(
+                CheckError::new(K::DuplicateName { name: name.clone() }, span)
+                    .label("second layer with this name")
+                    .with(first, "first layer with this name")
+                    .help("give one of them a different label (`name: layer`)"),
+            );
+            return format!("{name}#{}", self.nodes.len());
+        }
+        self.claimed.insert(name.clone(), span);
+        name
+    }
+
+    fn auto_name(&mut self, base: &str, span: Span) -> String {
+        let key = join(&self.scope, base);
+        let mut k = self.auto.get(&key).copied().unwrap_or(0);
+        loop {
+            let candidate = if k == 0 {
+                key.clone()
+            } else {
+                format!("{key}_{k}")
+            };
+            k += 1;
+            if !self.claimed.contains_key(&candidate) {
+                self.auto.insert(key, k);
+                self.claimed.insert(candidate.clone(), span);
+                return candidate;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Nodes
+
+    fn add_node(&mut self, name: String, op: Op, inputs: Vec<NodeId>, shape: Shape, span: Span) -> Value {
+        if self.nodes.len() >= MAX_NODES {
+            return self.err(CheckError::new(
+                K::TooLarge {
+                    what: format!("a model of more than {MAX_NODES} layers"),
+                },
+                span,
+            ));
+        }
+        let elements = shape
+            .0
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
+        if elements.is_none_or(|e| e > MAX_ELEMENTS) {
+            return self.err(
+                CheckError::new(
+                    K::TooLarge {
+                        what: format!("the output of `{}` ({})", op.name(), shape),
+                    },
+                    span,
+                )
+                .label(format!("more than {MAX_ELEMENTS} elements per sample")),
+            );
+        }
+        let params = op
+            .param_specs()
+            .into_iter()
+            .map(|p| Param {
+                name: format!("{name}.{}", p.suffix),
+                shape: p.shape,
+                trainable: p.trainable,
+            })
+            .collect();
+        let id = NodeId(self.nodes.len() as u32);
+        self.nodes.push(Node {
+            name,
+            op,
+            inputs,
+            shape,
+            params,
+            instance: self.stack.last().map(|f| f.instance),
+            span,
+        });
+        Value::Tensor(id)
+    }
+
+    // ------------------------------------------------------------------
+    // Models
+
+    /// Elaborates model `mi` with the given arguments (an alias's, or none).
+    pub fn model(&mut self, mi: usize, args: &[CallArg], call: Span) {
+        let def = self.g.models[mi].0;
+        if self.models_active.contains(&mi) || self.models_active.len() > 16 {
+            self.err(
+                CheckError::new(
+                    K::Recursion {
+                        block: def.name.name.clone(),
+                        cycle: "model aliases form a cycle".into(),
+                    },
+                    call,
+                )
+                .label("aliases itself"),
+            );
+            return;
+        }
+        self.models_active.push(mi);
+        match &def.kind {
+            ModelKind::Alias { target, args: alias_args } => {
+                let mut env = Env::new();
+                let evaluated = self.eval_args(&mut env, alias_args);
+                match self.g.model_index.get(&target.name) {
+                    Some(&ti) => self.model(ti, &evaluated, target.span),
+                    None => {
+                        let e = self.undefined(&target.name, target.span, &env);
+                        self.err(e);
+                    }
+                }
+            }
+            ModelKind::Body { params, body } => {
+                let mut env = Env::new();
+                let callee = format!("model `{}`", def.name.name);
+                if self.bind_params(&mut env, &callee, params, args, call, true) {
+                    self.model_body(&mut env, body);
+                    self.warn_unused(&mut env);
+                }
+            }
+        }
+        self.models_active.pop();
+    }
+
+    fn model_body(&mut self, env: &mut Env, body: &Body) {
+        let mut last: Option<(Value, Span)> = None;
+        let mut explicit_outputs = false;
+        for stmt in &body.stmts {
+            last = None;
+            match stmt {
+                Stmt::Input { name, shape, span } => self.model_input(env, name, shape.as_deref(), *span),
+                Stmt::Output { names, .. } => {
+                    explicit_outputs = true;
+                    for n in names {
+                        match env.lookup(&n.name) {
+                            Some(Value::Tensor(id)) => self.outputs.push(Output {
+                                name: n.name.clone(),
+                                node: id,
+                            }),
+                            Some(Value::Poison) => {}
+                            Some(v) => {
+                                self.err(
+                                    CheckError::new(
+                                        K::Type {
+                                            expected: "a tensor to output".into(),
+                                            found: v.describe(),
+                                        },
+                                        n.span,
+                                    )
+                                    .label("not a tensor"),
+                                );
+                            }
+                            None => {
+                                let e = self.undefined(&n.name, n.span, env);
+                                self.err(e);
+                            }
+                        }
+                    }
+                }
+                Stmt::Assign { name, value } => self.assign(env, name, value),
+                Stmt::Expr(e) => {
+                    let v = self.eval(env, e);
+                    last = Some((v, e.span));
+                }
+            }
+        }
+        if self.inputs.is_empty() {
+            self.err(
+                CheckError::new(
+                    K::Body {
+                        message: "this model declares no input".into(),
+                    },
+                    body.span,
+                )
+                .help("declare one: `input x: [3, 224, 224]` (channels, height, width; the batch is implicit)"),
+            );
+        }
+        if !explicit_outputs {
+            match last {
+                Some((Value::Tensor(id), _)) => self.outputs.push(Output {
+                    name: "output".into(),
+                    node: id,
+                }),
+                Some((Value::Poison, _)) => {}
+                Some((v, span)) => {
+                    self.err(
+                        CheckError::new(
+                            K::Type {
+                                expected: "a tensor as the model's result".into(),
+                                found: v.describe(),
+                            },
+                            span,
+                        )
+                        .label("the model's last expression")
+                        .help("apply it to a tensor: `x -> ...`"),
+                    );
+                }
+                None => {
+                    self.err(
+                        CheckError::new(
+                            K::Body {
+                                message: "this model has no output".into(),
+                            },
+                            body.span,
+                        )
+                        .help("end the model with an expression such as `x -> ...`, or declare `output y`"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn model_input(&mut self, env: &mut Env, name: &Ident, shape: Option<&[Expr]>, span: Span) {
+        let Some(dims) = shape else {
+            self.err(
+                CheckError::new(
+                    K::Body {
+                        message: format!("model input `{}` needs a shape", name.name),
+                    },
+                    span,
+                )
+                .help(format!("write `input {}: [3, 224, 224]` (C, H, W)", name.name)),
+            );
+            env.bind(&name.name, Value::Poison, name.span, BindKind::Input);
+            return;
+        };
+        let mut shape = Vec::new();
+        for d in dims {
+            match self.eval(env, d) {
+                Value::Int(v) if v > 0 && (v as u64) <= MAX_ELEMENTS => shape.push(v as usize),
+                Value::Int(v) => {
+                    self.err(
+                        CheckError::new(
+                            K::ArgValue {
+                                op: "input".into(),
+                                arg: "shape".into(),
+                                message: format!("dimension {v} is not a positive size"),
+                            },
+                            d.span,
+                        )
+                        .label("must be between 1 and 2^40"),
+                    );
+                    shape.push(1);
+                }
+                Value::Poison => shape.push(1),
+                v => {
+                    self.err(CheckError::new(
+                        K::Type {
+                            expected: "an integer dimension".into(),
+                            found: v.describe(),
+                        },
+                        d.span,
+                    ));
+                    shape.push(1);
+                }
+            }
+        }
+        let index = self.inputs.len();
+        let over = self
+            .overrides
+            .iter()
+            .find(|(n, _)| n.as_deref() == Some(name.name.as_str()))
+            .or_else(|| {
+                self.overrides
+                    .iter()
+                    .filter(|(n, _)| n.is_none())
+                    .nth(index)
+            });
+        if let Some((_, s)) = over {
+            shape = s.clone();
+        }
+        let node_name = self.claim(name.name.clone(), name.span);
+        let v = self.add_node(node_name, Op::Input, vec![], Shape(shape), span);
+        if let Value::Tensor(id) = v {
+            self.inputs.push(Input {
+                name: name.name.clone(),
+                node: id,
+            });
+        }
+        if let Some(prev) = env.bind(&name.name, v, name.span, BindKind::Input) {
+            self.err(
+                CheckError::new(
+                    K::Duplicate {
+                        what: "input",
+                        name: name.name.clone(),
+                    },
+                    name.span,
+                )
+                .with(prev.span, "first declared here"),
+            );
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Parameters
+
+    /// Binds `args` to `params` in `env`; reports and returns false on error.
+    fn bind_params(
+        &mut self,
+        env: &mut Env,
+        callee: &str,
+        params: &[AstParam],
+        args: &[CallArg],
+        call: Span,
+        is_model: bool,
+    ) -> bool {
+        let mut given: HashMap<&str, &CallArg> = HashMap::new();
+        let mut positional = 0;
+        let mut ok = true;
+        for a in args {
+            let target = match &a.name {
+                Some(n) => match params.iter().find(|p| p.name.name == n.name) {
+                    Some(p) => p,
+                    None => {
+                        let mut e = CheckError::new(
+                            K::Arguments {
+                                callee: callee.into(),
+                                message: format!("{callee} has no parameter `{}`", n.name),
+                            },
+                            n.span,
+                        )
+                        .label("unknown parameter");
+                        if let Some(s) = super::suggest(&n.name, params.iter().map(|p| p.name.name.as_str())) {
+                            e = e.help(format!("did you mean `{s}`?"));
+                        }
+                        let list: Vec<&str> = params.iter().map(|p| p.name.name.as_str()).collect();
+                        e = e.note(format!("{callee} takes: {}", list.join(", ")));
+                        self.err(e);
+                        ok = false;
+                        continue;
+                    }
+                },
+                None => match params.get(positional) {
+                    Some(p) => {
+                        positional += 1;
+                        p
+                    }
+                    None => {
+                        self.err(
+                            CheckError::new(
+                                K::Arguments {
+                                    callee: callee.into(),
+                                    message: format!(
+                                        "{callee} takes {} parameter{}, but more arguments were given",
+                                        params.len(),
+                                        if params.len() == 1 { "" } else { "s" }
+                                    ),
+                                },
+                                a.span,
+                            )
+                            .label("unexpected argument"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                },
+            };
+            if let Some(first) = given.insert(target.name.name.as_str(), a) {
+                self.err(
+                    CheckError::new(
+                        K::Arguments {
+                            callee: callee.into(),
+                            message: format!("parameter `{}` of {callee} is given twice", target.name.name),
+                        },
+                        a.span,
+                    )
+                    .label("given again")
+                    .with(first.span, "first given here"),
+                );
+                ok = false;
+            }
+        }
+        for p in params {
+            let value = match given.get(p.name.name.as_str()) {
+                Some(a) => a.value.clone(),
+                None => match &p.default {
+                    Some(d) => self.eval(env, d),
+                    None => {
+                        let kind = if is_model {
+                            K::Model {
+                                message: format!("{callee} needs a value for parameter `{}`", p.name.name),
+                            }
+                        } else {
+                            K::Arguments {
+                                callee: callee.into(),
+                                message: format!("{callee} needs the argument `{}`", p.name.name),
+                            }
+                        };
+                        let mut e = CheckError::new(kind, call)
+                            .label(format!("`{}` missing", p.name.name))
+                            .with(p.name.span, "parameter declared here");
+                        if is_model {
+                            e = e.help(format!(
+                                "give it a default (`{} = ...`) or define `model name = {}(...)` with a value",
+                                p.name.name,
+                                callee.trim_start_matches("model ").trim_matches('`')
+                            ));
+                        }
+                        self.err(e);
+                        ok = false;
+                        Value::Poison
+                    }
+                },
+            };
+            if let Some(prev) = env.bind(&p.name.name, value, p.name.span, BindKind::Param) {
+                if prev.kind == BindKind::Param {
+                    self.err(
+                        CheckError::new(
+                            K::Duplicate {
+                                what: "parameter",
+                                name: p.name.name.clone(),
+                            },
+                            p.name.span,
+                        )
+                        .with(prev.span, "first declared here"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok
+    }
+
+    fn warn_unused(&mut self, env: &mut Env) {
+        let Some(scope) = env.scopes.last() else { return };
+        let mut unused: Vec<(&String, &Binding)> = scope
+            .iter()
+            .filter(|(n, b)| !b.used && !n.starts_with('_'))
+            .collect();
+        unused.sort_by_key(|(_, b)| (b.span.file, b.span.start));
+        let mut warnings = Vec::new();
+        for (name, b) in unused {
+            match (b.kind, &b.value) {
+                (BindKind::Param, _) => warnings.push(
+                    CheckError::new(K::UnusedParam { name: name.clone() }, b.span)
+                        .help(format!("remove it, or prefix it with an underscore: `_{name}`")),
+                ),
+                (BindKind::Local, Value::Tensor(_)) | (BindKind::Input, Value::Tensor(_)) => warnings.push(
+                    CheckError::new(K::UnusedTensor { name: name.clone() }, b.span)
+                        .help(format!("remove it, or prefix it with an underscore: `_{name}`")),
+                ),
+                _ => {}
+            }
+        }
+        for w in warnings {
+            self.err(w);
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Statements
+
+    fn assign(&mut self, env: &mut Env, name: &Ident, value: &Expr) {
+        let v = self.eval(env, value);
+        if let Some(prev) = env.bind(&name.name, v, name.span, BindKind::Local) {
+            if !prev.used && matches!(prev.value, Value::Tensor(_)) && prev.kind == BindKind::Local {
+                self.err(
+                    CheckError::new(K::UnusedTensor { name: name.name.clone() }, prev.span)
+                        .label("assigned here and overwritten before use")
+                        .with(name.span, "overwritten here"),
+                );
+            }
+        }
+    }
+
+    /// Runs a block body (or an `if` branch) in a new scope and returns its value.
+    fn body(&mut self, env: &mut Env, body: &Body, input: Option<Value>) -> Value {
+        env.scopes.push(HashMap::new());
+        let mut last = None;
+        for stmt in &body.stmts {
+            last = None;
+            match stmt {
+                Stmt::Input { name, shape, span } => match (&input, shape) {
+                    (Some(v), None) => {
+                        env.bind(&name.name, v.clone(), name.span, BindKind::Input);
+                    }
+                    (Some(_), Some(s)) => {
+                        let span = s.first().map_or(*span, |f| f.span.to(s[s.len() - 1].span));
+                        self.err(
+                            CheckError::new(
+                                K::Body {
+                                    message: "a block's input takes its shape from the caller".into(),
+                                },
+                                span,
+                            )
+                            .label("remove this shape")
+                            .help(format!("write `input {}`", name.name)),
+                        );
+                    }
+                    (None, _) => {
+                        self.err(
+                            CheckError::new(
+                                K::Body {
+                                    message: "`input` may only appear at the top of a block or model".into(),
+                                },
+                                *span,
+                            )
+                            .label("not allowed here"),
+                        );
+                    }
+                },
+                Stmt::Output { span, .. } => {
+                    self.err(
+                        CheckError::new(
+                            K::Body {
+                                message: "`output` may only appear in a model".into(),
+                            },
+                            *span,
+                        )
+                        .help("a block's value is its last expression"),
+                    );
+                }
+                Stmt::Assign { name, value } => self.assign(env, name, value),
+                Stmt::Expr(e) => last = Some(self.eval(env, e)),
+            }
+        }
+        self.warn_unused(env);
+        env.scopes.pop();
+        match last {
+            Some(v) => v,
+            None => self.err(
+                CheckError::new(
+                    K::Body {
+                        message: "this body has no resulting value".into(),
+                    },
+                    body.span,
+                )
+                .label("ends without an expression")
+                .help("end it with an expression, for example the tensor it computes"),
+            ),
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Expressions
+
+    fn undefined(&self, name: &str, span: Span, env: &Env) -> CheckError {
+        let locals: Vec<&str> = env.names().map(String::as_str).collect();
+        let candidates = locals
+            .into_iter()
+            .chain(self.g.block_index.keys().map(String::as_str))
+            .chain(crate::ir::ops::OPS.iter().map(|s| s.name))
+            .chain(builtins::NAMES.iter().copied());
+        let mut e = CheckError::new(K::UndefinedName { name: name.into() }, span).label("not found");
+        if let Some(s) = super::suggest(name, candidates) {
+            e = e.help(format!("did you mean `{s}`?"));
+        }
+        e
+    }
+
+    fn eval_args(&mut self, env: &mut Env, args: &[Arg]) -> Vec<CallArg> {
+        args.iter()
+            .map(|a| CallArg {
+                name: a.name.clone(),
+                value: self.eval(env, &a.value),
+                span: a.name.as_ref().map_or(a.value.span, |n| n.span.to(a.value.span)),
+            })
+            .collect()
+    }
+
+    pub fn eval(&mut self, env: &mut Env, e: &Expr) -> Value {
+        match &e.kind {
+            ExprKind::Int(v) => Value::Int(*v),
+            ExprKind::Float(v) => Value::Float(*v),
+            ExprKind::Bool(v) => Value::Bool(*v),
+            ExprKind::Str(s) => Value::Str(s.clone()),
+            ExprKind::Name(n) => self.name(env, n, e.span),
+            ExprKind::List(items) => self.list(env, items, e.span),
+            ExprKind::Call { callee, args } => {
+                let f = self.eval(env, callee);
+                let args = self.eval_args(env, args);
+                self.call(env, f, args, callee, e.span)
+            }
+            ExprKind::Index { base, index } => {
+                let b = self.eval(env, base);
+                let i = self.eval(env, index);
+                match (b, i) {
+                    (Value::Poison, _) | (_, Value::Poison) => Value::Poison,
+                    (Value::List(l), Value::Int(i)) => {
+                        let idx = if i < 0 { i + l.len() as i64 } else { i };
+                        match usize::try_from(idx).ok().and_then(|k| l.get(k)) {
+                            Some(v) => v.clone(),
+                            None => self.err(
+                                CheckError::new(K::Index { index: i, len: l.len() }, index.span)
+                                    .label("out of range"),
+                            ),
+                        }
+                    }
+                    (Value::List(_), v) => self.err(CheckError::new(
+                        K::Type {
+                            expected: "an integer index".into(),
+                            found: v.describe(),
+                        },
+                        index.span,
+                    )),
+                    (v, _) => self.err(
+                        CheckError::new(
+                            K::Type {
+                                expected: "a list to index".into(),
+                                found: v.describe(),
+                            },
+                            base.span,
+                        )
+                        .label("cannot be indexed"),
+                    ),
+                }
+            }
+            ExprKind::Unary { op, operand } => {
+                let v = self.eval(env, operand);
+                match (op, v) {
+                    (_, Value::Poison) => Value::Poison,
+                    (UnaryOp::Neg, Value::Int(i)) => match i.checked_neg() {
+                        Some(n) => Value::Int(n),
+                        None => self.overflow(e.span),
+                    },
+                    (UnaryOp::Neg, Value::Float(f)) => Value::Float(-f),
+                    (UnaryOp::Not, Value::Bool(b)) => Value::Bool(!b),
+                    (op, v) => self.err(CheckError::new(
+                        K::Type {
+                            expected: if *op == UnaryOp::Neg { "a number" } else { "a boolean" }.into(),
+                            found: v.describe(),
+                        },
+                        operand.span,
+                    )),
+                }
+            }
+            ExprKind::Binary { op, op_span, lhs, rhs } => self.binary(env, *op, *op_span, lhs, rhs, e.span),
+            ExprKind::If { cond, then, otherwise } => match self.eval(env, cond) {
+                Value::Bool(true) => self.body(env, then, None),
+                Value::Bool(false) => self.body(env, otherwise, None),
+                Value::Poison => Value::Poison,
+                v => self.err(
+                    CheckError::new(
+                        K::Type {
+                            expected: "a boolean condition".into(),
+                            found: v.describe(),
+                        },
+                        cond.span,
+                    )
+                    .label("must be `true` or `false` at compile time"),
+                ),
+            },
+            ExprKind::Pipe { input, stages } => {
+                let mut v = self.eval(env, input);
+                if !matches!(v, Value::Tensor(_) | Value::Poison) {
+                    return self.err(
+                        CheckError::new(
+                            K::Type {
+                                expected: "a tensor at the start of a pipeline".into(),
+                                found: v.describe(),
+                            },
+                            input.span,
+                        )
+                        .label("pipelines start from a tensor: `x -> ...`"),
+                    );
+                }
+                for s in stages {
+                    let stage = self.eval(env, &s.expr);
+                    let name = s.label.as_ref().map(|l| join(&self.scope, &l.name));
+                    v = self.apply_value(stage, v, name, s.label.as_ref().map(|l| l.span), s.expr.span);
+                }
+                v
+            }
+        }
+    }
+
+    fn overflow(&mut self, span: Span) -> Value {
+        self.err(
+            CheckError::new(
+                K::Arithmetic {
+                    message: "integer overflow".into(),
+                },
+                span,
+            )
+            .label("the result does not fit in 64 bits"),
+        )
+    }
+
+    fn name(&mut self, env: &mut Env, n: &str, span: Span) -> Value {
+        if let Some(v) = env.lookup(n) {
+            return v;
+        }
+        if let Some(&bi) = self.g.block_index.get(n) {
+            return Value::Stage(Rc::new(Stage::Block {
+                block: bi,
+                args: Vec::new(),
+                span,
+            }));
+        }
+        if let Some(spec) = crate::ir::ops::lookup(n) {
+            return Value::Stage(Rc::new(Stage::Op {
+                kind: spec.kind,
+                args: Vec::new(),
+                span,
+            }));
+        }
+        match n {
+            "same" => return Value::Pad(PadKeyword::Same),
+            "valid" => return Value::Pad(PadKeyword::Valid),
+            _ => {}
+        }
+        if builtins::NAMES.contains(&n) {
+            return Value::Str(format!("builtin:{n}"));
+        }
+        let e = self.undefined(n, span, env);
+        let e = if self.g.model_index.contains_key(n) {
+            e.note(format!("`{n}` is a model; models cannot be used inside other models, only aliased (`model m = {n}(...)`)"))
+        } else {
+            e
+        };
+        self.err(e)
+    }
+
+    fn list(&mut self, env: &mut Env, items: &[crate::syntax::ast::ListItem], span: Span) -> Value {
+        let values: Vec<(Option<Ident>, Value, Span)> = items
+            .iter()
+            .map(|it| (it.label.clone(), self.eval(env, &it.value), it.value.span))
+            .collect();
+        if values.iter().any(|(_, v, _)| matches!(v, Value::Poison)) {
+            return Value::Poison;
+        }
+        let is_seq = values
+            .iter()
+            .any(|(l, v, _)| l.is_some() || matches!(v, Value::Stage(_)));
+        if !is_seq {
+            return Value::List(Rc::new(values.into_iter().map(|(_, v, _)| v).collect()));
+        }
+        let mut seq = Vec::new();
+        for (label, v, vspan) in values {
+            match v {
+                Value::Stage(s) => match (&*s, label) {
+                    // Unlabelled nested sequences (repetitions) are spliced in.
+                    (Stage::Seq { items, .. }, None) => seq.extend(items.iter().cloned()),
+                    (_, label) => seq.push(SeqItem { label, stage: s }),
+                },
+                Value::List(l) if l.is_empty() => {}
+                v => {
+                    return self.err(
+                        CheckError::new(
+                            K::Type {
+                                expected: "a layer in this sequence".into(),
+                                found: v.describe(),
+                            },
+                            vspan,
+                        )
+                        .label("not a layer")
+                        .note("a list containing layers is a sequence; every item must be a layer, block or sequence"),
+                    )
+                }
+            }
+        }
+        Value::Stage(Rc::new(Stage::Seq { items: seq, span }))
+    }
+
+    fn binary(&mut self, env: &mut Env, op: BinaryOp, op_span: Span, lhs: &Expr, rhs: &Expr, span: Span) -> Value {
+        // Short-circuit logic.
+        if matches!(op, BinaryOp::And | BinaryOp::Or) {
+            let l = self.eval(env, lhs);
+            let lb = match l {
+                Value::Bool(b) => b,
+                Value::Poison => return Value::Poison,
+                v => {
+                    return self.err(CheckError::new(
+                        K::Type {
+                            expected: format!("a boolean operand of `{}`", op.symbol()),
+                            found: v.describe(),
+                        },
+                        lhs.span,
+                    ))
+                }
+            };
+            if (op == BinaryOp::And && !lb) || (op == BinaryOp::Or && lb) {
+                return Value::Bool(lb);
+            }
+            return match self.eval(env, rhs) {
+                Value::Bool(b) => Value::Bool(b),
+                Value::Poison => Value::Poison,
+                v => self.err(CheckError::new(
+                    K::Type {
+                        expected: format!("a boolean operand of `{}`", op.symbol()),
+                        found: v.describe(),
+                    },
+                    rhs.span,
+                )),
+            };
+        }
+        let l = self.eval(env, lhs);
+        let r = self.eval(env, rhs);
+        use BinaryOp::*;
+        match (op, l, r) {
+            (_, Value::Poison, _) | (_, _, Value::Poison) => Value::Poison,
+            (Add, Value::Tensor(a), Value::Tensor(b)) => self.residual_add(a, b, lhs, rhs, span),
+            (Mul, Value::Stage(s), Value::Int(n)) | (Mul, Value::Int(n), Value::Stage(s)) => {
+                if !(0..=MAX_REPEAT).contains(&n) {
+                    return self.err(
+                        CheckError::new(
+                            K::ArgValue {
+                                op: "*".into(),
+                                arg: "count".into(),
+                                message: format!("a repetition count must be between 0 and {MAX_REPEAT}, got {n}"),
+                            },
+                            span,
+                        )
+                        .label("repeated here"),
+                    );
+                }
+                let mut items = Vec::new();
+                for _ in 0..n {
+                    match &*s {
+                        Stage::Seq { items: inner, .. } => items.extend(inner.iter().cloned()),
+                        _ => items.push(SeqItem {
+                            label: None,
+                            stage: s.clone(),
+                        }),
+                    }
+                }
+                Value::Stage(Rc::new(Stage::Seq { items, span }))
+            }
+            (op, Value::Int(a), Value::Int(b)) => {
+                let r = match op {
+                    Add => a.checked_add(b).map(Value::Int),
+                    Sub => a.checked_sub(b).map(Value::Int),
+                    Mul => a.checked_mul(b).map(Value::Int),
+                    Div | Rem if b == 0 => {
+                        return self.err(
+                            CheckError::new(
+                                K::Arithmetic {
+                                    message: "division by zero".into(),
+                                },
+                                rhs.span,
+                            )
+                            .label("this is zero"),
+                        )
+                    }
+                    Div => a.checked_div(b).map(Value::Int),
+                    Rem => a.checked_rem(b).map(Value::Int),
+                    Eq => Some(Value::Bool(a == b)),
+                    Ne => Some(Value::Bool(a != b)),
+                    Lt => Some(Value::Bool(a < b)),
+                    Le => Some(Value::Bool(a <= b)),
+                    Gt => Some(Value::Bool(a > b)),
+                    Ge => Some(Value::Bool(a >= b)),
+                    And | Or => None,
+                };
+                match r {
+                    Some(v) => v,
+                    None => self.overflow(span),
+                }
+            }
+            (op, a @ (Value::Int(_) | Value::Float(_)), b @ (Value::Int(_) | Value::Float(_))) => {
+                let f = |v: &Value| match v {
+                    Value::Int(i) => *i as f64,
+                    Value::Float(x) => *x,
+                    _ => 0.0,
+                };
+                let (a, b) = (f(&a), f(&b));
+                match op {
+                    Add => Value::Float(a + b),
+                    Sub => Value::Float(a - b),
+                    Mul => Value::Float(a * b),
+                    Div => Value::Float(a / b),
+                    Rem => Value::Float(a % b),
+                    Eq => Value::Bool(a == b),
+                    Ne => Value::Bool(a != b),
+                    Lt => Value::Bool(a < b),
+                    Le => Value::Bool(a <= b),
+                    Gt => Value::Bool(a > b),
+                    Ge => Value::Bool(a >= b),
+                    And | Or => Value::Poison,
+                }
+            }
+            (Eq, Value::Bool(a), Value::Bool(b)) => Value::Bool(a == b),
+            (Ne, Value::Bool(a), Value::Bool(b)) => Value::Bool(a != b),
+            (op, a, b) => {
+                let mut e = CheckError::new(
+                    K::Type {
+                        expected: format!("operands that support `{}`", op.symbol()),
+                        found: format!("{} and {}", a.describe(), b.describe()),
+                    },
+                    op_span,
+                )
+                .label(format!("`{}` cannot combine these", op.symbol()))
+                .with(lhs.span, a.describe())
+                .with(rhs.span, b.describe());
+                if op == Add && matches!((&a, &b), (Value::Tensor(_), _) | (_, Value::Tensor(_))) {
+                    e = e.help("`+` adds two tensors of the same shape (a skip connection)");
+                }
+                if op == Mul {
+                    e = e.help("`layer * n` repeats a layer or block n times");
+                }
+                self.err(e)
+            }
+        }
+    }
+
+    /// `a + b` on tensors: a skip connection; shapes must be exactly equal.
+    fn residual_add(&mut self, a: NodeId, b: NodeId, lhs: &Expr, rhs: &Expr, span: Span) -> Value {
+        let (sa, sb) = (self.shape(a).clone(), self.shape(b).clone());
+        if sa == sb {
+            let name = self.auto_name("add", span);
+            return self.add_node(name, Op::Add, vec![a, b], sa, span);
+        }
+        let mut e = CheckError::new(
+            K::AddShapes {
+                shapes: vec![sa.to_string(), sb.to_string()],
+            },
+            span,
+        )
+        .label("shapes differ")
+        .with(lhs.span, format!("this is {sa}"))
+        .with(rhs.span, format!("this is {sb}"))
+        .note("resnetc never broadcasts: both operands of `+` must have exactly the same shape");
+        // Which operand is the skip (the older tensor) and which went through layers?
+        let (skip, skip_expr, main, main_shape, skip_shape) = if a < b {
+            (a, lhs, b, sb.clone(), sa.clone())
+        } else {
+            (b, rhs, a, sa.clone(), sb.clone())
+        };
+        // Walk back from the main path to the skip, noting what changed the shape.
+        let mut cur = main;
+        let mut stride = None;
+        let mut steps = 0;
+        while cur > skip && steps < 10_000 {
+            steps += 1;
+            let n = &self.nodes[cur.0 as usize];
+            let s = match &n.op {
+                Op::Conv(c) => Some(c.stride),
+                Op::MaxPool(p) | Op::AvgPool(p) => Some(p.stride),
+                _ => None,
+            };
+            if let Some(s) = s {
+                if s != [1, 1] {
+                    stride = Some((n.span, s, n.name.clone()));
+                }
+            }
+            match n.inputs.first() {
+                Some(&i) => cur = i,
+                None => break,
+            }
+        }
+        if let Some((sp, s, name)) = &stride {
+            e = e.with(*sp, format!("`{name}` has stride {}: it changes the height and width", s[0]));
+        }
+        if let (Some(&c), 3, 3) = (main_shape.0.first(), main_shape.0.len(), skip_shape.0.len()) {
+            let sh = skip_shape.0[1] / main_shape.0[1].max(1);
+            let skip_name = match &skip_expr.kind {
+                ExprKind::Name(n) => n.clone(),
+                _ => "x".into(),
+            };
+            let stride_arg = if sh > 1 { format!(", stride: {sh}") } else { String::new() };
+            e = e.help(format!(
+                "project the shortcut to {main_shape}: `{skip_name} -> [conv({c}, 1{stride_arg}, bias: false), bn]` (a projection shortcut), applied only when the shapes differ"
+            ));
+        }
+        let _ = skip;
+        self.err(e)
+    }
+
+    // ------------------------------------------------------------------
+    // Calls and application
+
+    fn call(&mut self, env: &mut Env, f: Value, args: Vec<CallArg>, callee: &Expr, span: Span) -> Value {
+        if let Value::Str(s) = &f {
+            if let Some(b) = s.strip_prefix("builtin:") {
+                return builtins::call(self, b, &args, span);
+            }
+        }
+        if args.iter().any(|a| matches!(a.value, Value::Poison)) {
+            return Value::Poison;
+        }
+        let stage = match f {
+            Value::Stage(s) => s,
+            Value::Poison => return Value::Poison,
+            v => {
+                return self.err(
+                    CheckError::new(
+                        K::Type {
+                            expected: "a layer, block or built-in to call".into(),
+                            found: v.describe(),
+                        },
+                        callee.span,
+                    )
+                    .label("cannot be called"),
+                )
+            }
+        };
+        let _ = env;
+        // Leading positional tensors are the inputs: apply now.
+        let n_tensors = args
+            .iter()
+            .take_while(|a| a.name.is_none() && matches!(a.value, Value::Tensor(_)))
+            .count();
+        let (tensors, rest) = args.split_at(n_tensors);
+        let add_args = |old: &[CallArg]| -> Vec<CallArg> { old.iter().cloned().chain(rest.iter().cloned()).collect() };
+        let new_stage = match &*stage {
+            Stage::Op { kind, args: old, .. } => Stage::Op {
+                kind: *kind,
+                args: add_args(old),
+                span,
+            },
+            Stage::Block { block, args: old, .. } => Stage::Block {
+                block: *block,
+                args: add_args(old),
+                span,
+            },
+            Stage::Seq { .. } => {
+                return self.err(
+                    CheckError::new(
+                        K::Type {
+                            expected: "a layer or block to call".into(),
+                            found: "a sequence".into(),
+                        },
+                        callee.span,
+                    )
+                    .help("apply a sequence with `->`: `x -> [a, b]`"),
+                )
+            }
+        };
+        if tensors.is_empty() {
+            return Value::Stage(Rc::new(new_stage));
+        }
+        let ids: Vec<NodeId> = tensors
+            .iter()
+            .filter_map(|a| match a.value {
+                Value::Tensor(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        match new_stage {
+            Stage::Op { kind, args, span } => self.apply_op(kind, &args, &ids, tensors, None, span),
+            Stage::Block { block, args, span } => {
+                if ids.len() > 1 {
+                    return self.err(
+                        CheckError::new(
+                            K::Arguments {
+                                callee: format!("block `{}`", self.g.blocks[block].name.name),
+                                message: "a block takes one input tensor".into(),
+                            },
+                            tensors[1].span,
+                        )
+                        .label("second tensor"),
+                    );
+                }
+                self.instantiate(block, &args, Value::Tensor(ids[0]), None, span)
+            }
+            Stage::Seq { .. } => Value::Poison,
+        }
+    }
+
+    fn apply_value(&mut self, stage: Value, input: Value, name: Option<String>, label_span: Option<Span>, span: Span) -> Value {
+        match stage {
+            Value::Poison => Value::Poison,
+            Value::Stage(s) => {
+                if matches!(input, Value::Poison) {
+                    return Value::Poison;
+                }
+                let name = name.map(|n| self.claim(n, label_span.unwrap_or(span)));
+                self.apply(&s, input, name, span)
+            }
+            Value::List(l) if l.is_empty() => input,
+            v => self.err(
+                CheckError::new(
+                    K::Type {
+                        expected: "a layer, block or sequence after `->`".into(),
+                        found: v.describe(),
+                    },
+                    span,
+                )
+                .label("cannot be applied to a tensor"),
+            ),
+        }
+    }
+
+    /// Applies a stage to a tensor; `name` is its claimed hierarchical name.
+    fn apply(&mut self, stage: &Stage, input: Value, name: Option<String>, span: Span) -> Value {
+        let Value::Tensor(id) = input else { return Value::Poison };
+        match stage {
+            Stage::Op { kind, args, .. } => {
+                let arg = CallArg {
+                    name: None,
+                    value: input.clone(),
+                    span,
+                };
+                self.apply_op(*kind, args, &[id], std::slice::from_ref(&arg), name, stage.span())
+            }
+            Stage::Block { block, args, .. } => self.instantiate(*block, args, input, name, stage.span()),
+            Stage::Seq { items, .. } => {
+                let base = name.unwrap_or_else(|| self.scope.clone());
+                let mut cur = input;
+                for (k, item) in items.iter().enumerate() {
+                    let seg = item.label.as_ref().map_or_else(|| k.to_string(), |l| l.name.clone());
+                    let child = self.claim(join(&base, &seg), item.label.as_ref().map_or(item.stage.span(), |l| l.span));
+                    cur = self.apply(&item.stage, cur, Some(child), item.stage.span());
+                    if matches!(cur, Value::Poison) {
+                        break;
+                    }
+                }
+                cur
+            }
+        }
+    }
+
+    fn apply_op(
+        &mut self,
+        kind: OpKind,
+        args: &[CallArg],
+        inputs: &[NodeId],
+        input_args: &[CallArg],
+        name: Option<String>,
+        span: Span,
+    ) -> Value {
+        let spec = kind.spec();
+        let bound = match bind(spec, args, span) {
+            Ok(b) => b,
+            Err(e) => return self.err(e),
+        };
+        let shapes: Vec<Shape> = inputs.iter().map(|&i| self.shape(i).clone()).collect();
+        if kind == OpKind::Add && shapes.iter().any(|s| *s != shapes[0]) && input_args.len() >= 2 {
+            let rendered: Vec<String> = shapes.iter().map(Shape::to_string).collect();
+            let mut e = CheckError::new(K::AddShapes { shapes: rendered }, span).label("shapes differ");
+            for (a, s) in input_args.iter().zip(&shapes) {
+                e = e.with(a.span, format!("this is {s}"));
+            }
+            return self.err(e.note("resnetc never broadcasts: the operands of `add` must have exactly the same shape"));
+        }
+        if kind == OpKind::Concat && shapes.len() >= 2 {
+            let rest = |s: &Shape| s.0.get(1..).map(<[usize]>::to_vec);
+            if shapes.iter().any(|s| s.0.len() != shapes[0].0.len() || rest(s) != rest(&shapes[0])) {
+                let rendered: Vec<String> = shapes.iter().map(Shape::to_string).collect();
+                let mut e = CheckError::new(K::ConcatShapes { shapes: rendered }, span).label("shapes differ outside the channels");
+                for (a, s) in input_args.iter().zip(&shapes) {
+                    e = e.with(a.span, format!("this is {s}"));
+                }
+                return self.err(e.help("concat joins along channels: every input needs the same height and width"));
+            }
+        }
+        match build_op(kind, &bound, &shapes, span) {
+            Ok((op, shape)) => {
+                let name = match name {
+                    Some(n) => n,
+                    None => self.auto_name(kind.name(), span),
+                };
+                self.add_node(name, op, inputs.to_vec(), shape, span)
+            }
+            Err(e) => self.err(e),
+        }
+    }
+
+    fn instantiate(&mut self, bi: usize, args: &[CallArg], input: Value, name: Option<String>, span: Span) -> Value {
+        let def = self.g.blocks[bi];
+        if let Some(pos) = self.stack.iter().position(|f| f.block == bi) {
+            let mut cycle: Vec<String> = self.stack[pos..]
+                .iter()
+                .map(|f| self.g.blocks[f.block].name.name.clone())
+                .collect();
+            cycle.push(def.name.name.clone());
+            return self.err(
+                CheckError::new(
+                    K::Recursion {
+                        block: def.name.name.clone(),
+                        cycle: cycle.join(" -> "),
+                    },
+                    span,
+                )
+                .label("instantiated again here")
+                .with(def.name.span, "block defined here")
+                .help("blocks cannot instantiate themselves; repeat a block with `block(...) * n` instead"),
+            );
+        }
+        if self.stack.len() >= MAX_INSTANCE_DEPTH {
+            return self.err(CheckError::new(
+                K::Recursion {
+                    block: def.name.name.clone(),
+                    cycle: format!("blocks nest more than {MAX_INSTANCE_DEPTH} levels deep"),
+                },
+                span,
+            ));
+        }
+        let Value::Tensor(input_id) = input else { return Value::Poison };
+        let name = match name {
+            Some(n) => n,
+            None => self.auto_name(&def.name.name, span),
+        };
+        let mut env = Env::new();
+        let callee = format!("block `{}`", def.name.name);
+        if !self.bind_params(&mut env, &callee, &def.params, args, span, false) {
+            return Value::Poison;
+        }
+        let rendered: Vec<String> = def
+            .params
+            .iter()
+            .filter_map(|p| {
+                env.scopes[0]
+                    .get(&p.name.name)
+                    .map(|b| format!("{}={}", p.name.name, b.value.render()))
+            })
+            .collect();
+        let instance = InstanceId(self.instances.len() as u32);
+        self.instances.push(Instance {
+            block: def.name.name.clone(),
+            name: name.clone(),
+            parent: self.stack.last().map(|f| f.instance),
+            args: rendered.join(", "),
+            input_shape: self.shape(input_id).clone(),
+            span,
+        });
+        self.stack.push(ActiveFrame {
+            block: bi,
+            frame: Frame {
+                block: def.name.name.clone(),
+                instance: name.clone(),
+                call: span,
+            },
+            instance,
+        });
+        let saved = std::mem::replace(&mut self.scope, name);
+        let v = self.body(&mut env, &def.body, Some(input));
+        // Parameters live in the outermost scope of `env`.
+        self.warn_unused(&mut env);
+        self.scope = saved;
+        self.stack.pop();
+        match v {
+            Value::Tensor(_) | Value::Poison => v,
+            other => self.err(
+                CheckError::new(
+                    K::Type {
+                        expected: format!("block `{}` to produce a tensor", def.name.name),
+                        found: other.describe(),
+                    },
+                    def.body.span,
+                )
+                .label("the block's last expression is not a tensor")
+                .with(span, "instantiated here"),
+            ),
+        }
+    }
+
+    /// A tensor's shape, for the shape-query built-ins.
+    pub(crate) fn tensor_shape(&self, id: NodeId) -> &Shape {
+        self.shape(id)
+    }
+
+    /// Reports an error from a built-in.
+    pub(crate) fn report(&mut self, e: CheckError) -> Value {
+        self.err(e)
+    }
+}

@@ -1,0 +1,211 @@
+//! Elaboration and shape checking: from syntax trees to a [`CheckedModel`].
+//!
+//! [`check`] resolves the program's blocks and models, elaborates the chosen
+//! model (instantiating blocks, deciding `if`s, unrolling repetitions) and
+//! checks every shape rule, collecting every error instead of stopping at the
+//! first. It is the only producer of [`CheckedModel`].
+
+pub mod builtins;
+mod elab;
+mod error;
+mod shapes;
+mod value;
+
+use std::collections::HashMap;
+
+pub use error::{CheckError, CheckErrorKind, Frame};
+pub use shapes::MAX_ELEMENTS;
+
+use crate::diag::Diagnostic;
+use crate::ir::{CheckedModel, Graph};
+use crate::span::{FileId, Span};
+use crate::syntax::ast::{BlockDef, Item, ModelDef};
+use crate::syntax::Program;
+
+/// What to compile.
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    /// The model to compile (`--model`); by default the first model of the main file.
+    pub model: Option<String>,
+    /// Input shape overrides (`--input 3x32x32` or `--input x=3x32x32`), without the batch.
+    pub input_shapes: Vec<(Option<String>, Vec<usize>)>,
+}
+
+/// The outcome of a successful check.
+#[derive(Debug)]
+pub struct Checked {
+    /// The checked model.
+    pub model: CheckedModel,
+    /// Warnings (unused tensors and parameters).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// All definitions visible to a compilation.
+pub(crate) struct Globals<'p> {
+    pub blocks: Vec<&'p BlockDef>,
+    pub block_index: HashMap<String, usize>,
+    pub models: Vec<(&'p ModelDef, FileId)>,
+    pub model_index: HashMap<String, usize>,
+}
+
+/// The closest candidate to a misspelt name, if any is close enough.
+pub(crate) fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .filter(|c| *c != name)
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= 2.max(name.len() / 3) && *d < c.len().max(name.len()))
+        .min_by_key(|(d, c)| (*d, c.to_string()))
+        .map(|(_, c)| c.to_string())
+}
+
+fn collect_globals(program: &Program) -> (Globals<'_>, Vec<CheckError>) {
+    let mut g = Globals {
+        blocks: Vec::new(),
+        block_index: HashMap::new(),
+        models: Vec::new(),
+        model_index: HashMap::new(),
+    };
+    let mut errors = Vec::new();
+    let mut spans: HashMap<String, Span> = HashMap::new();
+    for (file, module) in &program.modules {
+        for item in &module.items {
+            let (name, is_block) = match item {
+                Item::Block(b) => (&b.name, true),
+                Item::Model(m) => (&m.name, false),
+                Item::Import(_) => continue,
+            };
+            if let Some(first) = spans.get(&name.name) {
+                errors.push(
+                    CheckError::new(
+                        CheckErrorKind::Duplicate {
+                            what: if is_block { "block" } else { "model" },
+                            name: name.name.clone(),
+                        },
+                        name.span,
+                    )
+                    .label("defined again here")
+                    .with(*first, "first defined here")
+                    .help("blocks and models share one namespace: rename one of them"),
+                );
+                continue;
+            }
+            if crate::ir::ops::lookup(&name.name).is_some() || builtins::NAMES.contains(&name.name.as_str()) {
+                errors.push(
+                    CheckError::new(
+                        CheckErrorKind::Duplicate {
+                            what: if is_block { "block" } else { "model" },
+                            name: name.name.clone(),
+                        },
+                        name.span,
+                    )
+                    .label("this name is a built-in op")
+                    .help("choose another name"),
+                );
+                continue;
+            }
+            spans.insert(name.name.clone(), name.span);
+            match item {
+                Item::Block(b) => {
+                    g.block_index.insert(b.name.name.clone(), g.blocks.len());
+                    g.blocks.push(b);
+                    let inputs = b
+                        .body
+                        .stmts
+                        .iter()
+                        .filter(|s| matches!(s, crate::syntax::ast::Stmt::Input { .. }))
+                        .count();
+                    if inputs != 1 {
+                        errors.push(
+                            CheckError::new(
+                                CheckErrorKind::Body {
+                                    message: format!(
+                                        "block `{}` must declare exactly one `input`, found {inputs}",
+                                        b.name.name
+                                    ),
+                                },
+                                b.name.span,
+                            )
+                            .help("start the block's body with `input x`: the tensor the block is applied to"),
+                        );
+                    }
+                }
+                Item::Model(m) => {
+                    g.model_index.insert(m.name.name.clone(), g.models.len());
+                    g.models.push((m, *file));
+                }
+                Item::Import(_) => {}
+            }
+        }
+    }
+    (g, errors)
+}
+
+/// Checks the program and returns the chosen model's checked graph, or every
+/// error found (as diagnostics, warnings included).
+pub fn check(program: &Program, options: &CheckOptions) -> Result<Checked, Vec<Diagnostic>> {
+    let (globals, mut errors) = collect_globals(program);
+    let main_file = program.modules.first().map(|(f, _)| *f);
+    let chosen = match &options.model {
+        Some(name) => match globals.model_index.get(name) {
+            Some(&i) => Some(i),
+            None => {
+                let mut names: Vec<&str> = globals.models.iter().map(|(m, _)| m.name.name.as_str()).collect();
+                names.sort();
+                let span = main_file.map(|f| Span::new(f, 0, 0)).unwrap_or_default();
+                let mut e = CheckError::new(
+                    CheckErrorKind::Model {
+                        message: format!("no model named `{name}`"),
+                    },
+                    span,
+                );
+                if let Some(s) = suggest(name, names.iter().copied()) {
+                    e = e.help(format!("did you mean `{s}`?"));
+                }
+                e = e.note(format!("models in this program: {}", names.join(", ")));
+                errors.push(e);
+                None
+            }
+        },
+        None => {
+            let first = globals.models.iter().position(|(_, f)| Some(*f) == main_file);
+            if first.is_none() {
+                let span = main_file.map(|f| Span::new(f, 0, 0)).unwrap_or_default();
+                errors.push(
+                    CheckError::new(
+                        CheckErrorKind::Model {
+                            message: "this file defines no model".into(),
+                        },
+                        span,
+                    )
+                    .help("add `model name { input x: [3, 224, 224] ... }`, or pick an imported one with `--model NAME`"),
+                );
+            }
+            first
+        }
+    };
+    let mut graph = None;
+    if let Some(mi) = chosen {
+        let mut elab = elab::Elab::new(&globals, &options.input_shapes);
+        let span = globals.models[mi].0.name.span;
+        elab.model(mi, &[], span);
+        errors.append(&mut elab.errors);
+        graph = Some(Graph {
+            name: globals.models[mi].0.name.name.clone(),
+            nodes: elab.nodes,
+            instances: elab.instances,
+            inputs: elab.inputs,
+            outputs: elab.outputs,
+        });
+    }
+    let diagnostics: Vec<Diagnostic> = errors.iter().map(CheckError::to_diagnostic).collect();
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(diagnostics);
+    }
+    match graph {
+        Some(g) => Ok(Checked {
+            model: CheckedModel::new(g),
+            warnings: diagnostics,
+        }),
+        None => Err(diagnostics),
+    }
+}

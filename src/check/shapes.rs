@@ -1,0 +1,596 @@
+//! Binding op arguments and the shape rule of every op.
+//!
+//! The argument names, order and defaults come from [`crate::ir::ops::OPS`];
+//! the shape rules implement the `shape_rule` text of each entry.
+
+use std::collections::HashMap;
+
+use super::error::{CheckError, CheckErrorKind as K};
+use super::value::{CallArg, PadKeyword, Value};
+use crate::ir::ops::{ArgDefault, BatchNormParams, OpSpec, Padding4};
+use crate::ir::{Activation, ConvParams, DenseParams, Op, OpKind, PoolParams, Shape};
+use crate::span::Span;
+
+/// Largest number of elements per sample of any tensor.
+pub const MAX_ELEMENTS: u64 = 1 << 40;
+
+/// Arguments bound to an op's parameters.
+pub(crate) struct Bound<'a> {
+    spec: &'static OpSpec,
+    values: HashMap<&'static str, (&'a Value, Span)>,
+    call: Span,
+}
+
+/// Binds positional and keyword arguments to the op's argument table.
+pub(crate) fn bind<'a>(
+    spec: &'static OpSpec,
+    args: &'a [CallArg],
+    call: Span,
+) -> Result<Bound<'a>, CheckError> {
+    let mut values: HashMap<&'static str, (&'a Value, Span)> = HashMap::new();
+    let mut position = 0;
+    for a in args {
+        let target = match &a.name {
+            Some(name) => match spec.args.iter().find(|s| s.name == name.name) {
+                Some(s) => s,
+                None => {
+                    let names: Vec<&str> = spec.args.iter().map(|s| s.name).collect();
+                    let mut e = CheckError::new(
+                        K::Arguments {
+                            callee: spec.name.into(),
+                            message: format!("`{}` has no argument `{}`", spec.name, name.name),
+                        },
+                        name.span,
+                    )
+                    .label("unknown argument");
+                    if let Some(s) = super::suggest(&name.name, names.iter().copied()) {
+                        e = e.help(format!("did you mean `{s}`?"));
+                    }
+                    e = e.note(if names.is_empty() {
+                        format!("`{}` takes no arguments", spec.name)
+                    } else {
+                        format!("`{}` takes: {}", spec.name, names.join(", "))
+                    });
+                    return Err(e);
+                }
+            },
+            None => {
+                let Some(s) = spec.args.get(position) else {
+                    return Err(CheckError::new(
+                        K::Arguments {
+                            callee: spec.name.into(),
+                            message: format!(
+                                "`{}` takes {} positional argument{}, but more were given",
+                                spec.name,
+                                spec.args.len(),
+                                if spec.args.len() == 1 { "" } else { "s" }
+                            ),
+                        },
+                        a.span,
+                    )
+                    .label("unexpected argument"));
+                };
+                position += 1;
+                s
+            }
+        };
+        if let Some((_, first)) = values.insert(target.name, (&a.value, a.span)) {
+            return Err(CheckError::new(
+                K::Arguments {
+                    callee: spec.name.into(),
+                    message: format!("argument `{}` of `{}` is given twice", target.name, spec.name),
+                },
+                a.span,
+            )
+            .label("given again here")
+            .with(first, "first given here"));
+        }
+    }
+    for s in spec.args {
+        if s.default == ArgDefault::Required && !values.contains_key(s.name) {
+            return Err(CheckError::new(
+                K::Arguments {
+                    callee: spec.name.into(),
+                    message: format!("`{}` needs the argument `{}` ({})", spec.name, s.name, s.doc),
+                },
+                call,
+            )
+            .label(format!("`{}` missing", s.name))
+            .help(format!(
+                "write `{}({})`",
+                spec.name,
+                spec.args
+                    .iter()
+                    .filter(|a| a.default == ArgDefault::Required)
+                    .map(|a| a.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok(Bound { spec, values, call })
+}
+
+impl Bound<'_> {
+    fn span_of(&self, name: &str) -> Span {
+        self.values.get(name).map_or(self.call, |v| v.1)
+    }
+
+    fn bad(&self, name: &str, message: impl Into<String>) -> CheckError {
+        CheckError::new(
+            K::ArgValue {
+                op: self.spec.name.into(),
+                arg: name.into(),
+                message: message.into(),
+            },
+            self.span_of(name),
+        )
+    }
+
+    fn type_error(&self, name: &str, expected: &str, v: &Value) -> CheckError {
+        CheckError::new(
+            K::Type {
+                expected: format!("{expected} for `{}` of `{}`", name, self.spec.name),
+                found: v.describe(),
+            },
+            self.span_of(name),
+        )
+    }
+
+    fn default_of(&self, name: &str) -> ArgDefault {
+        self.spec
+            .args
+            .iter()
+            .find(|a| a.name == name)
+            .map_or(ArgDefault::Required, |a| a.default)
+    }
+
+    fn raw(&self, name: &str) -> Option<&Value> {
+        self.values.get(name).map(|v| v.0)
+    }
+
+    fn positive(&self, name: &str, v: i64) -> Result<usize, CheckError> {
+        if v <= 0 {
+            return Err(self.bad(name, format!("must be positive, got {v}")));
+        }
+        usize::try_from(v)
+            .ok()
+            .filter(|&x| (x as u64) <= MAX_ELEMENTS)
+            .ok_or_else(|| self.bad(name, format!("{v} is too large")))
+    }
+
+    fn int(&self, name: &str) -> Result<usize, CheckError> {
+        match self.raw(name) {
+            Some(Value::Int(v)) => self.positive(name, *v),
+            Some(v) => Err(self.type_error(name, "a positive integer", v)),
+            None => match self.default_of(name) {
+                ArgDefault::Int(v) => self.positive(name, v),
+                ArgDefault::SameAs(other) => self.int(other),
+                _ => Err(self.bad(name, "missing")),
+            },
+        }
+    }
+
+    fn pair(&self, name: &str) -> Result<[usize; 2], CheckError> {
+        match self.raw(name) {
+            Some(Value::Int(v)) => {
+                let x = self.positive(name, *v)?;
+                Ok([x, x])
+            }
+            Some(Value::List(l)) if l.len() == 2 => {
+                let mut out = [0; 2];
+                for (o, v) in out.iter_mut().zip(l.iter()) {
+                    match v {
+                        Value::Int(i) => *o = self.positive(name, *i)?,
+                        v => return Err(self.type_error(name, "an integer or [h, w]", v)),
+                    }
+                }
+                Ok(out)
+            }
+            Some(v) => Err(self.type_error(name, "an integer or [h, w]", v)),
+            None => match self.default_of(name) {
+                ArgDefault::Int(v) => {
+                    let x = self.positive(name, v)?;
+                    Ok([x, x])
+                }
+                ArgDefault::SameAs(other) => self.pair(other),
+                _ => Err(self.bad(name, "missing")),
+            },
+        }
+    }
+
+    fn non_negative(&self, name: &str, v: i64) -> Result<usize, CheckError> {
+        if v < 0 {
+            return Err(self.bad(name, format!("must not be negative, got {v}")));
+        }
+        usize::try_from(v)
+            .ok()
+            .filter(|&x| (x as u64) <= MAX_ELEMENTS)
+            .ok_or_else(|| self.bad(name, format!("{v} is too large")))
+    }
+
+    /// Padding: explicit, or `same` (needs the input size, kernel, stride, dilation).
+    fn padding(
+        &self,
+        name: &str,
+        input_hw: [usize; 2],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        dilation: [usize; 2],
+    ) -> Result<Padding4, CheckError> {
+        let ints = |l: &[Value]| -> Result<Vec<usize>, CheckError> {
+            l.iter()
+                .map(|v| match v {
+                    Value::Int(i) => self.non_negative(name, *i),
+                    v => Err(self.type_error(name, "integers", v)),
+                })
+                .collect()
+        };
+        match self.raw(name) {
+            None => Ok([0; 4]),
+            Some(Value::Int(v)) => {
+                let p = self.non_negative(name, *v)?;
+                Ok([p; 4])
+            }
+            Some(Value::List(l)) if l.len() == 2 => {
+                let v = ints(l)?;
+                Ok([v[0], v[1], v[0], v[1]])
+            }
+            Some(Value::List(l)) if l.len() == 4 => {
+                let v = ints(l)?;
+                Ok([v[0], v[1], v[2], v[3]])
+            }
+            Some(Value::Pad(PadKeyword::Valid)) => Ok([0; 4]),
+            Some(Value::Pad(PadKeyword::Same)) => {
+                // TensorFlow's rule: output = ceil(input / stride); the odd pixel goes after.
+                let mut p = [0; 4];
+                for d in 0..2 {
+                    let out = input_hw[d].div_ceil(stride[d]);
+                    let needed = (out - 1) * stride[d] + (kernel[d] - 1) * dilation[d] + 1;
+                    let total = needed.saturating_sub(input_hw[d]);
+                    p[d] = total / 2;
+                    p[d + 2] = total - total / 2;
+                }
+                Ok(p)
+            }
+            Some(v) => Err(self.type_error(
+                name,
+                "an integer, [h, w], [top, left, bottom, right], `same` or `valid`",
+                v,
+            )),
+        }
+    }
+
+    fn boolean(&self, name: &str) -> Result<bool, CheckError> {
+        match self.raw(name) {
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(v) => Err(self.type_error(name, "`true` or `false`", v)),
+            None => match self.default_of(name) {
+                ArgDefault::Bool(b) => Ok(b),
+                _ => Ok(false),
+            },
+        }
+    }
+
+    fn float(&self, name: &str) -> Result<f64, CheckError> {
+        match self.raw(name) {
+            Some(Value::Float(f)) => Ok(*f),
+            Some(Value::Int(i)) => Ok(*i as f64),
+            Some(v) => Err(self.type_error(name, "a number", v)),
+            None => match self.default_of(name) {
+                ArgDefault::Float(f) => Ok(f),
+                _ => Ok(0.0),
+            },
+        }
+    }
+}
+
+fn rank_error(op: &str, expected: &str, input: &Shape, span: Span) -> CheckError {
+    let mut e = CheckError::new(
+        K::Rank {
+            op: op.into(),
+            expected: expected.into(),
+            found: input.to_string(),
+        },
+        span,
+    )
+    .label(format!("input is {input}"));
+    if input.0.len() == 3 && expected.contains("N×F") {
+        e = e.help("flatten the feature map first: `-> global_avgpool -> flatten -> dense(...)`");
+    }
+    e
+}
+
+/// Output size of a window op along one dimension (PyTorch's formula).
+fn window_out(
+    input: usize,
+    pad_before: usize,
+    pad_after: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    ceil_mode: bool,
+) -> Option<usize> {
+    let padded = input + pad_before + pad_after;
+    let span = dilation * (kernel - 1) + 1;
+    if padded < span {
+        return None;
+    }
+    let num = padded - span;
+    let mut out = if ceil_mode {
+        num.div_ceil(stride) + 1
+    } else {
+        num / stride + 1
+    };
+    // PyTorch: the last window must start inside the input or the left padding.
+    if ceil_mode && (out - 1) * stride >= input + pad_before {
+        out -= 1;
+    }
+    Some(out)
+}
+
+fn spatial(op: &str, input: &Shape, span: Span) -> Result<(usize, [usize; 2]), CheckError> {
+    match input.0.as_slice() {
+        [c, h, w] => Ok((*c, [*h, *w])),
+        _ => Err(rank_error(op, "a C×H×W feature map (N×C×H×W)", input, span)),
+    }
+}
+
+fn window_shape(
+    op: &str,
+    input: &Shape,
+    out_c: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    pad: Padding4,
+    dilation: [usize; 2],
+    ceil: bool,
+    span: Span,
+) -> Result<Shape, CheckError> {
+    let (_, hw) = spatial(op, input, span)?;
+    let mut out = [0; 2];
+    for d in 0..2 {
+        match window_out(hw[d], pad[d], pad[d + 2], kernel[d], stride[d], dilation[d], ceil) {
+            Some(o) => out[d] = o,
+            None => {
+                let dim = ["height", "width"][d];
+                let eff = dilation[d] * (kernel[d] - 1) + 1;
+                return Err(CheckError::new(
+                    K::Window {
+                        op: op.into(),
+                        input: input.to_string(),
+                        detail: format!(
+                            "the {dim} {} plus padding {} is smaller than the window {}",
+                            hw[d],
+                            pad[d] + pad[d + 2],
+                            eff
+                        ),
+                    },
+                    span,
+                )
+                .label(format!("window {eff} does not fit the {dim} {}", hw[d]))
+                .help("use a smaller kernel, add padding (`pad: same`), or downsample less before this layer"));
+            }
+        }
+    }
+    Ok(Shape(vec![out_c, out[0], out[1]]))
+}
+
+/// Builds the IR op for `kind` applied to `inputs` and infers its output shape.
+pub(crate) fn build_op(
+    kind: OpKind,
+    b: &Bound,
+    inputs: &[Shape],
+    span: Span,
+) -> Result<(Op, Shape), CheckError> {
+    let name = kind.name();
+    let one = || -> Result<&Shape, CheckError> {
+        match inputs {
+            [x] => Ok(x),
+            _ => Err(CheckError::new(
+                K::Arguments {
+                    callee: name.into(),
+                    message: format!("`{name}` takes one tensor, but {} were given", inputs.len()),
+                },
+                span,
+            )),
+        }
+    };
+    let same = |op: Op| -> Result<(Op, Shape), CheckError> { Ok((op, one()?.clone())) };
+    match kind {
+        OpKind::Conv => {
+            let x = one()?;
+            let (c, hw) = spatial(name, x, span)?;
+            let out = b.int("out")?;
+            let kernel = b.pair("kernel")?;
+            let stride = b.pair("stride")?;
+            let dilation = b.pair("dilation")?;
+            let groups = b.int("groups")?;
+            let bias = b.boolean("bias")?;
+            let padding = b.padding("pad", hw, kernel, stride, dilation)?;
+            for (what, channels) in [("input channels", c), ("output channels", out)] {
+                if channels % groups != 0 {
+                    return Err(CheckError::new(
+                        K::Groups {
+                            groups,
+                            what,
+                            channels,
+                        },
+                        b.span_of("groups"),
+                    )
+                    .label(format!("{groups} groups"))
+                    .note(format!("the input is {x}"))
+                    .help("groups must divide both the input and the output channel count (groups = C gives a depthwise conv)"));
+                }
+            }
+            let shape = window_shape(name, x, out, kernel, stride, padding, dilation, false, span)?;
+            Ok((
+                Op::Conv(ConvParams {
+                    in_channels: c,
+                    out_channels: out,
+                    kernel,
+                    stride,
+                    padding,
+                    dilation,
+                    groups,
+                    bias,
+                }),
+                shape,
+            ))
+        }
+        OpKind::MaxPool | OpKind::AvgPool => {
+            let x = one()?;
+            let (c, hw) = spatial(name, x, span)?;
+            let kernel = b.pair("kernel")?;
+            let stride = b.pair("stride")?;
+            let dilation = b.pair("dilation")?;
+            if kind == OpKind::AvgPool && dilation != [1, 1] {
+                return Err(b.bad("dilation", "average pooling has no dilation"));
+            }
+            let padding = b.padding("pad", hw, kernel, stride, dilation)?;
+            for d in 0..2 {
+                if padding[d].max(padding[d + 2]) * 2 > kernel[d] {
+                    return Err(b
+                        .bad("pad", format!("padding {} is more than half the window {}", padding[d].max(padding[d + 2]), kernel[d]))
+                        .help("PyTorch requires pooling padding ≤ kernel / 2"));
+                }
+            }
+            let ceil = b.boolean("ceil")?;
+            let count_pad = b.boolean("count_pad")?;
+            let shape = window_shape(name, x, c, kernel, stride, padding, dilation, ceil, span)?;
+            let p = PoolParams {
+                kernel,
+                stride,
+                padding,
+                dilation,
+                ceil_mode: ceil,
+                count_include_pad: count_pad,
+            };
+            Ok((
+                if kind == OpKind::MaxPool {
+                    Op::MaxPool(p)
+                } else {
+                    Op::AvgPool(p)
+                },
+                shape,
+            ))
+        }
+        OpKind::BatchNorm => {
+            let x = one()?;
+            if !(x.0.len() == 1 || x.0.len() == 3) {
+                return Err(rank_error(name, "N×C or N×C×H×W", x, span));
+            }
+            let eps = b.float("eps")?;
+            if !(eps > 0.0 && eps.is_finite()) {
+                return Err(b.bad("eps", format!("must be positive, got {eps}")));
+            }
+            same(Op::BatchNorm(BatchNormParams {
+                channels: x.0[0],
+                eps,
+            }))
+        }
+        OpKind::Relu => same(Op::Activation(Activation::Relu)),
+        OpKind::Relu6 => same(Op::Activation(Activation::Relu6)),
+        OpKind::Sigmoid => same(Op::Activation(Activation::Sigmoid)),
+        OpKind::Tanh => same(Op::Activation(Activation::Tanh)),
+        OpKind::Gelu => same(Op::Activation(Activation::Gelu)),
+        OpKind::LeakyRelu => {
+            let slope = b.float("slope")?;
+            if !slope.is_finite() {
+                return Err(b.bad("slope", "must be finite"));
+            }
+            same(Op::Activation(Activation::LeakyRelu { slope }))
+        }
+        OpKind::Identity => same(Op::Identity),
+        OpKind::Softmax => {
+            let x = one()?;
+            if x.0.is_empty() {
+                return Err(rank_error(name, "at least N×C", x, span));
+            }
+            same(Op::Softmax)
+        }
+        OpKind::Dropout => {
+            let p = b.float("p")?;
+            if !(0.0..1.0).contains(&p) {
+                return Err(b.bad("p", format!("must be in [0, 1), got {p}")));
+            }
+            same(Op::Dropout { p })
+        }
+        OpKind::GlobalAvgPool => {
+            let x = one()?;
+            let (c, _) = spatial(name, x, span)?;
+            Ok((Op::GlobalAvgPool, Shape(vec![c, 1, 1])))
+        }
+        OpKind::Flatten => {
+            let x = one()?;
+            Ok((Op::Flatten, Shape(vec![x.elements()])))
+        }
+        OpKind::Dense => {
+            let x = one()?;
+            let [f] = x.0.as_slice() else {
+                return Err(rank_error(name, "a flat N×F input", x, span));
+            };
+            let out = b.int("out")?;
+            let bias = b.boolean("bias")?;
+            Ok((
+                Op::Dense(DenseParams {
+                    in_features: *f,
+                    out_features: out,
+                    bias,
+                }),
+                Shape(vec![out]),
+            ))
+        }
+        OpKind::Add | OpKind::Concat => {
+            if inputs.len() < 2 {
+                return Err(CheckError::new(
+                    K::Arguments {
+                        callee: name.into(),
+                        message: format!("`{name}` needs at least two tensors, got {}", inputs.len()),
+                    },
+                    span,
+                )
+                .help(if kind == OpKind::Add {
+                    "write `a + b`"
+                } else {
+                    "write `concat(a, b)`"
+                }));
+            }
+            // Mismatches are diagnosed by the caller, which knows the operand spans.
+            if kind == OpKind::Add {
+                Ok((Op::Add, inputs[0].clone()))
+            } else {
+                let mut c = 0usize;
+                for s in inputs {
+                    c = c.saturating_add(s.0.first().copied().unwrap_or(0));
+                }
+                let mut shape = inputs[0].clone();
+                if let Some(first) = shape.0.first_mut() {
+                    *first = c;
+                }
+                Ok((Op::Concat, shape))
+            }
+        }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::window_out;
+
+    #[test]
+    fn pytorch_window_formula() {
+        // ResNet stem: 224, k7 s2 p3 -> 112; maxpool k3 s2 p1 -> 56.
+        assert_eq!(window_out(224, 3, 3, 7, 2, 1, false), Some(112));
+        assert_eq!(window_out(112, 1, 1, 3, 2, 1, false), Some(56));
+        // ceil_mode: 5, k2 s2 -> 3 with ceil, 2 without.
+        assert_eq!(window_out(5, 0, 0, 2, 2, 1, true), Some(3));
+        assert_eq!(window_out(5, 0, 0, 2, 2, 1, false), Some(2));
+        // ceil_mode: last window would start in the right padding -> dropped.
+        assert_eq!(window_out(4, 1, 1, 2, 2, 1, true), Some(3));
+        // dilation 2, k3: effective 5.
+        assert_eq!(window_out(5, 0, 0, 3, 1, 2, false), Some(1));
+        assert_eq!(window_out(4, 0, 0, 3, 1, 2, false), None);
+    }
+}

@@ -1,0 +1,222 @@
+//! The checked graph: plain data, produced only by [`crate::check`].
+//!
+//! A [`Graph`] is a flat list of [`Node`]s in topological order (every node's
+//! inputs come before it). Shapes exclude the batch dimension, which is
+//! symbolic (`N`) throughout. Back ends take a [`CheckedModel`], which only the
+//! checker can construct, so an unchecked graph can never be run or emitted.
+
+mod dump;
+pub mod ops;
+
+use serde::Serialize;
+
+pub use ops::{Activation, ConvParams, DenseParams, Op, OpKind, ParamSpec, PoolParams};
+
+use crate::span::Span;
+
+/// Index of a node in [`Graph::nodes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct NodeId(pub u32);
+
+/// Index of a block instance in [`Graph::instances`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct InstanceId(pub u32);
+
+/// A tensor shape without the batch dimension: `[C, H, W]` or `[F]`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Shape(pub Vec<usize>);
+
+impl Shape {
+    /// Elements per sample.
+    pub fn elements(&self) -> usize {
+        self.0.iter().product()
+    }
+
+    /// The channel (first) dimension, if any.
+    pub fn channels(&self) -> Option<usize> {
+        self.0.first().copied()
+    }
+}
+
+impl std::fmt::Display for Shape {
+    /// `N×C×H×W`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "N")?;
+        for d in &self.0 {
+            write!(f, "×{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A learned tensor, with its full hierarchical name.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Param {
+    /// `layer2.0.downsample.0.weight`.
+    pub name: String,
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// False for batch-norm running statistics.
+    pub trainable: bool,
+}
+
+/// One op applied to earlier nodes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Node {
+    /// Hierarchical name, unique in the graph (`layer1.0.conv1`).
+    pub name: String,
+    /// The op with resolved arguments.
+    pub op: Op,
+    /// The nodes it reads, all earlier in [`Graph::nodes`].
+    pub inputs: Vec<NodeId>,
+    /// The output shape (batch excluded).
+    pub shape: Shape,
+    /// Learned tensors, named `{name}.{suffix}`.
+    pub params: Vec<Param>,
+    /// The innermost block instance the node belongs to (`None`: the model body).
+    pub instance: Option<InstanceId>,
+    /// The source text that created the node.
+    pub span: Span,
+}
+
+/// One instantiation of a block.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Instance {
+    /// The block's name.
+    pub block: String,
+    /// The instance's hierarchical name (`layer2.0`).
+    pub name: String,
+    /// The enclosing instance.
+    pub parent: Option<InstanceId>,
+    /// The arguments it was instantiated with, rendered (`planes=128, stride=2`).
+    pub args: String,
+    /// The input shape it was instantiated on.
+    pub input_shape: Shape,
+    /// The call site.
+    pub span: Span,
+}
+
+/// A model input.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Input {
+    /// The name in the source.
+    pub name: String,
+    /// The node holding it.
+    pub node: NodeId,
+}
+
+/// A model output.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Output {
+    /// The name (`output` when the model's last expression is its output).
+    pub name: String,
+    /// The node producing it.
+    pub node: NodeId,
+}
+
+/// A checked model graph.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Graph {
+    /// The model's name.
+    pub name: String,
+    /// Nodes in topological order.
+    pub nodes: Vec<Node>,
+    /// Block instances, parents before children.
+    pub instances: Vec<Instance>,
+    /// Inputs, in declaration order.
+    pub inputs: Vec<Input>,
+    /// Outputs, in declaration order.
+    pub outputs: Vec<Output>,
+}
+
+impl Graph {
+    /// The node with this id.
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0 as usize]
+    }
+
+    /// All learned tensors in graph order.
+    pub fn params(&self) -> impl Iterator<Item = &Param> {
+        self.nodes.iter().flat_map(|n| n.params.iter())
+    }
+
+    /// Total elements of trainable tensors.
+    pub fn trainable_params(&self) -> u64 {
+        self.params()
+            .filter(|p| p.trainable)
+            .map(|p| p.shape.iter().product::<usize>() as u64)
+            .sum()
+    }
+
+    /// Total elements of non-trainable tensors (batch-norm running statistics).
+    pub fn non_trainable_params(&self) -> u64 {
+        self.params()
+            .filter(|p| !p.trainable)
+            .map(|p| p.shape.iter().product::<usize>() as u64)
+            .sum()
+    }
+
+    /// Conv and dense multiply-accumulates per sample.
+    pub fn macs(&self) -> u64 {
+        self.nodes.iter().map(|n| n.op.macs(&n.shape.0)).sum()
+    }
+
+    /// For each node, the index of the last node that reads it (outputs live to the end).
+    pub fn last_uses(&self) -> Vec<usize> {
+        let mut last: Vec<usize> = (0..self.nodes.len()).collect();
+        for (i, n) in self.nodes.iter().enumerate() {
+            for inp in &n.inputs {
+                last[inp.0 as usize] = i;
+            }
+        }
+        for o in &self.outputs {
+            last[o.node.0 as usize] = self.nodes.len();
+        }
+        last
+    }
+
+    /// Peak bytes of live f32 activations per sample, freeing each tensor
+    /// after its last reader (inputs included).
+    pub fn peak_activation_bytes(&self) -> u64 {
+        let last = self.last_uses();
+        let mut live: u64 = 0;
+        let mut peak: u64 = 0;
+        let mut frees: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len() + 1];
+        for (i, &l) in last.iter().enumerate() {
+            frees[l].push(i);
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            live += n.shape.elements() as u64 * 4;
+            peak = peak.max(live);
+            for &f in &frees[i] {
+                live -= self.nodes[f].shape.elements() as u64 * 4;
+            }
+        }
+        peak
+    }
+
+    /// Renders the graph as stable, line-per-node text (the IR snapshots).
+    pub fn dump(&self, sources: &crate::span::SourceMap) -> String {
+        dump::dump(self, sources)
+    }
+}
+
+/// A graph that has passed every check, with the sources it came from.
+///
+/// Only [`crate::check`] constructs one; interpreters and code generators
+/// take it, so they never see an unchecked graph.
+#[derive(Clone, Debug)]
+pub struct CheckedModel {
+    graph: Graph,
+}
+
+impl CheckedModel {
+    pub(crate) fn new(graph: Graph) -> Self {
+        CheckedModel { graph }
+    }
+
+    /// The checked graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+}
