@@ -1,12 +1,214 @@
-fn main() {
-    let path = std::env::args().nth(1).unwrap();
-    match resnetc::compile_file(std::path::Path::new(&path), &Default::default()) {
-        Ok(c) => {
-            for w in &c.warnings { eprint!("{}", w.render(&c.sources)); }
-            print!("{}", resnetc::report::Summary::new(&c.model).render());
-            print!("{}", c.model.graph().dump(&c.sources));
+//! `resnetc`: the command-line front end.
+//!
+//! The only place that prints or chooses an exit code: 0 success, 1 errors in
+//! the model, 2 usage or I/O errors.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+use codespan_reporting::term::{Styles, StylesWriter};
+use resnetc::diag::Code;
+use resnetc::report::Summary;
+use resnetc::{CheckOptions, Diagnostic, SourceMap};
+
+/// Compile a `.rn` residual-network description: check every shape and print
+/// a summary of the model.
+#[derive(Parser, Debug)]
+#[command(name = "resnetc", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    summary: SummaryArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the reference of every op and built-in function (Markdown).
+    Ops,
+    /// Explain a diagnostic code, e.g. `resnetc explain E0200`.
+    Explain {
+        /// The code (E0001, W0001, ...).
+        code: String,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct SummaryArgs {
+    /// The `.rn` file to compile.
+    file: Option<PathBuf>,
+    /// The model to compile (default: the first model of FILE).
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+    /// Override an input shape (without the batch): `3x32x32`, or `x=3x32x32` by name. Repeatable.
+    #[arg(long, value_name = "SHAPE")]
+    input: Vec<String>,
+    /// How to print the summary.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// How to print diagnostics: rustc-style text, or one JSON object per line on stderr.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
+    /// When to colour diagnostics.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    /// A Keras-style table with totals.
+    Table,
+    /// The summary as YAML.
+    Yaml,
+    /// The summary as JSON.
+    Json,
+    /// The checked graph, one line per node.
+    Ir,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Ops) => {
+            print!("{}", resnetc::ir::ops::reference_markdown());
+            ExitCode::SUCCESS
         }
-        Err(resnetc::Error::Compile(e)) => eprint!("{}", e.render()),
-        Err(e) => eprintln!("{e}"),
+        Some(Command::Explain { code }) => explain(&code),
+        None => summary(&cli.summary),
+    }
+}
+
+fn explain(code: &str) -> ExitCode {
+    match Code::ALL.iter().find(|c| c.as_str().eq_ignore_ascii_case(code)) {
+        Some(c) => {
+            println!("{}: {}", c.as_str(), c.explain());
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("error: unknown diagnostic code `{code}` (codes look like E0200 or W0001)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+/// Parses `3x32x32` or `name=3x32x32`.
+fn parse_input_shape(s: &str) -> Result<(Option<String>, Vec<usize>), String> {
+    let (name, dims) = match s.split_once('=') {
+        Some((n, d)) => (Some(n.trim().to_string()), d),
+        None => (None, s),
+    };
+    let dims: Result<Vec<usize>, _> = dims
+        .split(['x', 'X', '×', ','])
+        .map(|d| d.trim().parse::<usize>())
+        .collect();
+    match dims {
+        Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0 && (x as u64) <= resnetc::check::MAX_ELEMENTS) => {
+            Ok((name, d))
+        }
+        _ => Err(format!(
+            "invalid --input `{s}`: expected positive sizes separated by `x`, like `3x224x224` or `x=3x224x224`"
+        )),
+    }
+}
+
+fn summary(args: &SummaryArgs) -> ExitCode {
+    let Some(file) = &args.file else {
+        return usage_error("no input file\n\nUsage: resnetc [OPTIONS] <FILE>\n\nFor more information, try '--help'.");
+    };
+    let mut input_shapes = Vec::new();
+    for s in &args.input {
+        match parse_input_shape(s) {
+            Ok(v) => input_shapes.push(v),
+            Err(e) => return usage_error(&e),
+        }
+    }
+    let options = CheckOptions {
+        model: args.model.clone(),
+        input_shapes,
+    };
+    let compiled = match resnetc::compile_file(file, &options) {
+        Ok(c) => c,
+        Err(resnetc::Error::Io { path, source }) => {
+            return usage_error(&format!("cannot read `{path}`: {source}"));
+        }
+        Err(resnetc::Error::Compile(e)) => {
+            report(&e.diagnostics, &e.sources, args);
+            let errors = e.diagnostics.iter().filter(|d| d.is_error()).count();
+            if matches!(args.message_format, MessageFormat::Human) {
+                eprintln!(
+                    "error: could not compile `{}` due to {errors} previous error{}",
+                    file.display(),
+                    if errors == 1 { "" } else { "s" }
+                );
+            }
+            return ExitCode::from(1);
+        }
+    };
+    report(&compiled.warnings, &compiled.sources, args);
+    let summary = Summary::new(&compiled.model);
+    let text = match args.format {
+        Format::Table => summary.render(),
+        Format::Ir => compiled.model.graph().dump(&compiled.sources),
+        Format::Json => match serde_json::to_string_pretty(&summary) {
+            Ok(s) => s + "\n",
+            Err(e) => return usage_error(&format!("cannot serialise the summary: {e}")),
+        },
+        Format::Yaml => match serde_yaml::to_string(&summary) {
+            Ok(s) => s,
+            Err(e) => return usage_error(&format!("cannot serialise the summary: {e}")),
+        },
+    };
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`resnetc m.rn | head`) is not an error worth a panic.
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    ExitCode::SUCCESS
+}
+
+fn report(diagnostics: &[Diagnostic], sources: &SourceMap, args: &SummaryArgs) {
+    match args.message_format {
+        MessageFormat::Json => {
+            let mut err = std::io::stderr().lock();
+            for d in diagnostics {
+                let _ = writeln!(err, "{}", d.to_json(sources));
+            }
+        }
+        MessageFormat::Human => {
+            let choice = match args.color {
+                Color::Always => ColorChoice::Always,
+                Color::Never => ColorChoice::Never,
+                Color::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => ColorChoice::Auto,
+                Color::Auto => ColorChoice::Never,
+            };
+            let stream = StandardStream::stderr(choice);
+            let styles = Styles::default();
+            let mut lock = stream.lock();
+            let mut writer = StylesWriter::new(&mut lock, &styles);
+            for d in diagnostics {
+                if d.render_styled(sources, &mut writer).is_err() {
+                    eprint!("{}", d.render(sources));
+                }
+            }
+        }
     }
 }

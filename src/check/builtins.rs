@@ -73,7 +73,10 @@ pub(crate) fn call(e: &mut Elab, name: &str, args: &[CallArg], span: Span) -> Va
                         K::Rank { op: name.into(), expected: "a tensor N×C×H×W".into(), found: shape.to_string() },
                         args[0].span,
                     )
-                    .label(format!("this is {shape}")),
+                    .label(format!("this is {shape}"))
+                    .help(format!(
+                        "`{name}` exists only for feature maps: query the tensor before `flatten` (or `dense`)"
+                    )),
                 ),
             }
         }

@@ -80,6 +80,28 @@ impl Env {
     fn names(&self) -> impl Iterator<Item = &String> {
         self.scopes.iter().flat_map(|s| s.keys())
     }
+
+    /// Where `name` is bound and how, without marking it used.
+    fn binding(&self, name: &str) -> Option<(Span, BindKind)> {
+        self.scopes.iter().rev().find_map(|s| s.get(name)).map(|b| (b.span, b.kind))
+    }
+
+    /// The name of the parameter (outermost scope) whose value is the integer `v`.
+    fn param_with_value(&self, v: i64) -> Option<&str> {
+        let mut found: Vec<&str> = self
+            .scopes
+            .first()?
+            .iter()
+            .filter(|(_, b)| b.kind == BindKind::Param && matches!(b.value, Value::Int(i) if i == v))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        found.sort_unstable();
+        (found.len() == 1).then(|| found[0])
+    }
+
+    fn has_param(&self, name: &str) -> bool {
+        self.scopes.first().and_then(|s| s.get(name)).is_some_and(|b| b.kind == BindKind::Param)
+    }
 }
 
 struct ActiveFrame {
@@ -103,6 +125,14 @@ pub(crate) struct Elab<'p> {
     scope: String,
     models_active: Vec<usize>,
     overrides: &'p [(Option<String>, Vec<usize>)],
+}
+
+/// `basic` from "block `basic`".
+fn callee_name(callee: &str) -> &str {
+    callee
+        .trim_start_matches("block ")
+        .trim_start_matches("model ")
+        .trim_matches('`')
 }
 
 fn join(scope: &str, seg: &str) -> String {
@@ -197,14 +227,21 @@ impl<'p> Elab<'p> {
             .iter()
             .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
         if elements.is_none_or(|e| e > MAX_ELEMENTS) {
+            let what = if matches!(op, Op::Input) {
+                format!("input `{name}` ({shape})")
+            } else {
+                format!("the output of `{}` ({shape})", op.name())
+            };
+            let count = shape
+                .0
+                .iter()
+                .try_fold(1u128, |acc, &d| acc.checked_mul(d as u128))
+                .map_or_else(|| "more than 2^128".to_string(), |n| n.to_string());
+            let dims: Vec<String> = shape.0.iter().map(usize::to_string).collect();
             return self.err(
-                CheckError::new(
-                    K::TooLarge {
-                        what: format!("the output of `{}` ({})", op.name(), shape),
-                    },
-                    span,
-                )
-                .label(format!("more than {MAX_ELEMENTS} elements per sample")),
+                CheckError::new(K::TooLarge { what }, span)
+                    .label(format!("{} = {count} elements per sample", dims.join(" × ")))
+                    .note(format!("a tensor may have at most 2^40 = {MAX_ELEMENTS} elements per sample")),
             );
         }
         let params = op
@@ -262,6 +299,22 @@ impl<'p> Elab<'p> {
                 }
             }
             ModelKind::Body { params, body } => {
+                if !body.stmts.iter().any(|s| matches!(s, Stmt::Input { .. })) {
+                    // Without an input every use of the input's name would be
+                    // reported as undefined: report the cause once instead.
+                    self.err(
+                        CheckError::new(
+                            K::Body {
+                                message: format!("model `{}` declares no input", def.name.name),
+                            },
+                            def.name.span,
+                        )
+                        .label("this model has no `input`")
+                        .help("declare one at the top of the body: `input x: [3, 224, 224]` (channels, height, width; the batch is implicit)"),
+                    );
+                    self.models_active.pop();
+                    return;
+                }
                 let mut env = Env::new();
                 let callee = format!("model `{}`", def.name.name);
                 if self.bind_params(&mut env, &callee, params, args, call, true) {
@@ -314,17 +367,6 @@ impl<'p> Elab<'p> {
                     last = Some((v, e.span));
                 }
             }
-        }
-        if self.inputs.is_empty() {
-            self.err(
-                CheckError::new(
-                    K::Body {
-                        message: "this model declares no input".into(),
-                    },
-                    body.span,
-                )
-                .help("declare one: `input x: [3, 224, 224]` (channels, height, width; the batch is implicit)"),
-            );
         }
         if !explicit_outputs {
             match last {
@@ -458,6 +500,39 @@ impl<'p> Elab<'p> {
         let mut given: HashMap<&str, &CallArg> = HashMap::new();
         let mut positional = 0;
         let mut ok = true;
+        let signature = || -> String {
+            params
+                .iter()
+                .map(|p| if p.default.is_some() { format!("{} = ...", p.name.name) } else { p.name.name.clone() })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // Extra positional arguments are reported once, all underlined.
+        let positionals: Vec<&CallArg> = args.iter().filter(|a| a.name.is_none()).collect();
+        if positionals.len() > params.len() {
+            let extra = &positionals[params.len()..];
+            let span = extra[0].span.to(extra[extra.len() - 1].span);
+            let n = extra.len();
+            self.err(
+                CheckError::new(
+                    K::Arguments {
+                        callee: callee.into(),
+                        message: format!(
+                            "{callee} takes {} parameter{}, but {} positional argument{} {} given",
+                            params.len(),
+                            if params.len() == 1 { "" } else { "s" },
+                            positionals.len(),
+                            if positionals.len() == 1 { "" } else { "s" },
+                            if positionals.len() == 1 { "was" } else { "were" },
+                        ),
+                    },
+                    span,
+                )
+                .label(if n == 1 { "unexpected argument".to_string() } else { format!("{n} unexpected arguments") })
+                .note(format!("{callee} is declared as `{}({})`", callee_name(callee), signature())),
+            );
+            ok = false;
+        }
         for a in args {
             let target = match &a.name {
                 Some(n) => match params.iter().find(|p| p.name.name == n.name) {
@@ -486,24 +561,8 @@ impl<'p> Elab<'p> {
                         positional += 1;
                         p
                     }
-                    None => {
-                        self.err(
-                            CheckError::new(
-                                K::Arguments {
-                                    callee: callee.into(),
-                                    message: format!(
-                                        "{callee} takes {} parameter{}, but more arguments were given",
-                                        params.len(),
-                                        if params.len() == 1 { "" } else { "s" }
-                                    ),
-                                },
-                                a.span,
-                            )
-                            .label("unexpected argument"),
-                        );
-                        ok = false;
-                        continue;
-                    }
+                    // Reported above.
+                    None => continue,
                 },
             };
             if let Some(first) = given.insert(target.name.name.as_str(), a) {
@@ -521,36 +580,50 @@ impl<'p> Elab<'p> {
                 ok = false;
             }
         }
+        let missing: Vec<&AstParam> = params
+            .iter()
+            .filter(|p| p.default.is_none() && !given.contains_key(p.name.name.as_str()))
+            .collect();
+        if !missing.is_empty() {
+            let names: Vec<String> = missing.iter().map(|p| format!("`{}`", p.name.name)).collect();
+            let plural = if missing.len() == 1 { "" } else { "s" };
+            let kind = if is_model {
+                K::Model {
+                    message: format!("{callee} needs a value for the parameter{plural} {}", super::and_list(&names)),
+                }
+            } else {
+                K::Arguments {
+                    callee: callee.into(),
+                    message: format!("{callee} is missing the argument{plural} {}", super::and_list(&names)),
+                }
+            };
+            let mut e = CheckError::new(kind, call).label(format!("{} missing", super::and_list(&names)));
+            for p in &missing {
+                e = e.with(p.name.span, "parameter declared here without a default");
+            }
+            let name = callee_name(callee);
+            e = if is_model {
+                let first = &missing[0].name.name;
+                e.help(format!(
+                    "give it a default (`{first} = ...`), or add `model m = {name}({first}: ...)` and compile it with `--model m`"
+                ))
+            } else {
+                let required: Vec<&str> = params
+                    .iter()
+                    .filter(|p| p.default.is_none())
+                    .map(|p| p.name.name.as_str())
+                    .collect();
+                e.help(format!("pass a value for every parameter without a default: `{name}({})`", required.join(", ")))
+            };
+            self.err(e);
+            ok = false;
+        }
         for p in params {
             let value = match given.get(p.name.name.as_str()) {
                 Some(a) => a.value.clone(),
                 None => match &p.default {
                     Some(d) => self.eval(env, d),
-                    None => {
-                        let kind = if is_model {
-                            K::Model {
-                                message: format!("{callee} needs a value for parameter `{}`", p.name.name),
-                            }
-                        } else {
-                            K::Arguments {
-                                callee: callee.into(),
-                                message: format!("{callee} needs the argument `{}`", p.name.name),
-                            }
-                        };
-                        let mut e = CheckError::new(kind, call)
-                            .label(format!("`{}` missing", p.name.name))
-                            .with(p.name.span, "parameter declared here");
-                        if is_model {
-                            e = e.help(format!(
-                                "give it a default (`{} = ...`) or define `model name = {}(...)` with a value",
-                                p.name.name,
-                                callee.trim_start_matches("model ").trim_matches('`')
-                            ));
-                        }
-                        self.err(e);
-                        ok = false;
-                        Value::Poison
-                    }
+                    None => Value::Poison,
                 },
             };
             if let Some(prev) = env.bind(&p.name.name, value, p.name.span, BindKind::Param) {
@@ -584,10 +657,16 @@ impl<'p> Elab<'p> {
             match (b.kind, &b.value) {
                 (BindKind::Param, _) => warnings.push(
                     CheckError::new(K::UnusedParam { name: name.clone() }, b.span)
+                        .label("declared here but never used in the body")
                         .help(format!("remove it, or prefix it with an underscore: `_{name}`")),
                 ),
                 (BindKind::Local, Value::Tensor(_)) | (BindKind::Input, Value::Tensor(_)) => warnings.push(
                     CheckError::new(K::UnusedTensor { name: name.clone() }, b.span)
+                        .label(if b.kind == BindKind::Input {
+                            "the input is never used"
+                        } else {
+                            "computed here but never used"
+                        })
                         .help(format!("remove it, or prefix it with an underscore: `_{name}`")),
                 ),
                 _ => {}
@@ -731,10 +810,21 @@ impl<'p> Elab<'p> {
                         let idx = if i < 0 { i + l.len() as i64 } else { i };
                         match usize::try_from(idx).ok().and_then(|k| l.get(k)) {
                             Some(v) => v.clone(),
-                            None => self.err(
-                                CheckError::new(K::Index { index: i, len: l.len() }, index.span)
-                                    .label("out of range"),
-                            ),
+                            None => {
+                                let n = l.len();
+                                let mut err = CheckError::new(K::Index { index: i, len: n }, index.span)
+                                    .label(format!("index {i} of a list of {n} item{}", if n == 1 { "" } else { "s" }))
+                                    .with(base.span, format!("this list has {n} item{}", if n == 1 { "" } else { "s" }));
+                                err = if n == 0 {
+                                    err.note("the list is empty: no index is valid")
+                                } else {
+                                    err.note(format!(
+                                        "indices start at 0: valid ones are 0 to {} (or -{n} to -1, counting from the end)",
+                                        n - 1
+                                    ))
+                                };
+                                self.err(err)
+                            }
                         }
                     }
                     (Value::List(_), v) => self.err(CheckError::new(
@@ -780,16 +870,24 @@ impl<'p> Elab<'p> {
                 Value::Bool(true) => self.body(env, then, None),
                 Value::Bool(false) => self.body(env, otherwise, None),
                 Value::Poison => Value::Poison,
-                v => self.err(
-                    CheckError::new(
+                v => {
+                    let mut err = CheckError::new(
                         K::Type {
                             expected: "a boolean condition".into(),
                             found: v.describe(),
                         },
                         cond.span,
                     )
-                    .label("must be `true` or `false` at compile time"),
-                ),
+                    .label("must be `true` or `false` at compile time");
+                    if let (Value::Int(_), ExprKind::Name(n)) = (&v, &cond.kind) {
+                        err = err.help(format!(
+                            "integers are not conditions: compare explicitly, for example `if {n} != 1` or `if {n} > 0`"
+                        ));
+                    } else if matches!(v, Value::Int(_)) {
+                        err = err.help("integers are not conditions: compare explicitly, for example `!= 0`");
+                    }
+                    self.err(err)
+                }
             },
             ExprKind::Pipe { input, stages } => {
                 let mut v = self.eval(env, input);
@@ -937,12 +1035,14 @@ impl<'p> Elab<'p> {
         }
         let l = self.eval(env, lhs);
         let r = self.eval(env, rhs);
+        let lhs_is_int = matches!(l, Value::Int(_));
         use BinaryOp::*;
         match (op, l, r) {
             (_, Value::Poison, _) | (_, _, Value::Poison) => Value::Poison,
-            (Add, Value::Tensor(a), Value::Tensor(b)) => self.residual_add(a, b, lhs, rhs, span),
+            (Add, Value::Tensor(a), Value::Tensor(b)) => self.residual_add(env, a, b, [lhs, rhs], op_span, span),
             (Mul, Value::Stage(s), Value::Int(n)) | (Mul, Value::Int(n), Value::Stage(s)) => {
                 if !(0..=MAX_REPEAT).contains(&n) {
+                    let count_expr = if lhs_is_int { lhs } else { rhs };
                     return self.err(
                         CheckError::new(
                             K::ArgValue {
@@ -952,7 +1052,9 @@ impl<'p> Elab<'p> {
                             },
                             span,
                         )
-                        .label("repeated here"),
+                        .label(format!("repeated {n} times"))
+                        .with(count_expr.span, format!("this is {n}"))
+                        .help("`layer * n` repeats a layer n times (`* 0` gives no layer): check the arithmetic of the count"),
                     );
                 }
                 let mut items = Vec::new();
@@ -1033,10 +1135,24 @@ impl<'p> Elab<'p> {
                 .label(format!("`{}` cannot combine these", op.symbol()))
                 .with(lhs.span, a.describe())
                 .with(rhs.span, b.describe());
-                if op == Add && matches!((&a, &b), (Value::Tensor(_), _) | (_, Value::Tensor(_))) {
+                let number = |v: &Value| matches!(v, Value::Int(_) | Value::Float(_));
+                let tensor_expr = match (&a, &b) {
+                    (Value::Tensor(_), v) if number(v) => Some(lhs),
+                    (v, Value::Tensor(_)) if number(v) => Some(rhs),
+                    _ => None,
+                };
+                if let Some(t) = tensor_expr {
+                    // `x * 2` where `channels(x) * 2` was meant.
+                    let t = match &t.kind {
+                        ExprKind::Name(n) => n.as_str(),
+                        _ => "x",
+                    };
+                    e = e.help(format!(
+                        "arithmetic works on integers, not tensors: for a tensor's size use `channels({t})`, `height({t})` or `width({t})`"
+                    ));
+                } else if op == Add && matches!((&a, &b), (Value::Tensor(_), _) | (_, Value::Tensor(_))) {
                     e = e.help("`+` adds two tensors of the same shape (a skip connection)");
-                }
-                if op == Mul {
+                } else if op == Mul {
                     e = e.help("`layer * n` repeats a layer or block n times");
                 }
                 self.err(e)
@@ -1045,65 +1161,110 @@ impl<'p> Elab<'p> {
     }
 
     /// `a + b` on tensors: a skip connection; shapes must be exactly equal.
-    fn residual_add(&mut self, a: NodeId, b: NodeId, lhs: &Expr, rhs: &Expr, span: Span) -> Value {
+    ///
+    /// On a mismatch the error shows both shapes, where each operand got its
+    /// shape (the block's input, the layers that changed the shape) and, for
+    /// the classic mistake of a strided or widening block with an identity
+    /// shortcut, the projection shortcut that fixes it.
+    fn residual_add(&mut self, env: &Env, a: NodeId, b: NodeId, operands: [&Expr; 2], op_span: Span, span: Span) -> Value {
         let (sa, sb) = (self.shape(a).clone(), self.shape(b).clone());
         if sa == sb {
             let name = self.auto_name("add", span);
             return self.add_node(name, Op::Add, vec![a, b], sa, span);
         }
+        let [lhs, rhs] = operands;
         let mut e = CheckError::new(
             K::AddShapes {
                 shapes: vec![sa.to_string(), sb.to_string()],
             },
-            span,
+            op_span,
         )
         .label("shapes differ")
         .with(lhs.span, format!("this is {sa}"))
         .with(rhs.span, format!("this is {sb}"))
         .note("resnetc never broadcasts: both operands of `+` must have exactly the same shape");
-        // Which operand is the skip (the older tensor) and which went through layers?
-        let (skip, skip_expr, main, main_shape, skip_shape) = if a < b {
-            (a, lhs, b, sb.clone(), sa.clone())
-        } else {
-            (b, rhs, a, sa.clone(), sb.clone())
+        let in_model = self.stack.is_empty();
+        let name_of = |x: &Expr| match &x.kind {
+            ExprKind::Name(n) => Some(n.clone()),
+            _ => None,
         };
-        // Walk back from the main path to the skip, noting what changed the shape.
+        // Where an operand that is an input got its shape.
+        for (x, shape) in [(lhs, &sa), (rhs, &sb)] {
+            if let Some(n) = name_of(x) {
+                if let Some((at, BindKind::Input)) = env.binding(&n) {
+                    let whose = if in_model { "the model's" } else { "the block's" };
+                    e = e.with(at, format!("`{n}` is {whose} input, {shape}"));
+                }
+            }
+        }
+        // The skip is the older tensor; the main path is computed from it.
+        let (skip, skip_expr, main, main_expr) = if a < b { (a, lhs, b, rhs) } else { (b, rhs, a, lhs) };
+        let (skip_shape, main_shape) = (self.shape(skip).clone(), self.shape(main).clone());
+        // Walk back from the main path to the skip, noting the layers that changed the shape.
+        let mut changes = Vec::new();
         let mut cur = main;
-        let mut stride = None;
         let mut steps = 0;
+        let mut stride = 1;
         while cur > skip && steps < 10_000 {
             steps += 1;
             let n = &self.nodes[cur.0 as usize];
-            let s = match &n.op {
-                Op::Conv(c) => Some(c.stride),
-                Op::MaxPool(p) | Op::AvgPool(p) => Some(p.stride),
-                _ => None,
-            };
-            if let Some(s) = s {
-                if s != [1, 1] {
-                    stride = Some((n.span, s, n.name.clone()));
+            let Some(&input) = n.inputs.first() else { break };
+            let before = &self.nodes[input.0 as usize].shape;
+            if *before != n.shape {
+                let s = match &n.op {
+                    Op::Conv(c) => c.stride[0],
+                    Op::MaxPool(p) | Op::AvgPool(p) => p.stride[0],
+                    _ => 1,
+                };
+                let widened = before.0.first() != n.shape.0.first();
+                let what = match (s != 1, widened) {
+                    (true, true) => format!("has stride {s} and {} output channels", n.shape.0[0]),
+                    (true, false) => format!("has stride {s}"),
+                    (false, true) => format!("has {} output channels", n.shape.0[0]),
+                    (false, false) => "changes the shape".into(),
+                };
+                stride *= s;
+                changes.push((n.span, format!("`{}` {what}: {before} → {}", n.name, n.shape)));
+            }
+            cur = input;
+        }
+        let shown = changes.len().min(3);
+        for (at, text) in changes.into_iter().rev().take(shown) {
+            e = e.with(at, text);
+        }
+        let skip_name = name_of(skip_expr).unwrap_or_else(|| "x".into());
+        if let ([sc, sh, sw], [mc, mh, mw]) = (skip_shape.0.as_slice(), main_shape.0.as_slice()) {
+            let (sc, sh, sw, mc, mh, mw) = (*sc, *sh, *sw, *mc, *mh, *mw);
+            let downsampled = mh <= sh && mw <= sw && mh > 0 && sh % mh == 0 && sw % mw.max(1) == 0;
+            if mc >= sc && downsampled {
+                // The classic mistake: a strided or widening block with an identity shortcut.
+                let s = if stride > 1 && sh / mh == stride { stride } else { sh / mh };
+                let stride_arg = if s > 1 { format!(", stride: {s}") } else { String::new() };
+                e = e.help(format!(
+                    "the shortcut must be projected to {main_shape}: replace `{skip_name}` with `{skip_name} -> [conv({mc}, 1{stride_arg}, bias: false), bn]` (a projection shortcut)"
+                ));
+                if !in_model {
+                    let planes = env.param_with_value(mc as i64).map_or_else(|| mc.to_string(), str::to_string);
+                    let stride_param = env.has_param("stride");
+                    let cond = if stride_param {
+                        format!("stride != 1 or channels({skip_name}) != {planes}")
+                    } else {
+                        format!("channels({skip_name}) != {planes}")
+                    };
+                    let conv_stride = if stride_param { ", stride: stride".to_string() } else { stride_arg };
+                    e = e.help(format!(
+                        "to keep the identity shortcut where the shapes match, choose with an `if`: `shortcut = if {cond} {{ {skip_name} -> [conv({planes}, 1{conv_stride}, bias: false), bn] }} else {{ {skip_name} }}`"
+                    ));
                 }
+            } else if mh == sh && mw == sw {
+                let main_name = name_of(main_expr).unwrap_or_else(|| "the other operand".into());
+                e = e.help(format!(
+                    "`+` does not broadcast a {mc}-channel tensor over {sc} channels: map `{main_name}` to {sc} channels first, for example `{main_name} -> conv({sc}, 1)`"
+                ));
+            } else {
+                e = e.help("bring both operands to the same shape before adding them");
             }
-            match n.inputs.first() {
-                Some(&i) => cur = i,
-                None => break,
-            }
         }
-        if let Some((sp, s, name)) = &stride {
-            e = e.with(*sp, format!("`{name}` has stride {}: it changes the height and width", s[0]));
-        }
-        if let (Some(&c), 3, 3) = (main_shape.0.first(), main_shape.0.len(), skip_shape.0.len()) {
-            let sh = skip_shape.0[1] / main_shape.0[1].max(1);
-            let skip_name = match &skip_expr.kind {
-                ExprKind::Name(n) => n.clone(),
-                _ => "x".into(),
-            };
-            let stride_arg = if sh > 1 { format!(", stride: {sh}") } else { String::new() };
-            e = e.help(format!(
-                "project the shortcut to {main_shape}: `{skip_name} -> [conv({c}, 1{stride_arg}, bias: false), bn]` (a projection shortcut), applied only when the shapes differ"
-            ));
-        }
-        let _ = skip;
         self.err(e)
     }
 
@@ -1328,6 +1489,11 @@ impl<'p> Elab<'p> {
             ));
         }
         let Value::Tensor(input_id) = input else { return Value::Poison };
+        if !def.body.stmts.iter().any(|s| matches!(s, Stmt::Input { .. })) {
+            // Reported once with the definition (E0105); elaborating the body
+            // would only report its uses of the missing input as undefined.
+            return Value::Poison;
+        }
         let name = match name {
             Some(n) => n,
             None => self.auto_name(&def.name.name, span),

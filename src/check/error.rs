@@ -20,6 +20,16 @@ pub enum CheckErrorKind {
         /// The name.
         name: String,
     },
+    /// A block or model named like a built-in op or function.
+    #[error("{what} `{name}` has the name of a built-in {builtin}")]
+    Reserved {
+        /// "block" or "model".
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// "op" or "function".
+        builtin: &'static str,
+    },
     /// Call arguments that do not fit the callee.
     #[error("{message}")]
     Arguments {
@@ -154,7 +164,7 @@ impl CheckErrorKind {
         use CheckErrorKind::*;
         match self {
             UndefinedName { .. } => Code::E0100,
-            Duplicate { .. } => Code::E0101,
+            Duplicate { .. } | Reserved { .. } => Code::E0101,
             Arguments { .. } => Code::E0102,
             Type { .. } => Code::E0103,
             Recursion { .. } => Code::E0104,

@@ -48,12 +48,25 @@ pub(crate) struct Globals<'p> {
     pub model_index: HashMap<String, usize>,
 }
 
+/// `a`, `a and b`, `a, b and c`.
+pub(crate) fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// The closest candidate to a misspelt name, if any is close enough.
 pub(crate) fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
     candidates
         .filter(|c| *c != name)
         .map(|c| (strsim::damerau_levenshtein(name, c), c))
-        .filter(|(d, c)| *d <= 2.max(name.len() / 3) && *d < c.len().max(name.len()))
+        // One- and two-letter names only match at distance 1 (`x` is not a typo of `max`).
+        .filter(|(d, c)| {
+            let limit = if name.len() < 3 { 1 } else { 2.max(name.len() / 3) };
+            *d <= limit && *d < c.len().max(name.len())
+        })
         .min_by_key(|(d, c)| (*d, c.to_string()))
         .map(|(_, c)| c.to_string())
 }
@@ -89,17 +102,24 @@ fn collect_globals(program: &Program) -> (Globals<'_>, Vec<CheckError>) {
                 );
                 continue;
             }
-            if crate::ir::ops::lookup(&name.name).is_some() || builtins::NAMES.contains(&name.name.as_str()) {
+            let is_op = crate::ir::ops::lookup(&name.name).is_some();
+            if is_op || builtins::NAMES.contains(&name.name.as_str()) {
+                let what = if is_block { "block" } else { "model" };
+                let builtin = if is_op { "op" } else { "function" };
                 errors.push(
                     CheckError::new(
-                        CheckErrorKind::Duplicate {
-                            what: if is_block { "block" } else { "model" },
+                        CheckErrorKind::Reserved {
+                            what,
                             name: name.name.clone(),
+                        builtin,
                         },
                         name.span,
                     )
-                    .label("this name is a built-in op")
-                    .help("choose another name"),
+                    .label(format!("`{}` is already the built-in {builtin}", name.name))
+                    .help(format!(
+                        "built-in names cannot be redefined: rename the {what}, for example `{}_{what}`",
+                        name.name
+                    )),
                 );
                 continue;
             }
@@ -125,7 +145,12 @@ fn collect_globals(program: &Program) -> (Globals<'_>, Vec<CheckError>) {
                                 },
                                 b.name.span,
                             )
-                            .help("start the block's body with `input x`: the tensor the block is applied to"),
+                            .label(if inputs == 0 { "this block has no `input`" } else { "several inputs" })
+                            .help(if inputs == 0 {
+                                "start the block's body with `input x`: the tensor the block is applied to"
+                            } else {
+                                "a block is applied to one tensor (`x -> block(...)`): keep a single `input`"
+                            }),
                         );
                     }
                 }

@@ -60,15 +60,25 @@ pub(crate) fn bind<'a>(
                         K::Arguments {
                             callee: spec.name.into(),
                             message: format!(
-                                "`{}` takes {} positional argument{}, but more were given",
+                                "`{}` takes {} positional argument{}, but {} were given",
                                 spec.name,
                                 spec.args.len(),
-                                if spec.args.len() == 1 { "" } else { "s" }
+                                if spec.args.len() == 1 { "" } else { "s" },
+                                args.iter().filter(|a| a.name.is_none()).count(),
                             ),
                         },
                         a.span,
                     )
-                    .label("unexpected argument"));
+                    .label("unexpected argument")
+                    .note(if spec.args.is_empty() {
+                        format!("`{}` takes no arguments", spec.name)
+                    } else {
+                        format!(
+                            "`{}` takes: {}",
+                            spec.name,
+                            spec.args.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                        )
+                    }));
                 };
                 position += 1;
                 s
@@ -86,27 +96,37 @@ pub(crate) fn bind<'a>(
             .with(first, "first given here"));
         }
     }
-    for s in spec.args {
-        if s.default == ArgDefault::Required && !values.contains_key(s.name) {
-            return Err(CheckError::new(
-                K::Arguments {
-                    callee: spec.name.into(),
-                    message: format!("`{}` needs the argument `{}` ({})", spec.name, s.name, s.doc),
-                },
-                call,
-            )
-            .label(format!("`{}` missing", s.name))
-            .help(format!(
-                "write `{}({})`",
-                spec.name,
-                spec.args
-                    .iter()
-                    .filter(|a| a.default == ArgDefault::Required)
-                    .map(|a| a.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
+    let missing: Vec<_> = spec
+        .args
+        .iter()
+        .filter(|s| s.default == ArgDefault::Required && !values.contains_key(s.name))
+        .collect();
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|s| format!("`{}`", s.name)).collect();
+        let described: Vec<String> = missing.iter().map(|s| format!("`{}` ({})", s.name, s.doc)).collect();
+        let plural = if missing.len() == 1 { "" } else { "s" };
+        let required: Vec<&str> = spec
+            .args
+            .iter()
+            .filter(|a| a.default == ArgDefault::Required)
+            .map(|a| a.name)
+            .collect();
+        return Err(CheckError::new(
+            K::Arguments {
+                callee: spec.name.into(),
+                message: format!(
+                    "`{}` is missing the required argument{plural} {}",
+                    spec.name,
+                    super::and_list(&described)
+                ),
+            },
+            call,
+        )
+        .label(format!("{} missing", super::and_list(&names)))
+        .help(match example_call(spec.name) {
+            Some(ex) => format!("write `{}({})`, for example {ex}", spec.name, required.join(", ")),
+            None => format!("write `{}({})`", spec.name, required.join(", ")),
+        }));
     }
     Ok(Bound { spec, values, call })
 }
@@ -117,14 +137,18 @@ impl Bound<'_> {
     }
 
     fn bad(&self, name: &str, message: impl Into<String>) -> CheckError {
-        CheckError::new(
+        let e = CheckError::new(
             K::ArgValue {
                 op: self.spec.name.into(),
                 arg: name.into(),
                 message: message.into(),
             },
             self.span_of(name),
-        )
+        );
+        match arg_help(self.spec.name, name) {
+            Some(h) => e.help(h),
+            None => e,
+        }
     }
 
     fn type_error(&self, name: &str, expected: &str, v: &Value) -> CheckError {
@@ -151,12 +175,12 @@ impl Bound<'_> {
 
     fn positive(&self, name: &str, v: i64) -> Result<usize, CheckError> {
         if v <= 0 {
-            return Err(self.bad(name, format!("must be positive, got {v}")));
+            return Err(self.bad(name, format!("must be positive, got {v}")).label(format!("`{name}` must be 1 or more")));
         }
         usize::try_from(v)
             .ok()
             .filter(|&x| (x as u64) <= MAX_ELEMENTS)
-            .ok_or_else(|| self.bad(name, format!("{v} is too large")))
+            .ok_or_else(|| self.bad(name, format!("{v} is too large")).label("at most 2^40"))
     }
 
     fn int(&self, name: &str) -> Result<usize, CheckError> {
@@ -201,12 +225,12 @@ impl Bound<'_> {
 
     fn non_negative(&self, name: &str, v: i64) -> Result<usize, CheckError> {
         if v < 0 {
-            return Err(self.bad(name, format!("must not be negative, got {v}")));
+            return Err(self.bad(name, format!("must not be negative, got {v}")).label(format!("`{name}` must be 0 or more")));
         }
         usize::try_from(v)
             .ok()
             .filter(|&x| (x as u64) <= MAX_ELEMENTS)
-            .ok_or_else(|| self.bad(name, format!("{v} is too large")))
+            .ok_or_else(|| self.bad(name, format!("{v} is too large")).label("at most 2^40"))
     }
 
     /// Padding: explicit, or `same` (needs the input size, kernel, stride, dilation).
@@ -285,6 +309,32 @@ impl Bound<'_> {
     }
 }
 
+/// A typical call of an op with its required arguments.
+fn example_call(op: &str) -> Option<&'static str> {
+    Some(match op {
+        "conv" => "`conv(64, 3)` (64 output channels, a 3×3 kernel)",
+        "dense" => "`dense(1000)` (1000 output features)",
+        "maxpool" => "`maxpool(3, stride: 2, pad: 1)`",
+        "avgpool" => "`avgpool(2)`",
+        _ => return None,
+    })
+}
+
+/// A hint for an invalid value of argument `arg` of `op`.
+fn arg_help(op: &str, arg: &str) -> Option<&'static str> {
+    Some(match (op, arg) {
+        (_, "stride") => "stride 1 keeps the height and width; stride 2 halves them",
+        (_, "pad") => "padding adds zeros around the input and cannot crop: use `pad: 0` (or `valid`) for none",
+        (_, "kernel") => "the kernel is the window size: 1, 3, 7, or `[h, w]`",
+        (_, "dilation") => "dilation 1 is an ordinary (dense) window",
+        (_, "groups") => "`groups: 1` is an ordinary convolution; `groups: C` a depthwise one",
+        ("dropout", "p") => "`p` is the probability of zeroing an element: write 50% as `p: 0.5`",
+        ("conv", "out") => "`out` is the number of output channels",
+        ("dense", "out") => "`out` is the number of output features",
+        _ => return None,
+    })
+}
+
 fn rank_error(op: &str, expected: &str, input: &Shape, span: Span) -> CheckError {
     let mut e = CheckError::new(
         K::Rank {
@@ -296,7 +346,11 @@ fn rank_error(op: &str, expected: &str, input: &Shape, span: Span) -> CheckError
     )
     .label(format!("input is {input}"));
     if input.0.len() == 3 && expected.contains("N×F") {
-        e = e.help("flatten the feature map first: `-> global_avgpool -> flatten -> dense(...)`");
+        e = e.help(if input.0[1] == 1 && input.0[2] == 1 {
+            "flatten the pooled feature map first: `-> flatten -> dense(...)`"
+        } else {
+            "pool and flatten the feature map first: `-> global_avgpool -> flatten -> dense(...)`"
+        });
     }
     e
 }
@@ -369,7 +423,11 @@ fn window_shape(
                     span,
                 )
                 .label(format!("window {eff} does not fit the {dim} {}", hw[d]))
-                .help("use a smaller kernel, add padding (`pad: same`), or downsample less before this layer"));
+                .help(if op == "avgpool" {
+                    "to average the whole feature map whatever its size, use `global_avgpool`"
+                } else {
+                    "use a smaller kernel, add padding (`pad: same`), or downsample less before this layer"
+                }));
             }
         }
     }
@@ -482,7 +540,7 @@ pub(crate) fn build_op(
             }
             let eps = b.float("eps")?;
             if !(eps > 0.0 && eps.is_finite()) {
-                return Err(b.bad("eps", format!("must be positive, got {eps}")));
+                return Err(b.bad("eps", format!("must be positive, got {eps}")).label("must be greater than 0"));
             }
             same(Op::BatchNorm(BatchNormParams {
                 channels: x.0[0],
@@ -512,7 +570,9 @@ pub(crate) fn build_op(
         OpKind::Dropout => {
             let p = b.float("p")?;
             if !(0.0..1.0).contains(&p) {
-                return Err(b.bad("p", format!("must be in [0, 1), got {p}")));
+                return Err(b
+                    .bad("p", format!("must be in [0, 1), got {p}"))
+                    .label("a probability: 0 ≤ p < 1"));
             }
             same(Op::Dropout { p })
         }

@@ -508,3 +508,62 @@ pub struct ParamSpec {
     /// Trained by gradient descent (false for running statistics).
     pub trainable: bool,
 }
+
+/// The op reference as Markdown, generated from [`OPS`] and the built-ins
+/// (`resnetc ops`; committed as `docs/ops.md` and kept in sync by a test).
+pub fn reference_markdown() -> String {
+    use std::fmt::Write;
+    let mut s = String::from(
+        "# resnetc op reference\n\n\
+         Generated from the op table in `src/ir/ops.rs` by `resnetc ops`; do not edit.\n\
+         Shapes exclude the batch dimension N. Arguments may be given by position (in the\n\
+         order listed) or by keyword (`stride: 2`).\n\n",
+    );
+    for op in OPS {
+        let _ = writeln!(s, "## `{}`\n", op.name);
+        let _ = writeln!(s, "{}.\n", capitalise(op.summary));
+        if !op.aliases.is_empty() {
+            let _ = writeln!(s, "Also written: {}.\n", op.aliases.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "));
+        }
+        let _ = writeln!(s, "- Inputs: {}", match op.arity {
+            Arity::One => "one tensor (`x -> op` or `op(x)`)",
+            Arity::Many => "two or more tensors (`op(a, b, ...)`)",
+        });
+        let _ = writeln!(s, "- Shape rule: {}", op.shape_rule);
+        let _ = writeln!(s, "- Parameters: {}\n", op.params);
+        if !op.args.is_empty() {
+            s.push_str("| argument | type | default | meaning |\n|---|---|---|---|\n");
+            for a in op.args {
+                let ty = match a.ty {
+                    ArgType::Int => "int",
+                    ArgType::IntPair => "int or [h, w]",
+                    ArgType::Padding => "int, [h, w], [t, l, b, r], `same`, `valid`",
+                    ArgType::Bool => "bool",
+                    ArgType::Float => "number",
+                };
+                let default = match a.default {
+                    ArgDefault::Required => "required".to_string(),
+                    ArgDefault::Int(i) => i.to_string(),
+                    ArgDefault::Float(f) => f.to_string(),
+                    ArgDefault::Bool(b) => b.to_string(),
+                    ArgDefault::SameAs(o) => format!("= `{o}`"),
+                };
+                let _ = writeln!(s, "| `{}` | {} | {} | {} |", a.name, ty, default, a.doc);
+            }
+            s.push('\n');
+        }
+    }
+    s.push_str("## Built-in functions\n\n| function | returns |\n|---|---|\n");
+    for b in crate::check::builtins::BUILTINS {
+        let _ = writeln!(s, "| `{}` | {} |", b.signature, b.doc);
+    }
+    s
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}

@@ -256,7 +256,7 @@ fn ident(i: In) -> PResult<Ident> {
     ))
 }
 
-/// rule: int, float
+/// rule: int, float, exponent
 fn number(i: In) -> PResult<Expr> {
     let (i, _) = ws(i)?;
     let start = i;
@@ -286,7 +286,9 @@ fn number(i: In) -> PResult<Expr> {
     let t = text.fragment().replace('_', "");
     let kind = if t.contains(['.', 'e', 'E']) {
         record(&start, "float");
-        record(&start, "exponent");
+        if t.contains(['e', 'E']) {
+            record(&start, "exponent");
+        }
         match t.parse::<f64>() {
             Ok(v) if v.is_finite() => ExprKind::Float(v),
             _ => {
@@ -950,36 +952,40 @@ fn postfix(i: In) -> PResult<Expr> {
         if newline {
             break;
         }
-        if let Ok((rest, args)) = arg_list(i) {
-            e = Expr {
-                span: e.span.to(span_from(&rest, &rest)),
-                kind: ExprKind::Call {
-                    callee: Box::new(e),
-                    args,
-                },
-            };
-            let end = rest.location_offset() as u32;
-            e.span.end = end;
-            i = rest;
-        } else if let Ok((rest, idx)) = index(i) {
-            let end = rest.location_offset() as u32;
-            e = Expr {
-                span: Span { end, ..e.span },
-                kind: ExprKind::Index {
-                    base: Box::new(e),
-                    index: Box::new(idx),
-                },
-            };
-            i = rest;
-        } else {
-            // A committed error inside the argument list must surface.
-            if let Err(f @ nom::Err::Failure(_)) = arg_list(i) {
-                return Err(f);
+        // Each of `arg_list` and `index` is tried once: retrying one to see
+        // whether it failed for good would make nested calls exponential.
+        // A committed error inside the argument list or index must surface.
+        match arg_list(i) {
+            Ok((rest, args)) => {
+                e = Expr {
+                    span: e.span.to(span_from(&rest, &rest)),
+                    kind: ExprKind::Call {
+                        callee: Box::new(e),
+                        args,
+                    },
+                };
+                let end = rest.location_offset() as u32;
+                e.span.end = end;
+                i = rest;
+                continue;
             }
-            if let Err(f @ nom::Err::Failure(_)) = index(i) {
-                return Err(f);
+            Err(f @ nom::Err::Failure(_)) => return Err(f),
+            Err(_) => {}
+        }
+        match index(i) {
+            Ok((rest, idx)) => {
+                let end = rest.location_offset() as u32;
+                e = Expr {
+                    span: Span { end, ..e.span },
+                    kind: ExprKind::Index {
+                        base: Box::new(e),
+                        index: Box::new(idx),
+                    },
+                };
+                i = rest;
             }
-            break;
+            Err(f @ nom::Err::Failure(_)) => return Err(f),
+            Err(_) => break,
         }
     }
     record(&i, "postfix");
@@ -1031,7 +1037,7 @@ fn index(i: In) -> PResult<Expr> {
     Ok((i, e))
 }
 
-/// rule: primary
+/// rule: primary, bool
 fn primary(i: In) -> PResult<Expr> {
     let (i, _) = ws(i)?;
     let start = i;
