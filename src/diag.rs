@@ -68,6 +68,10 @@ codes! {
     E0203 => "`groups` does not divide the input or output channel count.",
     E0204 => "An op applied to a tensor of the wrong rank (for example `dense` on N×C×H×W).",
     E0205 => "A dimension or element count too large to represent.",
+    E0300 => "A weights file lacks a tensor the model needs.",
+    E0301 => "A weights file has a tensor the model does not use.",
+    E0302 => "A tensor in a weights file has a different shape from the model's parameter.",
+    E0303 => "A tensor in a weights file is not float32.",
     W0001 => "A named tensor that is never used.",
     W0002 => "A block or model parameter that is never used.",
 }

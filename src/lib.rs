@@ -29,8 +29,10 @@
 //! assert_eq!(graph.node(graph.outputs[0].node).shape.to_string(), "N×16×32×32");
 //! ```
 
+pub mod atomic;
 pub mod check;
 pub mod diag;
+pub mod interp;
 pub mod ir;
 pub mod report;
 pub mod span;

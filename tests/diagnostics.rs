@@ -120,7 +120,9 @@ fn error_files() {
     });
 }
 
-/// Every code of `resnetc::diag::Code` is exercised by some error file.
+/// Every code that compiling a `.rn` file can produce is exercised by some
+/// error file. (E03xx are about weights files, not programs: tested with the
+/// weights loader.)
 #[test]
 fn every_code_is_covered() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/errors");
@@ -135,6 +137,7 @@ fn every_code_is_covered() {
     let missing: Vec<&str> = resnetc::diag::Code::ALL
         .iter()
         .map(|c| c.as_str())
+        .filter(|c| !c.starts_with("E03"))
         .filter(|c| !covered.contains(*c))
         .collect();
     assert!(missing.is_empty(), "no file in tests/errors/ covers {missing:?}");

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use super::error::{CheckError, CheckErrorKind as K, Frame};
-use super::shapes::{bind, build_op, MAX_ELEMENTS};
+use super::shapes::{bind, build_op, validate_args, MAX_ELEMENTS};
 use super::value::{CallArg, PadKeyword, SeqItem, Stage, Value};
 use super::{builtins, Globals};
 use crate::ir::{Input, Instance, InstanceId, Node, NodeId, Op, OpKind, Output, Param, Shape};
@@ -226,7 +226,7 @@ impl<'p> Elab<'p> {
             .0
             .iter()
             .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
-        if elements.is_none_or(|e| e > MAX_ELEMENTS) {
+        if elements.map_or(true, |e| e > MAX_ELEMENTS) {
             let what = if matches!(op, Op::Input) {
                 format!("input `{name}` ({shape})")
             } else {
@@ -1075,15 +1075,20 @@ impl<'p> Elab<'p> {
                     Sub => a.checked_sub(b).map(Value::Int),
                     Mul => a.checked_mul(b).map(Value::Int),
                     Div | Rem if b == 0 => {
-                        return self.err(
-                            CheckError::new(
-                                K::Arithmetic {
-                                    message: "division by zero".into(),
-                                },
-                                rhs.span,
-                            )
-                            .label("this is zero"),
+                        let mut err = CheckError::new(
+                            K::Arithmetic {
+                                message: "division by zero".into(),
+                            },
+                            rhs.span,
                         )
+                        .label("this is zero");
+                        // Where a zero parameter got its value.
+                        if let ExprKind::Name(n) = &rhs.kind {
+                            if let Some((at, BindKind::Param)) = env.binding(n) {
+                                err = err.with(at, format!("parameter `{n}` is 0 in this instance"));
+                            }
+                        }
+                        return self.err(err);
                     }
                     Div => a.checked_div(b).map(Value::Int),
                     Rem => a.checked_rem(b).map(Value::Int),
@@ -1217,10 +1222,12 @@ impl<'p> Elab<'p> {
                     _ => 1,
                 };
                 let widened = before.0.first() != n.shape.0.first();
+                let c = n.shape.0.first().copied().unwrap_or(0);
+                let channels = format!("{c} output channel{}", if c == 1 { "" } else { "s" });
                 let what = match (s != 1, widened) {
-                    (true, true) => format!("has stride {s} and {} output channels", n.shape.0[0]),
+                    (true, true) => format!("has stride {s} and {channels}"),
                     (true, false) => format!("has stride {s}"),
-                    (false, true) => format!("has {} output channels", n.shape.0[0]),
+                    (false, true) => format!("has {channels}"),
                     (false, false) => "changes the shape".into(),
                 };
                 stride *= s;
@@ -1364,6 +1371,7 @@ impl<'p> Elab<'p> {
             Value::Poison => Value::Poison,
             Value::Stage(s) => {
                 if matches!(input, Value::Poison) {
+                    self.check_detached(&s);
                     return Value::Poison;
                 }
                 let name = name.map(|n| self.claim(n, label_span.unwrap_or(span)));
@@ -1404,10 +1412,36 @@ impl<'p> Elab<'p> {
                     let child = self.claim(join(&base, &seg), item.label.as_ref().map_or(item.stage.span(), |l| l.span));
                     cur = self.apply(&item.stage, cur, Some(child), item.stage.span());
                     if matches!(cur, Value::Poison) {
+                        for rest in &items[k + 1..] {
+                            self.check_detached(&rest.stage);
+                        }
                         break;
                     }
                 }
                 cur
+            }
+        }
+    }
+
+    /// Checks what can be checked of a stage applied to an erroneous input:
+    /// its arguments, but not its shapes.
+    fn check_detached(&mut self, stage: &Stage) {
+        match stage {
+            Stage::Op { kind, args, span } => {
+                let checked = bind(kind.spec(), args, *span).and_then(|b| validate_args(*kind, &b));
+                if let Err(e) = checked {
+                    self.err(e);
+                }
+            }
+            Stage::Block { block, args, span } => {
+                let def = self.g.blocks[*block];
+                let callee = format!("block `{}`", def.name.name);
+                self.bind_params(&mut Env::new(), &callee, &def.params, args, *span, false);
+            }
+            Stage::Seq { items, .. } => {
+                for item in items {
+                    self.check_detached(&item.stage);
+                }
             }
         }
     }

@@ -5,6 +5,10 @@
 //! checks every shape rule, collecting every error instead of stopping at the
 //! first. It is the only producer of [`CheckedModel`].
 
+// A `CheckError` carries its labels, notes and instantiation chain; errors
+// are the cold path, so they are returned unboxed.
+#![allow(clippy::result_large_err)]
+
 pub mod builtins;
 mod elab;
 mod error;

@@ -43,7 +43,9 @@ pub(crate) fn bind<'a>(
                         name.span,
                     )
                     .label("unknown argument");
-                    if let Some(s) = super::suggest(&name.name, names.iter().copied()) {
+                    if let Some(s) = foreign_name(&name.name).filter(|s| names.contains(s)) {
+                        e = e.help(format!("`{}` is called `{s}` in resnetc: write `{s}: ...`", name.name));
+                    } else if let Some(s) = super::suggest(&name.name, names.iter().copied()) {
                         e = e.help(format!("did you mean `{s}`?"));
                     }
                     e = e.note(if names.is_empty() {
@@ -309,6 +311,24 @@ impl Bound<'_> {
     }
 }
 
+/// The resnetc name of an argument as PyTorch or Keras spell it.
+fn foreign_name(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "padding" => "pad",
+        "kernel_size" | "pool_size" => "kernel",
+        "strides" => "stride",
+        "out_channels" | "filters" | "out_features" | "units" | "features" => "out",
+        "use_bias" => "bias",
+        "dilation_rate" => "dilation",
+        "ceil_mode" => "ceil",
+        "count_include_pad" => "count_pad",
+        "epsilon" => "eps",
+        "rate" => "p",
+        "negative_slope" | "alpha" => "slope",
+        _ => return None,
+    })
+}
+
 /// A typical call of an op with its required arguments.
 fn example_call(op: &str) -> Option<&'static str> {
     Some(match op {
@@ -390,6 +410,7 @@ fn spatial(op: &str, input: &Shape, span: Span) -> Result<(usize, [usize; 2]), C
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the window's parameters, each [h, w]
 fn window_shape(
     op: &str,
     input: &Shape,
@@ -432,6 +453,56 @@ fn window_shape(
         }
     }
     Ok(Shape(vec![out_c, out[0], out[1]]))
+}
+
+/// Checks the arguments of an op whose input is unknown (it follows an
+/// error): the checks that do not depend on the input's shape, so that one
+/// run reports every independent mistake of a pipeline.
+pub(crate) fn validate_args(kind: OpKind, b: &Bound) -> Result<(), CheckError> {
+    let one = [1, 1];
+    match kind {
+        OpKind::Conv => {
+            b.int("out")?;
+            let kernel = b.pair("kernel")?;
+            let stride = b.pair("stride")?;
+            let dilation = b.pair("dilation")?;
+            b.int("groups")?;
+            b.boolean("bias")?;
+            b.padding("pad", one, kernel, stride, dilation)?;
+        }
+        OpKind::MaxPool | OpKind::AvgPool => {
+            let kernel = b.pair("kernel")?;
+            let stride = b.pair("stride")?;
+            let dilation = b.pair("dilation")?;
+            if kind == OpKind::AvgPool && dilation != one {
+                return Err(b.bad("dilation", "average pooling has no dilation"));
+            }
+            b.padding("pad", one, kernel, stride, dilation)?;
+            b.boolean("ceil")?;
+            b.boolean("count_pad")?;
+        }
+        OpKind::Dense => {
+            b.int("out")?;
+            b.boolean("bias")?;
+        }
+        OpKind::BatchNorm => {
+            let eps = b.float("eps")?;
+            if !(eps > 0.0 && eps.is_finite()) {
+                return Err(b.bad("eps", format!("must be positive, got {eps}")).label("must be greater than 0"));
+            }
+        }
+        OpKind::Dropout => {
+            let p = b.float("p")?;
+            if !(0.0..1.0).contains(&p) {
+                return Err(b.bad("p", format!("must be in [0, 1), got {p}")).label("a probability: 0 ≤ p < 1"));
+            }
+        }
+        OpKind::LeakyRelu if !b.float("slope")?.is_finite() => {
+            return Err(b.bad("slope", "must be finite"));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Builds the IR op for `kind` applied to `inputs` and infers its output shape.
@@ -478,6 +549,17 @@ pub(crate) fn build_op(
                     )
                     .label(format!("{groups} groups"))
                     .note(format!("the input is {x}"))
+                    .help({
+                        let below = channels / groups * groups;
+                        if below == 0 {
+                            format!("{channels} {what} cannot be split into {groups} groups: use at most {channels} groups")
+                        } else {
+                            format!(
+                                "{channels} is not a multiple of {groups}: the nearest multiples are {below} and {}",
+                                below + groups
+                            )
+                        }
+                    })
                     .help("groups must divide both the input and the output channel count (groups = C gives a depthwise conv)"));
                 }
             }

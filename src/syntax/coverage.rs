@@ -54,7 +54,7 @@ fn every_rule_is_implemented_by_a_parser_function() {
 fn the_corpus_exercises_every_rule() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    for dir in ["examples", "examples/lib", "tests/grammar"] {
+    for dir in ["examples", "examples/lib", "tests/grammar", "tests/fixtures/nets"] {
         if let Ok(rd) = std::fs::read_dir(root.join(dir)) {
             for e in rd.flatten() {
                 if e.path().extension().is_some_and(|x| x == "rn") {

@@ -141,14 +141,85 @@ impl<'a> DepthGuard<'a> {
     fn enter(i: &In<'a>) -> Result<Self, nom::Err<PError>> {
         let d = i.extra.depth.get() + 1;
         if d > MAX_NESTING {
-            return Err(nom::Err::Failure(PError::custom(
-                i.location_offset(),
-                format!("expression nested more than {MAX_NESTING} levels deep"),
-                Some("split the expression into named steps (`t = ...`)".into()),
-            )));
+            return Err(too_deep(i.location_offset()));
         }
         i.extra.depth.set(d);
         Ok(DepthGuard(&i.extra.depth))
+    }
+}
+
+fn too_deep(offset: usize) -> nom::Err<PError> {
+    nom::Err::Failure(PError::custom(
+        offset,
+        format!("expression nested more than {MAX_NESTING} levels deep"),
+        Some("split the expression into named steps (`t = ...`)".into()),
+    ))
+}
+
+/// The depth of a syntax tree. Trees are kept shallow by [`DepthGuard`] and
+/// [`Chain`], so this recursion is too.
+fn tree_depth(e: &Expr) -> u32 {
+    let max = |it: &mut dyn Iterator<Item = &Expr>| it.map(tree_depth).max().unwrap_or(0);
+    1 + match &e.kind {
+        ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Str(_)
+        | ExprKind::Name(_) => 0,
+        ExprKind::List(items) => max(&mut items.iter().map(|it| &it.value)),
+        ExprKind::Call { callee, args } => {
+            tree_depth(callee).max(max(&mut args.iter().map(|a| &a.value)))
+        }
+        ExprKind::Index { base, index } => tree_depth(base).max(tree_depth(index)),
+        ExprKind::Unary { operand, .. } => tree_depth(operand),
+        ExprKind::Binary { lhs, rhs, .. } => tree_depth(lhs).max(tree_depth(rhs)),
+        ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => tree_depth(cond).max(body_depth(then)).max(body_depth(otherwise)),
+        ExprKind::Pipe { input, stages } => {
+            tree_depth(input).max(max(&mut stages.iter().map(|s| &s.expr)))
+        }
+    }
+}
+
+/// The depth of a body: one level for the body, one for the statement.
+fn body_depth(b: &Body) -> u32 {
+    let stmt = |s: &Stmt| match s {
+        Stmt::Input { shape, .. } => shape.iter().flatten().map(tree_depth).max().unwrap_or(0),
+        Stmt::Output { .. } => 0,
+        Stmt::Assign { value, .. } | Stmt::Expr(value) => tree_depth(value),
+    };
+    2 + b.stmts.iter().map(stmt).max().unwrap_or(0)
+}
+
+/// The depth of a left-leaning chain (`a + b + c`, `f(x)(y)`, `l[0][1]`).
+///
+/// Chains are parsed by loops, not recursion, so the nesting guard does not
+/// see them; but they build trees as deep as they are long, and every later
+/// pass over the tree (the checker, `Drop`) recurses. A chain therefore counts
+/// against the same [`MAX_NESTING`] budget as the nesting around it.
+#[derive(Default)]
+struct Chain(Option<u32>);
+
+impl Chain {
+    /// Accounts for a new node over `lhs` (the chain so far) and `rhs`, at `offset`.
+    fn grow<'e>(
+        &mut self,
+        i: &In,
+        offset: usize,
+        lhs: &Expr,
+        rhs: impl IntoIterator<Item = &'e Expr>,
+    ) -> Result<(), nom::Err<PError>> {
+        let l = *self.0.get_or_insert_with(|| tree_depth(lhs));
+        let r = rhs.into_iter().map(tree_depth).max().unwrap_or(0);
+        let d = 1 + l.max(r);
+        if d + i.extra.depth.get() > MAX_NESTING {
+            return Err(too_deep(offset));
+        }
+        self.0 = Some(d);
+        Ok(())
     }
 }
 
@@ -247,6 +318,26 @@ fn ident(i: In) -> PResult<Ident> {
         return error(PError::at(&start, "an identifier"));
     }
     record(&start, "ident");
+    Ok((
+        rest,
+        Ident {
+            name: text.fragment().to_string(),
+            span: span_from(&start, &rest),
+        },
+    ))
+}
+
+/// rule: keyword
+///
+/// A keyword read as a plain name (labels only).
+fn keyword_as_name(i: In) -> PResult<Ident> {
+    let (i, _) = ws(i)?;
+    let start = i;
+    let (rest, text) = take_while1(is_ident_char).parse(i)?;
+    if !KEYWORDS.contains(text.fragment()) {
+        return error(PError::at(&start, "an identifier"));
+    }
+    record(&start, "keyword");
     Ok((
         rest,
         Ident {
@@ -771,7 +862,11 @@ pub(crate) fn expr(i: In) -> PResult<Expr> {
 
 /// rule: label
 fn label(i: In) -> PResult<Ident> {
-    let (i, name) = ident(i)?;
+    // Keywords are allowed as labels (`block: ...`, as PyTorch modules are often named).
+    let (i, name) = match ident(i) {
+        Ok(ok) => ok,
+        Err(e) => keyword_as_name(i).map_err(|_| e)?,
+    };
     let (i, _) = sym(":", "`:`")(i)?;
     record(&i, "label");
     Ok((i, name))
@@ -804,8 +899,10 @@ fn binary(op: BinaryOp, op_span: Span, lhs: Expr, rhs: Expr) -> Expr {
 /// rule: or_expr
 fn or_expr(i: In) -> PResult<Expr> {
     let (mut i, mut lhs) = and_expr(i)?;
+    let mut chain = Chain::default();
     while let Ok((rest, op_span)) = kw("or", "`or`")(i) {
         let (rest, rhs) = cut(and_expr(rest))?;
+        chain.grow(&rest, op_span.start as usize, &lhs, [&rhs])?;
         lhs = binary(BinaryOp::Or, op_span, lhs, rhs);
         i = rest;
     }
@@ -816,8 +913,10 @@ fn or_expr(i: In) -> PResult<Expr> {
 /// rule: and_expr
 fn and_expr(i: In) -> PResult<Expr> {
     let (mut i, mut lhs) = not_expr(i)?;
+    let mut chain = Chain::default();
     while let Ok((rest, op_span)) = kw("and", "`and`")(i) {
         let (rest, rhs) = cut(not_expr(rest))?;
+        chain.grow(&rest, op_span.start as usize, &lhs, [&rhs])?;
         lhs = binary(BinaryOp::And, op_span, lhs, rhs);
         i = rest;
     }
@@ -873,6 +972,7 @@ fn comparison(i: In) -> PResult<Expr> {
     match compare_op(i) {
         Ok((rest, (op, op_span))) => {
             let (rest, rhs) = cut(sum(rest))?;
+            Chain::default().grow(&rest, op_span.start as usize, &lhs, [&rhs])?;
             Ok((rest, binary(op, op_span, lhs, rhs)))
         }
         Err(_) => Ok((i, lhs)),
@@ -882,6 +982,7 @@ fn comparison(i: In) -> PResult<Expr> {
 /// rule: sum
 fn sum(i: In) -> PResult<Expr> {
     let (mut i, mut lhs) = product(i)?;
+    let mut chain = Chain::default();
     loop {
         let (op, rest, op_span) = if let Ok((rest, s)) = sym("+", "`+`")(i) {
             (BinaryOp::Add, rest, s)
@@ -891,6 +992,7 @@ fn sum(i: In) -> PResult<Expr> {
             break;
         };
         let (rest, rhs) = cut(product(rest))?;
+        chain.grow(&rest, op_span.start as usize, &lhs, [&rhs])?;
         lhs = binary(op, op_span, lhs, rhs);
         i = rest;
     }
@@ -901,6 +1003,7 @@ fn sum(i: In) -> PResult<Expr> {
 /// rule: product
 fn product(i: In) -> PResult<Expr> {
     let (mut i, mut lhs) = unary(i)?;
+    let mut chain = Chain::default();
     loop {
         let (op, rest, op_span) = if let Ok((rest, s)) = sym("*", "`*`")(i) {
             (BinaryOp::Mul, rest, s)
@@ -912,6 +1015,7 @@ fn product(i: In) -> PResult<Expr> {
             break;
         };
         let (rest, rhs) = cut(unary(rest))?;
+        chain.grow(&rest, op_span.start as usize, &lhs, [&rhs])?;
         lhs = binary(op, op_span, lhs, rhs);
         i = rest;
     }
@@ -947,6 +1051,7 @@ fn unary(i: In) -> PResult<Expr> {
 /// them, so that a statement starting with `(` or `[` is never read as a call.
 fn postfix(i: In) -> PResult<Expr> {
     let (mut i, mut e) = primary(i)?;
+    let mut chain = Chain::default();
     loop {
         let (_, newline) = ws(i)?;
         if newline {
@@ -957,6 +1062,8 @@ fn postfix(i: In) -> PResult<Expr> {
         // A committed error inside the argument list or index must surface.
         match arg_list(i) {
             Ok((rest, args)) => {
+                let at = ws(i)?.0.location_offset();
+                chain.grow(&rest, at, &e, args.iter().map(|a| &a.value))?;
                 e = Expr {
                     span: e.span.to(span_from(&rest, &rest)),
                     kind: ExprKind::Call {
@@ -974,6 +1081,8 @@ fn postfix(i: In) -> PResult<Expr> {
         }
         match index(i) {
             Ok((rest, idx)) => {
+                let at = ws(i)?.0.location_offset();
+                chain.grow(&rest, at, &e, [&idx])?;
                 let end = rest.location_offset() as u32;
                 e = Expr {
                     span: Span { end, ..e.span },

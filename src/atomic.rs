@@ -1,0 +1,43 @@
+//! Writing output files atomically: a temp file in the same directory, then
+//! a rename, so a failure never leaves a half-written file behind.
+
+use std::io::Write;
+use std::path::Path;
+
+/// Writes `bytes` to `path` atomically (readers see the old file or the new
+/// one, never a part). Fails cleanly on an unwritable directory.
+pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".resnetc-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn writes_and_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.bin");
+        super::write(&p, b"one").unwrap();
+        super::write(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp files left");
+    }
+
+    #[test]
+    fn unwritable_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("missing").join("out.bin");
+        assert!(super::write(&p, b"x").is_err());
+        assert!(!p.exists());
+    }
+}

@@ -1,0 +1,372 @@
+//! General 2-D convolution (NCHW input, OIHW weights) via im2col + GEMM.
+//!
+//! Supports per-side padding, stride, dilation, groups (incl. depthwise),
+//! optional bias and a fused [`Activation`] epilogue.
+//!
+//! Threading: work is split into `N × groups` independent GEMMs. When there are
+//! at least as many of these as rayon threads they run in parallel (each GEMM
+//! single-threaded); otherwise they run one after another with im2col, the
+//! GEMM (`gemm::Parallelism::Rayon`) and the epilogue parallelised inside.
+
+use ndarray::{Array4, ArrayView1, ArrayView4};
+use rayon::prelude::*;
+
+use crate::interp::kernels::activation::Activation;
+use crate::interp::kernels::error::{KernelError, param_err, shape_err};
+use crate::interp::kernels::matmul::{Mat, matmul};
+
+/// Zero padding added to each side of the spatial dimensions.
+///
+/// Asymmetric padding is allowed (TensorFlow `'same'` needs it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Padding2d {
+    /// Rows added above.
+    pub top: usize,
+    /// Columns added to the left.
+    pub left: usize,
+    /// Rows added below.
+    pub bottom: usize,
+    /// Columns added to the right.
+    pub right: usize,
+}
+
+impl Padding2d {
+    /// No padding.
+    pub const ZERO: Padding2d = Padding2d {
+        top: 0,
+        left: 0,
+        bottom: 0,
+        right: 0,
+    };
+
+    /// Symmetric padding: `ph` rows top and bottom, `pw` columns left and right
+    /// (PyTorch's `padding=(ph, pw)`).
+    pub fn symmetric(ph: usize, pw: usize) -> Self {
+        Padding2d {
+            top: ph,
+            left: pw,
+            bottom: ph,
+            right: pw,
+        }
+    }
+
+    /// TensorFlow/Keras `padding='same'` for an input of size `in_hw`:
+    /// output size is `ceil(in / stride)`, total padding
+    /// `max((out-1)·stride + dilation·(k-1) + 1 - in, 0)`, with the extra odd
+    /// row/column going to the bottom/right.
+    ///
+    /// Returns an error if a stride or dilation is zero.
+    pub fn same_tf(
+        in_hw: (usize, usize),
+        kernel_hw: (usize, usize),
+        stride: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Result<Self, KernelError> {
+        if stride.0 == 0 || stride.1 == 0 || dilation.0 == 0 || dilation.1 == 0 {
+            return param_err("same_tf: stride and dilation must be >= 1");
+        }
+        let one = |i: usize, k: usize, s: usize, d: usize| {
+            let out = i.div_ceil(s);
+            let ek = d * k.saturating_sub(1) + 1;
+            let total = ((out.saturating_sub(1)) * s + ek).saturating_sub(i);
+            (total / 2, total - total / 2)
+        };
+        let (top, bottom) = one(in_hw.0, kernel_hw.0, stride.0, dilation.0);
+        let (left, right) = one(in_hw.1, kernel_hw.1, stride.1, dilation.1);
+        Ok(Padding2d {
+            top,
+            left,
+            bottom,
+            right,
+        })
+    }
+}
+
+/// Hyper-parameters of [`conv2d`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dParams {
+    /// Stride `(sh, sw)`, each `>= 1`.
+    pub stride: (usize, usize),
+    /// Per-side zero padding.
+    pub padding: Padding2d,
+    /// Dilation `(dh, dw)`, each `>= 1`.
+    pub dilation: (usize, usize),
+    /// Number of groups (`1` = dense conv, `== in_channels` = depthwise).
+    pub groups: usize,
+    /// Activation applied after bias (fused epilogue).
+    pub activation: Activation,
+}
+
+impl Default for Conv2dParams {
+    /// Stride 1, no padding, dilation 1, one group, no activation.
+    fn default() -> Self {
+        Conv2dParams {
+            stride: (1, 1),
+            padding: Padding2d::ZERO,
+            dilation: (1, 1),
+            groups: 1,
+            activation: Activation::None,
+        }
+    }
+}
+
+/// Output spatial size `(oh, ow)` of a convolution with kernel `kernel_hw`
+/// applied to an `in_hw` input:
+/// `(in + pad_before + pad_after - dilation·(k-1) - 1) / stride + 1`.
+///
+/// Errors if stride/dilation are zero or the (dilated) kernel is larger than
+/// the padded input.
+pub fn conv2d_output_hw(
+    in_hw: (usize, usize),
+    kernel_hw: (usize, usize),
+    params: &Conv2dParams,
+) -> Result<(usize, usize), KernelError> {
+    let (sh, sw) = params.stride;
+    let (dh, dw) = params.dilation;
+    if sh == 0 || sw == 0 {
+        return param_err("conv2d: stride must be >= 1");
+    }
+    if dh == 0 || dw == 0 {
+        return param_err("conv2d: dilation must be >= 1");
+    }
+    if kernel_hw.0 == 0 || kernel_hw.1 == 0 {
+        return shape_err("conv2d: kernel size must be >= 1");
+    }
+    let p = params.padding;
+    let one = |i: usize, pa: usize, pb: usize, k: usize, s: usize, d: usize| {
+        let padded = i + pa + pb;
+        let ek = d * (k - 1) + 1;
+        if padded < ek {
+            None
+        } else {
+            Some((padded - ek) / s + 1)
+        }
+    };
+    match (
+        one(in_hw.0, p.top, p.bottom, kernel_hw.0, sh, dh),
+        one(in_hw.1, p.left, p.right, kernel_hw.1, sw, dw),
+    ) {
+        (Some(oh), Some(ow)) => Ok((oh, ow)),
+        _ => shape_err(format!(
+            "conv2d: kernel {kernel_hw:?} (dilation {:?}) larger than padded input {in_hw:?} + {p:?}",
+            params.dilation
+        )),
+    }
+}
+
+/// Geometry shared by the im2col rows of one convolution.
+#[derive(Clone, Copy)]
+struct Geom {
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    oh: usize,
+    ow: usize,
+    sh: usize,
+    sw: usize,
+    dh: usize,
+    dw: usize,
+    pt: usize,
+    pl: usize,
+}
+
+/// Range `[lo, hi)` of output positions `o < out` with `0 <= o·s + off < len`.
+fn valid_range(off: isize, s: usize, len: usize, out: usize) -> (usize, usize) {
+    let s = s as isize;
+    let len = len as isize;
+    let lo = if off >= 0 { 0 } else { (-off + s - 1) / s };
+    let hi = if len - off <= 0 {
+        0
+    } else {
+        (len - 1 - off) / s + 1
+    };
+    let hi = (hi.max(0) as usize).min(out);
+    let lo = (lo as usize).min(hi);
+    (lo, hi)
+}
+
+/// Fills one im2col row (`r = (ci·kh + ki)·kw + kj`, length `oh·ow`) from the
+/// group's input planes `x_g` (`[cg, h, w]`).
+fn im2col_row(x_g: &[f32], g: &Geom, r: usize, row: &mut [f32]) {
+    let ci = r / (g.kh * g.kw);
+    let ki = (r / g.kw) % g.kh;
+    let kj = r % g.kw;
+    let plane = &x_g[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+    let off_w = (kj * g.dw) as isize - g.pl as isize;
+    let (lo, hi) = valid_range(off_w, g.sw, g.w, g.ow);
+    for (o_h, dst) in row.chunks_exact_mut(g.ow).enumerate() {
+        let ih = (o_h * g.sh + ki * g.dh) as isize - g.pt as isize;
+        if ih < 0 || ih >= g.h as isize {
+            dst.fill(0.0);
+            continue;
+        }
+        let src = &plane[ih as usize * g.w..(ih as usize + 1) * g.w];
+        dst[..lo].fill(0.0);
+        dst[hi..].fill(0.0);
+        if lo == hi {
+            continue;
+        }
+        let s0 = (lo as isize * g.sw as isize + off_w) as usize;
+        if g.sw == 1 {
+            dst[lo..hi].copy_from_slice(&src[s0..s0 + (hi - lo)]);
+        } else {
+            for (d, s) in dst[lo..hi].iter_mut().zip(src[s0..].iter().step_by(g.sw)) {
+                *d = *s;
+            }
+        }
+    }
+}
+
+/// Builds the `[cg·kh·kw, oh·ow]` im2col matrix for one (batch, group).
+fn im2col(x_g: &[f32], g: &Geom, col: &mut [f32], parallel: bool) {
+    let p = g.oh * g.ow;
+    if parallel {
+        col.par_chunks_mut(p)
+            .enumerate()
+            .for_each(|(r, row)| im2col_row(x_g, g, r, row));
+    } else {
+        col.chunks_mut(p)
+            .enumerate()
+            .for_each(|(r, row)| im2col_row(x_g, g, r, row));
+    }
+}
+
+/// Adds bias and applies the activation to `chunk` (`[rows, p]` row-major).
+fn epilogue(chunk: &mut [f32], p: usize, bias: Option<&[f32]>, act: Activation, parallel: bool) {
+    if bias.is_none() && act == Activation::None {
+        return;
+    }
+    let f = |(r, row): (usize, &mut [f32])| {
+        let b = bias.map_or(0.0, |b| b[r]);
+        for v in row.iter_mut() {
+            *v = act.apply(*v + b);
+        }
+    };
+    if parallel {
+        chunk.par_chunks_mut(p).enumerate().for_each(f);
+    } else {
+        chunk.chunks_mut(p).enumerate().for_each(f);
+    }
+}
+
+/// 2-D convolution (cross-correlation, like PyTorch `F.conv2d`).
+///
+/// * `input`: `[N, C, H, W]`
+/// * `weight`: `[O, C / groups, KH, KW]` (PyTorch OIHW)
+/// * `bias`: optional `[O]`
+///
+/// Returns `[N, O, OH, OW]` with `OH, OW` from [`conv2d_output_hw`], after
+/// `params.activation` has been applied. Implemented as im2col + GEMM
+/// (im2col skipped for 1×1, stride-1, unpadded convolutions).
+///
+/// Errors on inconsistent shapes (channel count vs. groups, bias length,
+/// kernel larger than padded input) or invalid parameters.
+pub fn conv2d(
+    input: ArrayView4<'_, f32>,
+    weight: ArrayView4<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    params: &Conv2dParams,
+) -> Result<Array4<f32>, KernelError> {
+    let (n, c, h, w) = input.dim();
+    let (o, cg, kh, kw) = weight.dim();
+    let groups = params.groups;
+    if groups == 0 {
+        return param_err("conv2d: groups must be >= 1");
+    }
+    if c % groups != 0 || o % groups != 0 {
+        return shape_err(format!(
+            "conv2d: in_channels {c} and out_channels {o} must be divisible by groups {groups}"
+        ));
+    }
+    if cg != c / groups {
+        return shape_err(format!(
+            "conv2d: weight expects {cg} input channels per group, input has {c}/{groups}"
+        ));
+    }
+    if let Some(b) = &bias
+        && b.len() != o
+    {
+        return shape_err(format!(
+            "conv2d: bias has {} elements, expected {o}",
+            b.len()
+        ));
+    }
+    let (oh, ow) = conv2d_output_hw((h, w), (kh, kw), params)?;
+    let og = o / groups;
+    let kdim = cg * kh * kw;
+    let p = oh * ow;
+    let mut out = vec![0.0f32; n * o * p];
+
+    let to_shape_err = |e: ndarray::ShapeError| KernelError::Shape(format!("conv2d: {e}"));
+    if out.is_empty() {
+        return Array4::from_shape_vec((n, o, oh, ow), out).map_err(to_shape_err);
+    }
+
+    let x = input.as_standard_layout();
+    let wt = weight.as_standard_layout();
+    let bias_c: Option<Vec<f32>> = bias.map(|b| b.to_vec());
+    let xs = x
+        .as_slice()
+        .ok_or_else(|| KernelError::Shape("conv2d: input not contiguous".into()))?;
+    let ws = wt
+        .as_slice()
+        .ok_or_else(|| KernelError::Shape("conv2d: weight not contiguous".into()))?;
+    let bs: Option<&[f32]> = bias_c.as_deref();
+
+    let pad = params.padding;
+    let geom = Geom {
+        h,
+        w,
+        kh,
+        kw,
+        oh,
+        ow,
+        sh: params.stride.0,
+        sw: params.stride.1,
+        dh: params.dilation.0,
+        dw: params.dilation.1,
+        pt: pad.top,
+        pl: pad.left,
+    };
+    let pointwise = kh == 1 && kw == 1 && params.stride == (1, 1) && pad == Padding2d::ZERO;
+    let act = params.activation;
+
+    // One work item = one (batch, group) pair = one GEMM writing a contiguous
+    // [og, p] block of the output.
+    let work = |idx: usize, chunk: &mut [f32], col: &mut Vec<f32>, inner_par: bool| {
+        let ni = idx / groups;
+        let gi = idx % groups;
+        let in_off = (ni * c + gi * cg) * h * w;
+        let x_g = &xs[in_off..in_off + cg * h * w];
+        let w_g = &ws[gi * og * kdim..(gi + 1) * og * kdim];
+        let rhs: &[f32] = if pointwise {
+            x_g
+        } else {
+            col.resize(kdim * p, 0.0);
+            im2col(x_g, &geom, col, inner_par);
+            col
+        };
+        matmul(
+            chunk,
+            Mat::row_major(w_g, og, kdim),
+            Mat::row_major(rhs, kdim, p),
+            inner_par,
+        );
+        let b_g = bs.map(|b| &b[gi * og..(gi + 1) * og]);
+        epilogue(chunk, p, b_g, act, inner_par);
+    };
+
+    let items = n * groups;
+    if items > 1 && items >= rayon::current_num_threads() {
+        out.par_chunks_mut(og * p)
+            .enumerate()
+            .for_each_init(Vec::new, |col, (idx, chunk)| work(idx, chunk, col, false));
+    } else {
+        let mut col = Vec::new();
+        for (idx, chunk) in out.chunks_mut(og * p).enumerate() {
+            work(idx, chunk, &mut col, true);
+        }
+    }
+    Array4::from_shape_vec((n, o, oh, ow), out).map_err(to_shape_err)
+}

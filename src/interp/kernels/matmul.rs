@@ -1,0 +1,100 @@
+//! Safe wrapper around `gemm::gemm` for f32 (crate-internal).
+
+use gemm::Parallelism;
+
+/// A read-only strided matrix view over a slice.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a> {
+    /// Backing storage.
+    pub data: &'a [f32],
+    /// Number of rows.
+    pub rows: usize,
+    /// Number of columns.
+    pub cols: usize,
+    /// Stride (in elements) between consecutive rows.
+    pub rs: usize,
+    /// Stride (in elements) between consecutive columns.
+    pub cs: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// Row-major contiguous `rows × cols` matrix.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Mat {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// True if every addressed element lies inside `data`.
+    fn in_bounds(&self) -> bool {
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let last = (self.rows - 1)
+            .checked_mul(self.rs)
+            .and_then(|a| (self.cols - 1).checked_mul(self.cs).map(|b| (a, b)))
+            .and_then(|(a, b)| a.checked_add(b));
+        matches!(last, Some(l) if l < self.data.len())
+    }
+}
+
+/// `dst = a · b` where `dst` is row-major contiguous `a.rows × b.cols`.
+///
+/// `parallel` selects rayon-parallel GEMM; use `false` when already running
+/// inside a parallel loop.
+///
+/// # Panics
+/// Panics if the dimensions/slices are inconsistent: callers validate shapes
+/// beforehand, so this is an internal invariant.
+pub(crate) fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, parallel: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "matmul: inner dimensions differ");
+    assert_eq!(dst.len(), m * n, "matmul: dst has wrong length");
+    assert!(
+        a.in_bounds() && b.in_bounds(),
+        "matmul: operand out of bounds"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        dst.fill(0.0);
+        return;
+    }
+    let par = if parallel {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: all three matrices were bounds-checked above against their
+    // slices (dst is m×n row-major of exactly m*n elements); `dst` is a unique
+    // borrow so it does not alias `a` or `b`. With read_dst = false the
+    // previous dst contents are ignored (alpha is unused).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}

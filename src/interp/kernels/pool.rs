@@ -1,0 +1,216 @@
+//! Pooling: max, average (PyTorch semantics incl. `ceil_mode`) and global
+//! average.
+//!
+//! Output sizes follow PyTorch's `pooling_output_shape_pad_lr`:
+//! `out = floor((in + pad_before + pad_after - dilation·(k-1) - 1 +
+//! (ceil_mode ? stride-1 : 0)) / stride) + 1`, and in `ceil_mode` the last
+//! window is dropped if it would start at or after `in + pad_before` (i.e. it
+//! must start inside the input or the leading padding).
+
+use ndarray::{Array4, ArrayView4};
+use rayon::prelude::*;
+
+use crate::interp::kernels::conv::Padding2d;
+use crate::interp::kernels::error::{KernelError, param_err, shape_err};
+
+/// Parameters of [`max_pool2d`] (PyTorch `nn.MaxPool2d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxPool2dParams {
+    /// Window size `(kh, kw)`.
+    pub kernel: (usize, usize),
+    /// Stride `(sh, sw)` (PyTorch defaults it to the kernel size).
+    pub stride: (usize, usize),
+    /// Per-side implicit padding (padded positions never win the max).
+    pub padding: Padding2d,
+    /// Dilation `(dh, dw)`.
+    pub dilation: (usize, usize),
+    /// Use ceil instead of floor for the output size.
+    pub ceil_mode: bool,
+}
+
+/// Parameters of [`avg_pool2d`] (PyTorch `nn.AvgPool2d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AvgPool2dParams {
+    /// Window size `(kh, kw)`.
+    pub kernel: (usize, usize),
+    /// Stride `(sh, sw)`.
+    pub stride: (usize, usize),
+    /// Per-side implicit zero padding.
+    pub padding: Padding2d,
+    /// Use ceil instead of floor for the output size.
+    pub ceil_mode: bool,
+    /// Count padded zeros in the divisor (PyTorch default `true`). Window
+    /// parts beyond the bottom/right padding (ceil mode) are never counted.
+    pub count_include_pad: bool,
+    /// If set, divide by this instead of the window size.
+    pub divisor_override: Option<usize>,
+}
+
+/// Output length of a pooling window along one axis (PyTorch rule, see the
+/// module docs). Errors if stride/dilation/kernel is zero or the output would
+/// be empty.
+pub fn pool_output_size(
+    input: usize,
+    kernel: usize,
+    pad_before: usize,
+    pad_after: usize,
+    stride: usize,
+    dilation: usize,
+    ceil_mode: bool,
+) -> Result<usize, KernelError> {
+    if kernel == 0 || stride == 0 || dilation == 0 {
+        return param_err("pool: kernel, stride and dilation must be >= 1");
+    }
+    let (i, k, pb, pa, s, d) = (
+        input as i64,
+        kernel as i64,
+        pad_before as i64,
+        pad_after as i64,
+        stride as i64,
+        dilation as i64,
+    );
+    let num = i + pb + pa - d * (k - 1) - 1 + if ceil_mode { s - 1 } else { 0 };
+    let mut out = num.div_euclid(s) + 1;
+    if ceil_mode && (out - 1) * s >= i + pb {
+        out -= 1;
+    }
+    if out <= 0 {
+        return shape_err(format!(
+            "pool: output size {out} <= 0 (input {input}, kernel {kernel}, dilation {dilation}, padding {pad_before}+{pad_after})"
+        ));
+    }
+    Ok(out as usize)
+}
+
+/// Shared plane-parallel driver: applies `f(in_plane, out_plane)` to every
+/// (n, c) plane.
+fn per_plane(
+    input: ArrayView4<'_, f32>,
+    oh: usize,
+    ow: usize,
+    f: impl Fn(&[f32], &mut [f32]) + Sync,
+) -> Result<Array4<f32>, KernelError> {
+    let (n, c, h, w) = input.dim();
+    let mut out = vec![0.0f32; n * c * oh * ow];
+    let to_err = |e: ndarray::ShapeError| KernelError::Shape(format!("pool: {e}"));
+    if out.is_empty() || h * w == 0 {
+        return Array4::from_shape_vec((n, c, oh, ow), out).map_err(to_err);
+    }
+    let x = input.as_standard_layout();
+    let xs = x
+        .as_slice()
+        .ok_or_else(|| KernelError::Shape("pool: input not contiguous".into()))?;
+    out.par_chunks_mut(oh * ow)
+        .zip(xs.par_chunks(h * w))
+        .for_each(|(o, i)| f(i, o));
+    Array4::from_shape_vec((n, c, oh, ow), out).map_err(to_err)
+}
+
+/// 2-D max pooling over NCHW input, PyTorch `F.max_pool2d` semantics
+/// (padding acts as `-inf`; NaN propagates).
+///
+/// Returns `[N, C, OH, OW]`. Errors on zero kernel/stride/dilation or empty
+/// output.
+pub fn max_pool2d(
+    input: ArrayView4<'_, f32>,
+    params: &MaxPool2dParams,
+) -> Result<Array4<f32>, KernelError> {
+    let (_, _, h, w) = input.dim();
+    let (kh, kw) = params.kernel;
+    let (sh, sw) = params.stride;
+    let (dh, dw) = params.dilation;
+    let p = params.padding;
+    let oh = pool_output_size(h, kh, p.top, p.bottom, sh, dh, params.ceil_mode)?;
+    let ow = pool_output_size(w, kw, p.left, p.right, sw, dw, params.ceil_mode)?;
+    // Window start/end (exclusive) along one axis, clipped to the input and
+    // with the start advanced onto the dilation grid.
+    let bounds = |o: usize, s: usize, pad: usize, k: usize, d: usize, len: usize| {
+        let mut start = (o * s) as isize - pad as isize;
+        let end = (start + ((k - 1) * d) as isize + 1).min(len as isize);
+        while start < 0 {
+            start += d as isize;
+        }
+        (start as usize, end.max(0) as usize)
+    };
+    per_plane(input, oh, ow, |xi, xo| {
+        for o_h in 0..oh {
+            let (h0, h1) = bounds(o_h, sh, p.top, kh, dh, h);
+            for o_w in 0..ow {
+                let (w0, w1) = bounds(o_w, sw, p.left, kw, dw, w);
+                let mut m = f32::NEG_INFINITY;
+                for ih in (h0..h1).step_by(dh) {
+                    let row = &xi[ih * w..(ih + 1) * w];
+                    for iw in (w0..w1).step_by(dw) {
+                        let v = row[iw];
+                        if v > m || v.is_nan() {
+                            m = v;
+                        }
+                    }
+                }
+                xo[o_h * ow + o_w] = m;
+            }
+        }
+    })
+}
+
+/// 2-D average pooling over NCHW input, PyTorch `F.avg_pool2d` semantics
+/// (including the divisor rules for `count_include_pad` and `ceil_mode`).
+///
+/// Returns `[N, C, OH, OW]`. Errors on zero kernel/stride or empty output.
+/// A window containing no input element yields `0`.
+pub fn avg_pool2d(
+    input: ArrayView4<'_, f32>,
+    params: &AvgPool2dParams,
+) -> Result<Array4<f32>, KernelError> {
+    let (_, _, h, w) = input.dim();
+    let (kh, kw) = params.kernel;
+    let (sh, sw) = params.stride;
+    let p = params.padding;
+    if params.divisor_override == Some(0) {
+        return param_err("avg_pool2d: divisor_override must be non-zero");
+    }
+    let oh = pool_output_size(h, kh, p.top, p.bottom, sh, 1, params.ceil_mode)?;
+    let ow = pool_output_size(w, kw, p.left, p.right, sw, 1, params.ceil_mode)?;
+    // (clipped start, clipped end, padded window length) along one axis.
+    let bounds = |o: usize, s: usize, pb: usize, pa: usize, k: usize, len: usize| {
+        let start = (o * s) as isize - pb as isize;
+        let end = (start + k as isize).min((len + pa) as isize);
+        let padded_len = (end - start).max(0) as usize;
+        let s0 = start.max(0) as usize;
+        let e0 = (end.min(len as isize).max(0) as usize).max(s0);
+        (s0, e0, padded_len)
+    };
+    per_plane(input, oh, ow, |xi, xo| {
+        for o_h in 0..oh {
+            let (h0, h1, ph) = bounds(o_h, sh, p.top, p.bottom, kh, h);
+            for o_w in 0..ow {
+                let (w0, w1, pw) = bounds(o_w, sw, p.left, p.right, kw, w);
+                let mut sum = 0.0f32;
+                for ih in h0..h1 {
+                    sum += xi[ih * w + w0..ih * w + w1].iter().sum::<f32>();
+                }
+                let div = match params.divisor_override {
+                    Some(d) => d,
+                    None if params.count_include_pad => ph * pw,
+                    None => (h1 - h0) * (w1 - w0),
+                };
+                xo[o_h * ow + o_w] = if div == 0 { 0.0 } else { sum / div as f32 };
+            }
+        }
+    })
+}
+
+/// Global average pooling: `[N, C, H, W] → [N, C, 1, 1]` (mean over H×W,
+/// accumulated in f64). Follow with [`crate::interp::kernels::flatten()`] to get `[N, C]`.
+///
+/// Errors if `H·W == 0`.
+pub fn global_avg_pool(input: ArrayView4<'_, f32>) -> Result<Array4<f32>, KernelError> {
+    let (_, _, h, w) = input.dim();
+    if h * w == 0 {
+        return shape_err("global_avg_pool: empty spatial dimensions");
+    }
+    let inv = 1.0 / (h * w) as f64;
+    per_plane(input, 1, 1, |xi, xo| {
+        xo[0] = (xi.iter().map(|&v| f64::from(v)).sum::<f64>() * inv) as f32;
+    })
+}

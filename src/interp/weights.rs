@@ -1,0 +1,474 @@
+//! Weights: reading safetensors files (memory-mapped), matching them to a
+//! checked model by hierarchical name, and deterministic initialisation.
+//!
+//! Every problem of a file — missing, unexpected or mis-shaped tensors, wrong
+//! dtypes — is collected and reported at once, each with the `.rn` span of
+//! the layer that owns the tensor; nothing runs half-loaded.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal, Uniform};
+use safetensors::{Dtype, SafeTensors};
+use serde::Deserialize;
+
+use crate::diag::{Code, Diagnostic};
+use crate::ir::{CheckedModel, Op};
+use crate::span::Span;
+
+/// A learned tensor in memory (row-major f32, PyTorch layout).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its elements.
+    pub data: Vec<f32>,
+}
+
+/// All learned tensors of a model, by resnetc parameter name.
+#[derive(Clone, Debug, Default)]
+pub struct Weights {
+    tensors: HashMap<String, Tensor>,
+}
+
+impl Weights {
+    /// The tensor named `name`.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.get(name)
+    }
+
+    /// Number of tensors.
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// Inserts a tensor (used by tests and converters).
+    pub fn insert(&mut self, name: impl Into<String>, tensor: Tensor) {
+        self.tensors.insert(name.into(), tensor);
+    }
+
+    /// Writes the weights as a safetensors file, atomically (temp file + rename).
+    pub fn save(&self, path: &Path) -> Result<(), WeightsError> {
+        let mut names: Vec<&String> = self.tensors.keys().collect();
+        names.sort();
+        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = names
+            .iter()
+            .map(|n| {
+                let t = &self.tensors[*n];
+                let b: Vec<u8> = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+                ((*n).clone(), b, t.shape.clone())
+            })
+            .collect();
+        let mut entries = Vec::with_capacity(bytes.len());
+        for (n, b, s) in &bytes {
+            let view = safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).map_err(|e| {
+                WeightsError::Format {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+            entries.push((n.clone(), view));
+        }
+        let data = safetensors::serialize(entries, None).map_err(|e| WeightsError::Format {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        crate::atomic::write(path, &data).map_err(|source| WeightsError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+}
+
+/// One way a weights file does not fit a model.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WeightProblem {
+    /// The model needs a tensor the file lacks.
+    Missing {
+        /// The tensor's resnetc name.
+        name: String,
+        /// The name looked up in the file (differs under a name map).
+        file_name: String,
+        /// Its shape in the model.
+        expected: Vec<usize>,
+        /// The layer that owns it.
+        span: Span,
+    },
+    /// The file has a tensor the model does not use.
+    Unexpected {
+        /// The name in the file.
+        file_name: String,
+        /// Its shape in the file.
+        shape: Vec<usize>,
+    },
+    /// A tensor with the wrong shape.
+    Shape {
+        /// The tensor's resnetc name.
+        name: String,
+        /// Its shape in the model.
+        expected: Vec<usize>,
+        /// Its shape in the file (after any layout conversion).
+        found: Vec<usize>,
+        /// The layer that owns it.
+        span: Span,
+    },
+    /// A tensor that is not f32.
+    Dtype {
+        /// The tensor's resnetc name.
+        name: String,
+        /// Its dtype in the file.
+        found: String,
+        /// The layer that owns it.
+        span: Span,
+    },
+}
+
+fn dims(s: &[usize]) -> String {
+    format!("[{}]", s.iter().map(usize::to_string).collect::<Vec<_>>().join(", "))
+}
+
+impl std::fmt::Display for WeightProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WeightProblem::Missing { name, file_name, expected, .. } if name == file_name => {
+                write!(f, "missing tensor `{name}` (shape {})", dims(expected))
+            }
+            WeightProblem::Missing { name, file_name, expected, .. } => {
+                write!(f, "missing tensor `{file_name}` for `{name}` (shape {})", dims(expected))
+            }
+            WeightProblem::Unexpected { file_name, shape } => {
+                write!(f, "unexpected tensor `{file_name}` (shape {}): the model has no such parameter", dims(shape))
+            }
+            WeightProblem::Shape { name, expected, found, .. } => write!(
+                f,
+                "tensor `{name}` has shape {} in the file, but the model needs {}",
+                dims(found),
+                dims(expected)
+            ),
+            WeightProblem::Dtype { name, found, .. } => {
+                write!(f, "tensor `{name}` is {found}, but resnetc needs F32")
+            }
+        }
+    }
+}
+
+impl WeightProblem {
+    /// The problem as a diagnostic pointing at the owning layer.
+    pub fn to_diagnostic(&self, file: &str) -> Diagnostic {
+        let (code, span, help) = match self {
+            WeightProblem::Missing { span, .. } => (
+                Code::E0300,
+                Some(*span),
+                "check that the file was saved from the same architecture (`state_dict()` names), or use a name map",
+            ),
+            WeightProblem::Unexpected { .. } => (
+                Code::E0301,
+                None,
+                "the file was saved from a different model, or a layer is missing from the .rn file",
+            ),
+            WeightProblem::Shape { .. } => (
+                Code::E0302,
+                self.span(),
+                "the layer's arguments (channels, kernel, groups) differ from the model that saved the file",
+            ),
+            WeightProblem::Dtype { .. } => (
+                Code::E0303,
+                self.span(),
+                "convert the checkpoint to float32 before saving (`{k: v.float() for k, v in sd.items()}`)",
+            ),
+        };
+        let mut d = Diagnostic::error(code, format!("{self} ({file})")).help(help);
+        if let Some(s) = span {
+            d = d.primary(s, "this layer owns the tensor");
+        }
+        d
+    }
+
+    fn span(&self) -> Option<Span> {
+        match self {
+            WeightProblem::Missing { span, .. }
+            | WeightProblem::Shape { span, .. }
+            | WeightProblem::Dtype { span, .. } => Some(*span),
+            WeightProblem::Unexpected { .. } => None,
+        }
+    }
+}
+
+/// Why weights could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    /// The file cannot be read or written.
+    #[error("cannot access weights file `{path}`: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid safetensors file (truncated, hostile header, ...).
+    #[error("`{path}` is not a valid safetensors file: {reason}")]
+    Format {
+        /// The path.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The name map cannot be read.
+    #[error("invalid name map `{path}`: {reason}")]
+    NameMap {
+        /// The path.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The file's tensors do not fit the model.
+    #[error("the weights in `{path}` do not fit model `{model}` ({} problem{}):\n{}", problems.len(), if problems.len() == 1 { "" } else { "s" }, problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Mismatch {
+        /// The path.
+        path: String,
+        /// The model.
+        model: String,
+        /// Every problem found.
+        problems: Vec<WeightProblem>,
+    },
+}
+
+/// How kernels are laid out in a weights file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// PyTorch: conv OIHW, dense [out, in].
+    #[default]
+    Torch,
+    /// Keras / TensorFlow: conv HWIO, dense [in, out].
+    Keras,
+}
+
+/// A YAML map from resnetc parameter names to the names in a weights file.
+///
+/// ```yaml
+/// layout: keras            # torch (default) or keras
+/// names:
+///   conv.weight: conv2d/kernel
+///   conv.bias: conv2d/bias
+/// ```
+/// Parameters not listed keep their own names.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameMap {
+    /// The file's kernel layout.
+    #[serde(default)]
+    pub layout: Layout,
+    /// resnetc name → file name.
+    #[serde(default)]
+    pub names: BTreeMap<String, String>,
+}
+
+impl NameMap {
+    /// Reads a name map from a YAML file.
+    pub fn from_file(path: &Path) -> Result<NameMap, WeightsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| WeightsError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        serde_yaml::from_str(&text).map_err(|e| WeightsError::NameMap {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// An open, memory-mapped safetensors file.
+pub struct WeightsFile {
+    path: PathBuf,
+    map: memmap2::Mmap,
+}
+
+impl WeightsFile {
+    /// Opens and maps a file; nothing but the header is read until tensors are loaded.
+    pub fn open(path: &Path) -> Result<WeightsFile, WeightsError> {
+        let io = |source| WeightsError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        // SAFETY: the mapping is read-only; resnetc does not modify the file, and
+        // a file truncated by another process while mapped is outside its contract
+        // (as for every memory-mapped reader, e.g. safetensors' own Python loader).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        let wf = WeightsFile {
+            path: path.to_path_buf(),
+            map,
+        };
+        wf.parse()?;
+        Ok(wf)
+    }
+
+    fn parse(&self) -> Result<SafeTensors<'_>, WeightsError> {
+        SafeTensors::deserialize(&self.map).map_err(|e| WeightsError::Format {
+            path: self.path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The path it was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Checks the file's header against the model: every problem, no data read.
+    pub fn check(&self, model: &CheckedModel, map: &NameMap) -> Result<(), WeightsError> {
+        self.load_inner(model, map, false).map(|_| ())
+    }
+
+    /// Checks and loads every tensor the model needs.
+    pub fn load(&self, model: &CheckedModel, map: &NameMap) -> Result<Weights, WeightsError> {
+        self.load_inner(model, map, true)
+    }
+
+    fn load_inner(&self, model: &CheckedModel, map: &NameMap, read: bool) -> Result<Weights, WeightsError> {
+        let st = self.parse()?;
+        let g = model.graph();
+        let mut problems = Vec::new();
+        let mut used: HashMap<String, bool> = st.names().into_iter().map(|n| (n.to_string(), false)).collect();
+        let mut weights = Weights::default();
+        for node in &g.nodes {
+            for p in &node.params {
+                let file_name = map.names.get(&p.name).cloned().unwrap_or_else(|| p.name.clone());
+                let view = match st.tensor(&file_name) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        problems.push(WeightProblem::Missing {
+                            name: p.name.clone(),
+                            file_name,
+                            expected: p.shape.clone(),
+                            span: node.span,
+                        });
+                        continue;
+                    }
+                };
+                used.insert(file_name.clone(), true);
+                if view.dtype() != Dtype::F32 {
+                    problems.push(WeightProblem::Dtype {
+                        name: p.name.clone(),
+                        found: format!("{:?}", view.dtype()),
+                        span: node.span,
+                    });
+                    continue;
+                }
+                let permutation = layout_permutation(map.layout, &node.op, view.shape().len());
+                let found: Vec<usize> = match &permutation {
+                    Some(perm) => perm.iter().map(|&i| view.shape()[i]).collect(),
+                    None => view.shape().to_vec(),
+                };
+                if found != p.shape {
+                    problems.push(WeightProblem::Shape {
+                        name: p.name.clone(),
+                        expected: p.shape.clone(),
+                        found,
+                        span: node.span,
+                    });
+                    continue;
+                }
+                if read && problems.is_empty() {
+                    let raw: Vec<f32> = view
+                        .data()
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect();
+                    let data = match &permutation {
+                        Some(perm) => permute(&raw, view.shape(), perm),
+                        None => raw,
+                    };
+                    weights.insert(p.name.clone(), Tensor { shape: found, data });
+                }
+            }
+        }
+        let mut unexpected: Vec<(&String, &bool)> = used.iter().filter(|(n, u)| !**u && !n.ends_with("num_batches_tracked")).collect();
+        unexpected.sort();
+        for (n, _) in unexpected {
+            let shape = st.tensor(n).map(|v| v.shape().to_vec()).unwrap_or_default();
+            problems.push(WeightProblem::Unexpected {
+                file_name: n.clone(),
+                shape,
+            });
+        }
+        if !problems.is_empty() {
+            return Err(WeightsError::Mismatch {
+                path: self.path.display().to_string(),
+                model: g.name.clone(),
+                problems,
+            });
+        }
+        Ok(weights)
+    }
+}
+
+/// For Keras layouts: which file axis becomes each model axis.
+fn layout_permutation(layout: Layout, op: &Op, rank: usize) -> Option<Vec<usize>> {
+    match (layout, op, rank) {
+        // HWIO → OIHW
+        (Layout::Keras, Op::Conv(_), 4) => Some(vec![3, 2, 0, 1]),
+        // [in, out] → [out, in]
+        (Layout::Keras, Op::Dense(_), 2) => Some(vec![1, 0]),
+        _ => None,
+    }
+}
+
+/// Transposes a row-major tensor: output axis k is input axis `perm[k]`.
+fn permute(data: &[f32], shape: &[usize], perm: &[usize]) -> Vec<f32> {
+    let view = match ndarray::ArrayViewD::from_shape(shape, data) {
+        Ok(v) => v,
+        Err(_) => return data.to_vec(),
+    };
+    view.permuted_axes(perm).iter().copied().collect()
+}
+
+/// Deterministic initial weights, as torchvision initialises a fresh model:
+/// conv kernels Kaiming-normal (fan-out, ReLU gain), conv biases 0, batch norm
+/// γ = 1, β = 0, running mean 0, running variance 1, dense layers PyTorch's
+/// default uniform(±1/√fan_in). The same seed gives the same weights.
+pub fn init(model: &CheckedModel, seed: u64) -> Weights {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut w = Weights::default();
+    for node in &model.graph().nodes {
+        for p in &node.params {
+            let n: usize = p.shape.iter().product();
+            let data = match (&node.op, p.name.rsplit('.').next().unwrap_or("")) {
+                (Op::Conv(_), "weight") => {
+                    let fan_out = (p.shape[0] * p.shape[2] * p.shape[3]).max(1);
+                    let std = (2.0 / fan_out as f64).sqrt() as f32;
+                    match Normal::new(0.0f32, std) {
+                        Ok(d) => (0..n).map(|_| d.sample(&mut rng)).collect(),
+                        Err(_) => vec![0.0; n],
+                    }
+                }
+                (Op::Dense(d), _) => {
+                    let bound = 1.0 / (d.in_features.max(1) as f32).sqrt();
+                    match Uniform::new_inclusive(-bound, bound) {
+                        Ok(u) => (0..n).map(|_| u.sample(&mut rng)).collect(),
+                        Err(_) => vec![0.0; n],
+                    }
+                }
+                (Op::BatchNorm(_), "weight") | (Op::BatchNorm(_), "running_var") => vec![1.0; n],
+                _ => vec![0.0; n],
+            };
+            w.insert(
+                p.name.clone(),
+                Tensor {
+                    shape: p.shape.clone(),
+                    data,
+                },
+            );
+        }
+    }
+    w
+}

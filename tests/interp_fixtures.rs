@@ -1,0 +1,103 @@
+//! The interpreter against independent references: PyTorch (torchvision's
+//! ResNet structure, a grouped/depthwise net) and Keras (the seed model).
+//! Fixtures are made by `tests/fixtures/make_fixtures.py` (see its README).
+
+use std::path::{Path, PathBuf};
+
+use ndarray::ArrayD;
+use ndarray_npy::read_npy;
+use resnetc::interp::{Interpreter, NameMap, WeightsFile};
+use resnetc::{compile_file, CheckOptions};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn nets() -> PathBuf {
+    root().join("tests/fixtures/nets")
+}
+
+/// Loads `rn`, its weights (with an optional name map), runs the fixture's
+/// input and compares with the reference: max |Δ| ≤ 1e-4 × max(1, |ref|).
+fn check(rn: &Path, weights: &str, map: Option<&str>, input: &str, output: &str) -> f32 {
+    let compiled = compile_file(rn, &CheckOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let map = match map {
+        Some(m) => NameMap::from_file(&nets().join(m)).unwrap(),
+        None => NameMap::default(),
+    };
+    let file = WeightsFile::open(&nets().join(weights)).unwrap();
+    let w = file.load(&compiled.model, &map).unwrap_or_else(|e| panic!("{e}"));
+    let net = Interpreter::new(&compiled.model, &w).unwrap();
+    let x: ArrayD<f32> = read_npy(nets().join(input)).unwrap();
+    let reference: ArrayD<f32> = read_npy(nets().join(output)).unwrap();
+    let out = net.forward(&[x.view()]).unwrap();
+    let y = &out.outputs[0].1;
+    assert_eq!(y.shape(), reference.shape());
+    let mut worst = 0.0f32;
+    for (a, b) in y.iter().zip(reference.iter()) {
+        let err = (a - b).abs() / b.abs().max(1.0);
+        assert!(err <= 1e-4, "got {a}, reference {b}");
+        worst = worst.max(err);
+    }
+    worst
+}
+
+#[test]
+fn resnet18_matches_pytorch() {
+    let e = check(
+        &nets().join("resnet18_w8.rn"),
+        "resnet18_w8.safetensors",
+        None,
+        "resnet18_w8_input.npy",
+        "resnet18_w8_output.npy",
+    );
+    eprintln!("resnet18_w8: max relative error {e:.2e}");
+}
+
+#[test]
+fn resnet50_matches_pytorch() {
+    check(
+        &nets().join("resnet50_w8.rn"),
+        "resnet50_w8.safetensors",
+        None,
+        "resnet50_w8_input.npy",
+        "resnet50_w8_output.npy",
+    );
+}
+
+#[test]
+fn grouped_depthwise_net_matches_pytorch() {
+    check(&nets().join("mixed.rn"), "mixed.safetensors", None, "mixed_input.npy", "mixed_output.npy");
+}
+
+#[test]
+fn seed_matches_keras_through_a_name_map() {
+    check(
+        &root().join("examples/seed.rn"),
+        "keras_seed_keras.safetensors",
+        Some("keras_seed.names.yaml"),
+        "keras_seed_input.npy",
+        "keras_seed_output.npy",
+    );
+}
+
+#[test]
+fn batch_items_are_independent() {
+    // Running two samples together equals running them one at a time.
+    let compiled = compile_file(&nets().join("mixed.rn"), &CheckOptions::default()).unwrap();
+    let w = WeightsFile::open(&nets().join("mixed.safetensors"))
+        .unwrap()
+        .load(&compiled.model, &NameMap::default())
+        .unwrap();
+    let net = Interpreter::new(&compiled.model, &w).unwrap();
+    let x: ArrayD<f32> = read_npy(nets().join("mixed_input.npy")).unwrap();
+    let twice = ndarray::concatenate(ndarray::Axis(0), &[x.view(), (&x * 0.5).view()]).unwrap();
+    let both = net.forward(&[twice.view()]).unwrap().outputs.remove(0).1;
+    let half = (&x * 0.5).into_dyn();
+    let one = net.forward(&[x.view()]).unwrap().outputs.remove(0).1;
+    let two = net.forward(&[half.view()]).unwrap().outputs.remove(0).1;
+    let stacked = ndarray::concatenate(ndarray::Axis(0), &[one.view(), two.view()]).unwrap();
+    for (a, b) in both.iter().zip(stacked.iter()) {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0));
+    }
+}
