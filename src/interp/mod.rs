@@ -18,6 +18,7 @@
 //! assert_eq!(out.outputs[0].1.shape(), &[5, 2]);
 //! ```
 
+pub mod io;
 pub mod kernels;
 mod plan;
 mod weights;

@@ -33,6 +33,9 @@ pub const MAX_NESTING: u32 = 64;
 pub struct State {
     file: FileId,
     depth: Cell<u32>,
+    /// The last blank skipped by [`ws`]: from, to, newline crossed. Every
+    /// alternative tried at a position skips the same blank (and comments).
+    blank: Cell<(usize, usize, bool)>,
     #[cfg(test)]
     pub(crate) hits: std::cell::RefCell<std::collections::BTreeSet<&'static str>>,
 }
@@ -233,7 +236,18 @@ impl Drop for DepthGuard<'_> {
 // Tokens
 
 /// Skips white space and `#` comments; reports whether a newline was crossed.
-fn ws(mut i: In) -> PResult<bool> {
+fn ws(i: In) -> PResult<bool> {
+    let from = i.location_offset();
+    let (cached_from, to, newline) = i.extra.blank.get();
+    if cached_from == from {
+        return Ok((i.take_from(to - from), newline));
+    }
+    let (rest, newline) = skip_blank(i)?;
+    i.extra.blank.set((from, rest.location_offset(), newline));
+    Ok((rest, newline))
+}
+
+fn skip_blank(mut i: In) -> PResult<bool> {
     let mut newline = false;
     loop {
         let (rest, blank) = take_while(|c: char| c.is_whitespace()).parse(i)?;
@@ -439,6 +453,7 @@ pub fn parse_module(file: FileId, text: &str) -> (Module, Vec<SyntaxError>) {
     let state = State {
         file,
         depth: Cell::new(0),
+        blank: Cell::new((usize::MAX, 0, false)),
         #[cfg(test)]
         hits: Default::default(),
     };

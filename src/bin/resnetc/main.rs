@@ -1,7 +1,10 @@
 //! `resnetc`: the command-line front end.
 //!
 //! The only place that prints or chooses an exit code: 0 success, 1 errors in
-//! the model, 2 usage or I/O errors.
+//! the model or its data (weights, inputs), 2 usage errors or an unreadable
+//! model file.
+
+mod run;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -34,6 +37,12 @@ enum Command {
         /// The code (E0001, W0001, ...).
         code: String,
     },
+    /// Run a model on the CPU: on an .npy batch, images, or a seeded random batch.
+    Run(run::RunArgs),
+    /// Write deterministic initial weights (torchvision's initialisation) as safetensors.
+    Init(run::InitArgs),
+    /// Check a weights file against a model (reads only its header).
+    Check(run::CheckArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -70,13 +79,13 @@ enum Format {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum MessageFormat {
+pub(crate) enum MessageFormat {
     Human,
     Json,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum Color {
+pub(crate) enum Color {
     Auto,
     Always,
     Never,
@@ -90,6 +99,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Explain { code }) => explain(&code),
+        Some(Command::Run(args)) => run::run(&args),
+        Some(Command::Init(args)) => run::init(&args),
+        Some(Command::Check(args)) => run::check(&args),
         None => summary(&cli.summary),
     }
 }
@@ -107,13 +119,13 @@ fn explain(code: &str) -> ExitCode {
     }
 }
 
-fn usage_error(message: &str) -> ExitCode {
+pub(crate) fn usage_error(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(2)
 }
 
 /// Parses `3x32x32` or `name=3x32x32`.
-fn parse_input_shape(s: &str) -> Result<(Option<String>, Vec<usize>), String> {
+pub(crate) fn parse_input_shape(s: &str) -> Result<(Option<String>, Vec<usize>), String> {
     let (name, dims) = match s.split_once('=') {
         Some((n, d)) => (Some(n.trim().to_string()), d),
         None => (None, s),
@@ -186,7 +198,12 @@ fn summary(args: &SummaryArgs) -> ExitCode {
 }
 
 fn report(diagnostics: &[Diagnostic], sources: &SourceMap, args: &SummaryArgs) {
-    match args.message_format {
+    report_with(diagnostics, sources, args.message_format, args.color);
+}
+
+/// Prints diagnostics to stderr in the chosen format.
+pub(crate) fn report_with(diagnostics: &[Diagnostic], sources: &SourceMap, format: MessageFormat, color: Color) {
+    match format {
         MessageFormat::Json => {
             let mut err = std::io::stderr().lock();
             for d in diagnostics {
@@ -194,7 +211,7 @@ fn report(diagnostics: &[Diagnostic], sources: &SourceMap, args: &SummaryArgs) {
             }
         }
         MessageFormat::Human => {
-            let choice = match args.color {
+            let choice = match color {
                 Color::Always => ColorChoice::Always,
                 Color::Never => ColorChoice::Never,
                 Color::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => ColorChoice::Auto,

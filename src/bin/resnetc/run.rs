@@ -1,0 +1,442 @@
+//! `resnetc run`, `resnetc init`, `resnetc check`: the interpreter's commands.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{ArrayD, Axis, IxDyn};
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use resnetc::interp::io::{self, Normalize};
+use resnetc::interp::{self, Interpreter, NameMap, WeightsFile};
+use resnetc::{CheckOptions, Compiled};
+
+use crate::{Color, MessageFormat, report_with, usage_error};
+
+/// The model to compile, shared by every interpreter command.
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// The `.rn` file.
+    file: PathBuf,
+    /// The model to run (default: the first model of FILE).
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+}
+
+/// Where the weights come from.
+#[derive(Args, Debug)]
+pub struct WeightArgs {
+    /// A safetensors file (e.g. `safetensors.torch.save_file(model.state_dict(), path)`).
+    #[arg(long, value_name = "FILE")]
+    weights: Option<PathBuf>,
+    /// A YAML map from resnetc parameter names to the file's names (and its layout).
+    #[arg(long, value_name = "YAML", requires = "weights")]
+    names: Option<PathBuf>,
+    /// Seed of the deterministic initial weights used without --weights.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// Memory layout of 4-D tensors in .npy files.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum DataLayout {
+    /// Batch, channels, height, width (PyTorch).
+    Nchw,
+    /// Batch, height, width, channels (Keras / TensorFlow).
+    Nhwc,
+}
+
+/// `resnetc run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    weights: WeightArgs,
+    /// An f32 .npy batch (N×C×H×W, or N×H×W×C with --layout nhwc); any N.
+    #[arg(long, value_name = "NPY", conflicts_with = "image")]
+    input: Option<PathBuf>,
+    /// A PNG/JPEG image, or a folder of them (resized, centre-cropped, normalised).
+    #[arg(long, value_name = "PATH")]
+    image: Option<PathBuf>,
+    /// Layout of 4-D .npy inputs and outputs.
+    #[arg(long, value_enum, default_value_t = DataLayout::Nchw)]
+    layout: DataLayout,
+    /// Samples per forward pass (and the size of the random batch without input).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    batch: u64,
+    /// Write the output(s) as .npy (several outputs: FILE.<name>.npy).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Print the K most likely classes of each sample (softmax of a N×classes output).
+    #[arg(long, value_name = "K")]
+    top: Option<usize>,
+    /// Image channel means (default: ImageNet's).
+    #[arg(long, value_delimiter = ',', num_args = 3, value_name = "R,G,B")]
+    mean: Option<Vec<f32>>,
+    /// Image channel standard deviations (default: ImageNet's).
+    #[arg(long, value_delimiter = ',', num_args = 3, value_name = "R,G,B")]
+    std: Option<Vec<f32>>,
+    /// Feed images scaled to [0, 1] without normalisation.
+    #[arg(long, conflicts_with_all = ["mean", "std"])]
+    no_normalize: bool,
+}
+
+/// `resnetc init`.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The safetensors file to write.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Seed of the initial weights.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// `resnetc check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The safetensors file to check.
+    #[arg(long, value_name = "FILE")]
+    weights: PathBuf,
+    /// A YAML name map (see `resnetc run --help`).
+    #[arg(long, value_name = "YAML")]
+    names: Option<PathBuf>,
+}
+
+/// A failure of a command: a message and an exit code.
+struct Failure(ExitCode);
+
+fn data_error(e: impl std::fmt::Display) -> Failure {
+    eprintln!("error: {e}");
+    Failure(ExitCode::from(1))
+}
+
+fn compile(m: &ModelArgs, input_shapes: Vec<(Option<String>, Vec<usize>)>) -> Result<Compiled, Failure> {
+    let options = CheckOptions {
+        model: m.model.clone(),
+        input_shapes,
+    };
+    match resnetc::compile_file(&m.file, &options) {
+        Ok(c) => {
+            report_with(&c.warnings, &c.sources, MessageFormat::Human, Color::Auto);
+            Ok(c)
+        }
+        Err(resnetc::Error::Io { path, source }) => Err(Failure(usage_error(&format!("cannot read `{path}`: {source}")))),
+        Err(resnetc::Error::Compile(e)) => {
+            report_with(&e.diagnostics, &e.sources, MessageFormat::Human, Color::Auto);
+            Err(Failure(ExitCode::from(1)))
+        }
+    }
+}
+
+fn name_map(path: Option<&Path>) -> Result<NameMap, Failure> {
+    match path {
+        Some(p) => NameMap::from_file(p).map_err(data_error),
+        None => Ok(NameMap::default()),
+    }
+}
+
+fn load_weights(c: &Compiled, w: &WeightArgs) -> Result<interp::Weights, Failure> {
+    match &w.weights {
+        None => Ok(interp::init(&c.model, w.seed)),
+        Some(path) => {
+            let map = name_map(w.names.as_deref())?;
+            let file = WeightsFile::open(path).map_err(data_error)?;
+            file.load(&c.model, &map).map_err(|e| weights_failure(e, c))
+        }
+    }
+}
+
+fn weights_failure(e: interp::WeightsError, c: &Compiled) -> Failure {
+    match &e {
+        interp::WeightsError::Mismatch { path, problems, .. } => {
+            let diags: Vec<_> = problems.iter().map(|p| p.to_diagnostic(path)).collect();
+            report_with(&diags, &c.sources, MessageFormat::Human, Color::Auto);
+            eprintln!(
+                "error: `{path}` does not fit model `{}`: {} problem{}",
+                c.model.graph().name,
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+            Failure(ExitCode::from(1))
+        }
+        _ => data_error(e),
+    }
+}
+
+fn finish(r: Result<(), Failure>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(code)) => code,
+    }
+}
+
+/// `resnetc init`.
+pub fn init(args: &InitArgs) -> ExitCode {
+    finish((|| {
+        let c = compile(&args.model, Vec::new())?;
+        let w = interp::init(&c.model, args.seed);
+        w.save(&args.output).map_err(data_error)?;
+        println!(
+            "wrote {} tensors ({} parameters) of model `{}` to {}",
+            w.len(),
+            resnetc::report::group(c.model.graph().trainable_params() + c.model.graph().non_trainable_params()),
+            c.model.graph().name,
+            args.output.display()
+        );
+        Ok(())
+    })())
+}
+
+/// `resnetc check`.
+pub fn check(args: &CheckArgs) -> ExitCode {
+    finish((|| {
+        let c = compile(&args.model, Vec::new())?;
+        let map = name_map(args.names.as_deref())?;
+        let file = WeightsFile::open(&args.weights).map_err(data_error)?;
+        file.check(&c.model, &map).map_err(|e| weights_failure(e, &c))?;
+        let n = c.model.graph().params().count();
+        println!(
+            "ok: `{}` provides all {n} tensors of model `{}` with the right shapes",
+            args.weights.display(),
+            c.model.graph().name
+        );
+        Ok(())
+    })())
+}
+
+/// The model's single 4-D input shape, for images.
+fn image_input(c: &Compiled) -> Result<(usize, usize), Failure> {
+    let g = c.model.graph();
+    match g.inputs.as_slice() {
+        [one] => match g.node(one.node).shape.0.as_slice() {
+            [3, h, w] => Ok((*h, *w)),
+            other => Err(data_error(format!(
+                "--image needs a model whose input is 3×H×W, but `{}` is {:?}",
+                one.name, other
+            ))),
+        },
+        _ => Err(data_error("--image needs a model with exactly one input")),
+    }
+}
+
+fn image_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| data_error(format!("cannot list `{}`: {e}", path.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(data_error(format!("no .png or .jpg files in `{}`", path.display())));
+    }
+    Ok(files)
+}
+
+/// `resnetc run`.
+pub fn run(args: &RunArgs) -> ExitCode {
+    finish(interp::with_threads(args.threads, || run_inner(args)))
+}
+
+fn run_inner(args: &RunArgs) -> Result<(), Failure> {
+    // The data decides the input shape when it is given as .npy.
+    let data = match &args.input {
+        Some(p) => {
+            let a = io::read_npy(p).map_err(data_error)?;
+            let a = if args.layout == DataLayout::Nhwc { io::nhwc_to_nchw(a) } else { a };
+            if a.ndim() < 2 || a.shape()[0] == 0 {
+                return Err(data_error(format!(
+                    "`{}` has shape {:?}: expected a batch N×C×H×W (or N×F) with N ≥ 1",
+                    p.display(),
+                    a.shape()
+                )));
+            }
+            Some(a)
+        }
+        None => None,
+    };
+    let overrides = data
+        .as_ref()
+        .map(|a| vec![(None, a.shape()[1..].to_vec())])
+        .unwrap_or_default();
+    let c = compile(&args.model, overrides)?;
+    let g = c.model.graph();
+    let weights = load_weights(&c, &args.weights)?;
+    let net = Interpreter::new(&c.model, &weights).map_err(data_error)?;
+
+    let (inputs, labels): (Vec<ArrayD<f32>>, Vec<String>) = match (&data, &args.image) {
+        (Some(a), _) => {
+            if g.inputs.len() != 1 {
+                return Err(data_error(format!("--input feeds one tensor, but model `{}` has {} inputs", g.name, g.inputs.len())));
+            }
+            (vec![a.clone()], Vec::new())
+        }
+        (None, Some(path)) => {
+            let (h, w) = image_input(&c)?;
+            let normalize = if args.no_normalize {
+                None
+            } else {
+                let mut n = Normalize::IMAGENET;
+                if let Some(m) = &args.mean {
+                    n.mean.copy_from_slice(m);
+                }
+                if let Some(s) = &args.std {
+                    n.std.copy_from_slice(s);
+                }
+                Some(n)
+            };
+            let files = image_files(path)?;
+            let mut batch = ArrayD::<f32>::zeros(IxDyn(&[files.len(), 3, h, w]));
+            for (k, f) in files.iter().enumerate() {
+                let img = io::load_image(f, h, w, normalize).map_err(data_error)?;
+                batch.index_axis_mut(Axis(0), k).assign(&img.into_dyn());
+            }
+            (vec![batch], files.iter().map(|f| f.display().to_string()).collect())
+        }
+        (None, None) => {
+            // A seeded random batch: the built-in default.
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.weights.seed.wrapping_add(1));
+            let inputs = g
+                .inputs
+                .iter()
+                .map(|i| {
+                    let mut shape = vec![args.batch as usize];
+                    shape.extend(&g.node(i.node).shape.0);
+                    let n: usize = shape.iter().product();
+                    let data: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+                    ArrayD::from_shape_vec(IxDyn(&shape), data).map_err(data_error)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            eprintln!("no --input or --image: running a random batch (seed {})", args.weights.seed + 1);
+            (inputs, Vec::new())
+        }
+    };
+
+    // Run in chunks of --batch samples.
+    let total = inputs[0].shape()[0];
+    let chunk = (args.batch as usize).max(1);
+    let bar = if total > chunk {
+        let b = ProgressBar::new(total as u64);
+        b.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} samples, {per_sec}, eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut outputs: Vec<(String, Vec<ArrayD<f32>>)> = g.outputs.iter().map(|o| (o.name.clone(), Vec::new())).collect();
+    let mut times = Vec::new();
+    let mut peak = 0;
+    let mut start = 0;
+    while start < total {
+        let end = (start + chunk).min(total);
+        let views: Vec<_> = inputs
+            .iter()
+            .map(|a| a.slice_axis(Axis(0), ndarray::Slice::from(start..end)))
+            .collect();
+        let t = Instant::now();
+        let out = net.forward(&views).map_err(data_error)?;
+        times.push(t.elapsed().as_secs_f64());
+        peak = peak.max(out.peak_activation_bytes);
+        for ((_, acc), (_, y)) in outputs.iter_mut().zip(out.outputs) {
+            acc.push(y);
+        }
+        bar.inc((end - start) as u64);
+        start = end;
+    }
+    bar.finish_and_clear();
+    let outputs: Vec<(String, ArrayD<f32>)> = outputs
+        .into_iter()
+        .map(|(n, parts)| {
+            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+            ndarray::concatenate(Axis(0), &views).map(|a| (n, a)).map_err(data_error)
+        })
+        .collect::<Result<_, _>>()?;
+
+    for (name, y) in &outputs {
+        let first: Vec<String> = y.iter().take(6).map(|v| format!("{v:.6}")).collect();
+        println!(
+            "{name}: {}  [{}{}]",
+            shape_string(y.shape()),
+            first.join(", "),
+            if y.len() > 6 { ", …" } else { "" }
+        );
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "time: {:.2} ms per batch of {} (median of {} batch{}), peak activations {:.2} MiB",
+        median * 1e3,
+        chunk.min(total),
+        times.len(),
+        if times.len() == 1 { "" } else { "es" },
+        peak as f64 / (1024.0 * 1024.0)
+    );
+    if let Some(k) = args.top {
+        if let Some((_, y)) = outputs.first() {
+            print_top(y, k, &labels);
+        }
+    }
+    if let Some(path) = &args.output {
+        for (name, y) in &outputs {
+            let target = if outputs.len() == 1 {
+                path.clone()
+            } else {
+                let stem = path.with_extension("");
+                PathBuf::from(format!("{}.{name}.npy", stem.display()))
+            };
+            let y = if args.layout == DataLayout::Nhwc { io::nchw_to_nhwc(y.clone()) } else { y.clone() };
+            io::write_npy(&target, &y).map_err(data_error)?;
+            eprintln!("wrote {} ({})", target.display(), shape_string(y.shape()));
+        }
+    }
+    Ok(())
+}
+
+fn shape_string(s: &[usize]) -> String {
+    s.iter().map(usize::to_string).collect::<Vec<_>>().join("×")
+}
+
+/// Prints the `k` most likely classes of each row of an N×classes output.
+fn print_top(y: &ArrayD<f32>, k: usize, labels: &[String]) {
+    if y.ndim() != 2 {
+        eprintln!("--top needs an N×classes output, but the first output is {}", shape_string(y.shape()));
+        return;
+    }
+    for (i, row) in y.axis_iter(Axis(0)).enumerate() {
+        // Probabilities: the row itself if it already is a distribution, else its softmax.
+        let sum: f32 = row.sum();
+        let is_prob = row.iter().all(|&v| (0.0..=1.0).contains(&v)) && (sum - 1.0).abs() < 1e-3;
+        let probs: Vec<f32> = if is_prob {
+            row.iter().copied().collect()
+        } else {
+            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f32> = row.iter().map(|&v| (v - m).exp()).collect();
+            let s: f32 = e.iter().sum();
+            e.iter().map(|v| v / s).collect()
+        };
+        let mut order: Vec<usize> = (0..probs.len()).collect();
+        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+        let name = labels.get(i).cloned().unwrap_or_else(|| format!("sample {i}"));
+        let top: Vec<String> = order.iter().take(k).map(|&c| format!("{c}: {:.4}", probs[c])).collect();
+        println!("{name}: {}", top.join(", "));
+    }
+}
