@@ -6,12 +6,14 @@
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use resnetc::span::FileId;
+use criterion::{Criterion, criterion_group, criterion_main};
 use resnetc::CheckOptions;
+use resnetc::span::FileId;
 
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
 }
 
 fn frontend(c: &mut Criterion) {

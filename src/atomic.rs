@@ -11,10 +11,24 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    // tempfile's error names the random temp path; name the directory instead.
     let mut tmp = tempfile::Builder::new()
         .prefix(".resnetc-")
         .suffix(".tmp")
-        .tempfile_in(dir)?;
+        .tempfile_in(dir)
+        .map_err(|e| {
+            let why = match e.kind() {
+                std::io::ErrorKind::NotFound => "it does not exist".to_string(),
+                kind => kind.to_string(),
+            };
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot create a file in directory `{}`: {why}",
+                    dir.display()
+                ),
+            )
+        })?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -30,7 +44,11 @@ mod tests {
         super::write(&p, b"one").unwrap();
         super::write(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp files left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp files left"
+        );
     }
 
     #[test]

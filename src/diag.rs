@@ -171,8 +171,7 @@ impl Diagnostic {
             labels.push(cs::Label::primary(p.span.file, p.span.range()).with_message(&p.message));
         }
         for s in &self.secondary {
-            labels
-                .push(cs::Label::secondary(s.span.file, s.span.range()).with_message(&s.message));
+            labels.push(cs::Label::secondary(s.span.file, s.span.range()).with_message(&s.message));
         }
         let mut notes: Vec<String> = self.notes.iter().map(|n| format!("note: {n}")).collect();
         notes.extend(self.help.iter().map(|h| format!("help: {h}")));
@@ -186,8 +185,13 @@ impl Diagnostic {
     /// Renders the diagnostic as rustc-style plain text.
     pub fn render(&self, sources: &SourceMap) -> String {
         let config = term::Config::default();
-        term::emit_into_string(&config, sources, &self.to_codespan())
-            .unwrap_or_else(|e| format!("{}: {} (cannot render: {e})\n", self.code.as_str(), self.message))
+        term::emit_into_string(&config, sources, &self.to_codespan()).unwrap_or_else(|e| {
+            format!(
+                "{}: {} (cannot render: {e})\n",
+                self.code.as_str(),
+                self.message
+            )
+        })
     }
 
     /// Renders with terminal colours into `writer`.
@@ -196,7 +200,12 @@ impl Diagnostic {
         sources: &SourceMap,
         writer: &mut dyn term::WriteStyle,
     ) -> Result<(), FilesError> {
-        term::emit_to_write_style(writer, &term::Config::default(), sources, &self.to_codespan())
+        term::emit_to_write_style(
+            writer,
+            &term::Config::default(),
+            sources,
+            &self.to_codespan(),
+        )
     }
 
     /// The diagnostic as JSON data with resolved locations (for `--message-format json`).

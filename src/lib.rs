@@ -70,7 +70,10 @@ pub struct CompileError {
 impl CompileError {
     /// All diagnostics rendered as text.
     pub fn render(&self) -> String {
-        self.diagnostics.iter().map(|d| d.render(&self.sources)).collect()
+        self.diagnostics
+            .iter()
+            .map(|d| d.render(&self.sources))
+            .collect()
     }
 }
 
@@ -99,10 +102,17 @@ pub enum Error {
     Compile(#[from] CompileError),
 }
 
-fn finish(program: syntax::Program, syntax_errors: Vec<syntax::SyntaxError>, options: &CheckOptions) -> Result<Compiled, CompileError> {
+fn finish(
+    program: syntax::Program,
+    syntax_errors: Vec<syntax::SyntaxError>,
+    options: &CheckOptions,
+) -> Result<Compiled, CompileError> {
     if !syntax_errors.is_empty() {
         return Err(CompileError {
-            diagnostics: syntax_errors.iter().map(syntax::SyntaxError::to_diagnostic).collect(),
+            diagnostics: syntax_errors
+                .iter()
+                .map(syntax::SyntaxError::to_diagnostic)
+                .collect(),
             sources: program.sources,
         });
     }
@@ -130,7 +140,11 @@ pub fn compile_file(path: &Path, options: &CheckOptions) -> Result<Compiled, Err
 }
 
 /// Parses and checks in-memory source text (imports are not followed).
-pub fn compile_source(name: &str, text: &str, options: &CheckOptions) -> Result<Compiled, CompileError> {
+pub fn compile_source(
+    name: &str,
+    text: &str,
+    options: &CheckOptions,
+) -> Result<Compiled, CompileError> {
     let (program, errors) = syntax::Program::from_source(name, text);
     finish(program, errors, options)
 }

@@ -76,7 +76,11 @@ impl Summary {
                     name: n.name.clone(),
                     op: n.op.name().to_string(),
                     output_shape: n.shape.to_string(),
-                    params: n.params.iter().map(|p| p.shape.iter().product::<usize>() as u64).sum(),
+                    params: n
+                        .params
+                        .iter()
+                        .map(|p| p.shape.iter().product::<usize>() as u64)
+                        .sum(),
                     mult_adds: n.op.macs(&n.shape.0),
                     connected_to,
                 }
@@ -86,8 +90,16 @@ impl Summary {
         let non_trainable = g.non_trainable_params();
         Summary {
             model: g.name.clone(),
-            inputs: g.inputs.iter().map(|i| format!("{}: {}", i.name, g.node(i.node).shape)).collect(),
-            outputs: g.outputs.iter().map(|o| format!("{}: {}", o.name, g.node(o.node).shape)).collect(),
+            inputs: g
+                .inputs
+                .iter()
+                .map(|i| format!("{}: {}", i.name, g.node(i.node).shape))
+                .collect(),
+            outputs: g
+                .outputs
+                .iter()
+                .map(|o| format!("{}: {}", o.name, g.node(o.node).shape))
+                .collect(),
             layers,
             totals: Totals {
                 trainable_params: trainable,
@@ -103,7 +115,13 @@ impl Summary {
 
     /// Renders the table and totals as text.
     pub fn render(&self) -> String {
-        let headers = ["Layer (type)", "Output Shape", "Param #", "Mult-Adds", "Connected to"];
+        let headers = [
+            "Layer (type)",
+            "Output Shape",
+            "Param #",
+            "Mult-Adds",
+            "Connected to",
+        ];
         let cells: Vec<[String; 5]> = self
             .layers
             .iter()
@@ -112,7 +130,11 @@ impl Summary {
                     format!("{} ({})", r.name, r.op),
                     r.output_shape.clone(),
                     group(r.params),
-                    if r.mult_adds == 0 { "-".into() } else { group(r.mult_adds) },
+                    if r.mult_adds == 0 {
+                        "-".into()
+                    } else {
+                        group(r.mult_adds)
+                    },
                     r.connected_to.join(", "),
                 ]
             })
@@ -157,10 +179,26 @@ impl Summary {
         let t = &self.totals;
         out += &format!(" Inputs: {}\n", self.inputs.join(", "));
         out += &format!(" Outputs: {}\n", self.outputs.join(", "));
-        out += &format!(" Total params: {} ({})\n", group(t.total_params), bytes(t.param_bytes));
-        out += &format!(" Trainable params: {} ({})\n", group(t.trainable_params), bytes(t.trainable_params * 4));
-        out += &format!(" Non-trainable params: {} ({})\n", group(t.non_trainable_params), bytes(t.non_trainable_params * 4));
-        out += &format!(" Mult-adds (conv + dense, per sample): {} ({})\n", group(t.mult_adds), giga(t.mult_adds));
+        out += &format!(
+            " Total params: {} ({})\n",
+            group(t.total_params),
+            bytes(t.param_bytes)
+        );
+        out += &format!(
+            " Trainable params: {} ({})\n",
+            group(t.trainable_params),
+            bytes(t.trainable_params * 4)
+        );
+        out += &format!(
+            " Non-trainable params: {} ({})\n",
+            group(t.non_trainable_params),
+            bytes(t.non_trainable_params * 4)
+        );
+        out += &format!(
+            " Mult-adds (conv + dense, per sample): {} ({})\n",
+            group(t.mult_adds),
+            giga(t.mult_adds)
+        );
         out += &format!(
             " Activations per sample: {} in all layer outputs, {} peak live\n",
             bytes(t.activation_bytes),
@@ -175,7 +213,7 @@ pub fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

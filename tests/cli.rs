@@ -16,7 +16,12 @@ fn stdout_of(c: &mut Command) -> String {
 
 #[test]
 fn seed_summary_has_keras_totals() {
-    let out = resnetc().arg("examples/seed.rn").assert().success().get_output().clone();
+    let out = resnetc()
+        .arg("examples/seed.rn")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("Total params: 150,528"), "{text}");
     assert!(text.contains("Trainable params: 150,016"), "{text}");
@@ -27,12 +32,18 @@ fn seed_summary_has_keras_totals() {
 
 #[test]
 fn model_errors_exit_1_with_rendered_diagnostics_on_stderr() {
-    let out = resnetc().arg("tests/errors/e0200_skip_without_projection.rn").output().unwrap();
+    let out = resnetc()
+        .arg("tests/errors/e0200_skip_without_projection.rn")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("error[E0200]"), "{err}");
-    assert!(err.contains("tests/errors/e0200_skip_without_projection.rn:"), "{err}");
+    assert!(
+        err.contains("tests/errors/e0200_skip_without_projection.rn:"),
+        "{err}"
+    );
     assert!(err.contains('^'), "{err}");
     assert!(err.contains("could not compile"), "{err}");
 }
@@ -40,15 +51,24 @@ fn model_errors_exit_1_with_rendered_diagnostics_on_stderr() {
 #[test]
 fn usage_and_io_errors_exit_2() {
     resnetc().arg("does/not/exist.rn").assert().code(2);
-    resnetc().args(["examples/seed.rn", "--input", "3x0x4"]).assert().code(2);
-    resnetc().args(["examples/seed.rn", "--format", "xml"]).assert().code(2);
+    resnetc()
+        .args(["examples/seed.rn", "--input", "3x0x4"])
+        .assert()
+        .code(2);
+    resnetc()
+        .args(["examples/seed.rn", "--format", "xml"])
+        .assert()
+        .code(2);
     resnetc().assert().code(2);
     resnetc().args(["explain", "E9999"]).assert().code(2);
 }
 
 #[test]
 fn unknown_model_is_a_model_error() {
-    let out = resnetc().args(["examples/resnet18.rn", "--model", "resnet19"]).output().unwrap();
+    let out = resnetc()
+        .args(["examples/resnet18.rn", "--model", "resnet19"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("no model named `resnet19`"), "{err}");
@@ -57,7 +77,13 @@ fn unknown_model_is_a_model_error() {
 
 #[test]
 fn picks_a_model_and_overrides_the_input() {
-    let text = stdout_of(resnetc().args(["examples/resnet18.rn", "--model", "resnet", "--input", "3x64x64"]));
+    let text = stdout_of(resnetc().args([
+        "examples/resnet18.rn",
+        "--model",
+        "resnet",
+        "--input",
+        "3x64x64",
+    ]));
     // `resnet` has required parameters: it cannot be compiled on its own.
     assert!(text.is_empty());
     let text = stdout_of(resnetc().args(["examples/resnet18.rn", "--input", "3x64x64"]));
@@ -83,32 +109,53 @@ fn yaml_and_json_are_the_same_data() {
         .iter()
         .find(|l| l["type"] == "add")
         .unwrap();
-    assert_eq!(add["connected_to"].as_array().unwrap().len(), 2, "skip connections are visible");
+    assert_eq!(
+        add["connected_to"].as_array().unwrap().len(),
+        2,
+        "skip connections are visible"
+    );
 }
 
 #[test]
 fn json_diagnostics_are_one_object_per_line() {
     let out = resnetc()
-        .args(["tests/errors/e0200_skip_without_projection.rn", "--message-format", "json"])
+        .args([
+            "tests/errors/e0200_skip_without_projection.rn",
+            "--message-format",
+            "json",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
-    let lines: Vec<serde_json::Value> = err.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(!lines.is_empty());
     let d = &lines[0];
     assert_eq!(d["code"], "E0200");
     assert_eq!(d["severity"], "error");
     assert!(d["primary"]["line"].as_u64().unwrap() > 0);
     assert!(d["primary"]["column"].as_u64().unwrap() > 0);
-    assert!(d["help"].as_array().unwrap().iter().any(|h| h.as_str().unwrap().contains("conv(")));
+    assert!(
+        d["help"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h.as_str().unwrap().contains("conv("))
+    );
 }
 
 #[test]
 fn warnings_do_not_fail_the_build() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("w.rn");
-    std::fs::write(&f, "model m {\n  input x: [3, 8, 8]\n  unused = x -> relu\n  x -> relu\n}\n").unwrap();
+    std::fs::write(
+        &f,
+        "model m {\n  input x: [3, 8, 8]\n  unused = x -> relu\n  x -> relu\n}\n",
+    )
+    .unwrap();
     let out = resnetc().arg(&f).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8(out.stderr).unwrap();
@@ -120,7 +167,10 @@ fn ir_format_and_ops_reference() {
     let ir = stdout_of(resnetc().args(["examples/seed.rn", "--format", "ir"]));
     assert!(ir.starts_with("model seed\n%0 inputs = input()"), "{ir}");
     let ops = stdout_of(resnetc().arg("ops"));
-    assert_eq!(ops, std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ops.md")).unwrap());
+    assert_eq!(
+        ops,
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ops.md")).unwrap()
+    );
     let explain = stdout_of(resnetc().args(["explain", "e0200"]));
     assert!(explain.starts_with("E0200: "), "{explain}");
 }

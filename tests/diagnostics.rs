@@ -23,13 +23,23 @@ use resnetc::{CheckOptions, SourceMap};
 fn expected_codes(path: &Path, bytes: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(bytes);
     let first = text.lines().next().unwrap_or_default();
-    let header = first
-        .strip_prefix("# ")
-        .unwrap_or_else(|| panic!("{}: the first line must be a `# CODE: what` comment", path.display()));
-    let (codes, what) = header
-        .split_once(':')
-        .unwrap_or_else(|| panic!("{}: the first line must read `# CODE: what`", path.display()));
-    assert!(!what.trim().is_empty(), "{}: say what the file tests", path.display());
+    let header = first.strip_prefix("# ").unwrap_or_else(|| {
+        panic!(
+            "{}: the first line must be a `# CODE: what` comment",
+            path.display()
+        )
+    });
+    let (codes, what) = header.split_once(':').unwrap_or_else(|| {
+        panic!(
+            "{}: the first line must read `# CODE: what`",
+            path.display()
+        )
+    });
+    assert!(
+        !what.trim().is_empty(),
+        "{}: say what the file tests",
+        path.display()
+    );
     let codes: Vec<String> = codes
         .split([' ', ','])
         .filter(|c| !c.is_empty())
@@ -41,7 +51,11 @@ fn expected_codes(path: &Path, bytes: &[u8]) -> Vec<String> {
             && c[1..].chars().all(|d| d.is_ascii_digit());
         assert!(ok, "{}: `{c}` is not a diagnostic code", path.display());
     }
-    assert!(!codes.is_empty(), "{}: no expected code in the first line", path.display());
+    assert!(
+        !codes.is_empty(),
+        "{}: no expected code in the first line",
+        path.display()
+    );
     codes
 }
 
@@ -51,7 +65,9 @@ fn has_location(rendered: &str, file: &str) -> bool {
         let rest = &rendered[i + m.len()..];
         let mut parts = rest.splitn(3, ':');
         let empty = parts.next().is_some_and(str::is_empty);
-        let line = parts.next().is_some_and(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()));
+        let line = parts
+            .next()
+            .is_some_and(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()));
         let col = parts
             .next()
             .is_some_and(|c| c.chars().next().is_some_and(|d| d.is_ascii_digit()));
@@ -83,7 +99,9 @@ fn error_files() {
     // that the snapshots do not depend on where the crate is checked out.
     std::env::set_current_dir(&root).expect("cannot enter the crate root");
     insta::glob!("errors/*.rn", |path| {
-        let rel = path.strip_prefix(&root).expect("error file outside the crate");
+        let rel = path
+            .strip_prefix(&root)
+            .expect("error file outside the crate");
         let name = rel.to_str().expect("non-UTF-8 path").replace('\\', "/");
         let bytes = std::fs::read(path).expect("cannot read the error file");
         let expected = expected_codes(rel, &bytes);
@@ -99,7 +117,10 @@ fn error_files() {
                     has_location(&text, &name),
                     "{name}: an error without a `{name}:line:col` location:\n{text}"
                 );
-                assert!(has_caret(&text), "{name}: an error without a caret line:\n{text}");
+                assert!(
+                    has_caret(&text),
+                    "{name}: an error without a caret line:\n{text}"
+                );
             }
             rendered.push_str(&text);
         }
@@ -140,5 +161,8 @@ fn every_code_is_covered() {
         .filter(|c| !c.starts_with("E03"))
         .filter(|c| !covered.contains(*c))
         .collect();
-    assert!(missing.is_empty(), "no file in tests/errors/ covers {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "no file in tests/errors/ covers {missing:?}"
+    );
 }

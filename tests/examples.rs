@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use resnetc::report::Summary;
-use resnetc::{compile_file, CheckOptions};
+use resnetc::{CheckOptions, compile_file};
 
 fn compile(path: &Path) -> resnetc::Compiled {
     // Paths relative to the crate root keep snapshots machine-independent.
@@ -51,9 +51,17 @@ fn published_parameter_counts_and_mult_adds() {
     for &(file, trainable, non_trainable, gmacs) in FIGURES {
         let c = compile(&root.join(file));
         let g = c.model.graph();
-        assert_eq!(g.trainable_params(), trainable, "{file}: trainable parameters");
+        assert_eq!(
+            g.trainable_params(),
+            trainable,
+            "{file}: trainable parameters"
+        );
         if let Some(nt) = non_trainable {
-            assert_eq!(g.non_trainable_params(), nt, "{file}: non-trainable parameters");
+            assert_eq!(
+                g.non_trainable_params(),
+                nt,
+                "{file}: non-trainable parameters"
+            );
         }
         if !gmacs.is_empty() {
             let g_macs = g.macs() as f64 / 1e9;
@@ -88,8 +96,18 @@ fn resnet18_names_are_torchvision_state_dict_keys() {
 #[test]
 fn plain_nets_have_no_skip_connections() {
     for f in ["plain18.rn", "plain34.rn"] {
-        let c = compile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(f));
-        assert!(!c.model.graph().nodes.iter().any(|n| matches!(n.op, resnetc::ir::Op::Add)));
+        let c = compile(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples")
+                .join(f),
+        );
+        assert!(
+            !c.model
+                .graph()
+                .nodes
+                .iter()
+                .any(|n| matches!(n.op, resnetc::ir::Op::Add))
+        );
     }
 }
 
@@ -99,12 +117,23 @@ fn cifar_resnet20_shapes() {
     let s = Summary::new(&c.model);
     assert_eq!(s.inputs, vec!["x: N×3×32×32".to_string()]);
     assert_eq!(s.outputs, vec!["output: N×10".to_string()]);
-    let layer3 = c.model.graph().nodes.iter().find(|n| n.name == "layer3.2.relu_1").unwrap();
+    let layer3 = c
+        .model
+        .graph()
+        .nodes
+        .iter()
+        .find(|n| n.name == "layer3.2.relu_1")
+        .unwrap();
     assert_eq!(layer3.shape.to_string(), "N×64×8×8");
 }
 
 #[test]
 fn op_reference_is_in_sync() {
-    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ops.md")).unwrap();
-    assert_eq!(committed, resnetc::ir::ops::reference_markdown(), "run `cargo run -- ops > docs/ops.md`");
+    let committed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ops.md")).unwrap();
+    assert_eq!(
+        committed,
+        resnetc::ir::ops::reference_markdown(),
+        "run `cargo run -- ops > docs/ops.md`"
+    );
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ndarray::ArrayD;
 use ndarray_npy::read_npy;
 use resnetc::interp::{Interpreter, NameMap, WeightsFile};
-use resnetc::{compile_file, CheckOptions};
+use resnetc::{CheckOptions, compile_file};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -26,7 +26,9 @@ fn check(rn: &Path, weights: &str, map: Option<&str>, input: &str, output: &str)
         None => NameMap::default(),
     };
     let file = WeightsFile::open(&nets().join(weights)).unwrap();
-    let w = file.load(&compiled.model, &map).unwrap_or_else(|e| panic!("{e}"));
+    let w = file
+        .load(&compiled.model, &map)
+        .unwrap_or_else(|e| panic!("{e}"));
     let net = Interpreter::new(&compiled.model, &w).unwrap();
     let x: ArrayD<f32> = read_npy(nets().join(input)).unwrap();
     let reference: ArrayD<f32> = read_npy(nets().join(output)).unwrap();
@@ -67,7 +69,13 @@ fn resnet50_matches_pytorch() {
 
 #[test]
 fn grouped_depthwise_net_matches_pytorch() {
-    check(&nets().join("mixed.rn"), "mixed.safetensors", None, "mixed_input.npy", "mixed_output.npy");
+    check(
+        &nets().join("mixed.rn"),
+        "mixed.safetensors",
+        None,
+        "mixed_input.npy",
+        "mixed_output.npy",
+    );
 }
 
 #[test]

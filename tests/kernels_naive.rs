@@ -3,8 +3,8 @@
 mod common;
 
 use common::{Rng, assert_close};
-use resnetc::interp::kernels::*;
 use ndarray::{Array1, Array2, Array4, ArrayView1, ArrayView4, Axis, s};
+use resnetc::interp::kernels::*;
 
 const TOL: f32 = 1e-4;
 

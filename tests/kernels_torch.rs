@@ -6,9 +6,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::assert_close;
-use resnetc::interp::kernels::*;
 use ndarray::{Array1, Array4, ArrayD, Ix1, Ix4};
 use ndarray_npy::read_npy;
+use resnetc::interp::kernels::*;
 use serde_json::Value;
 
 fn dir() -> PathBuf {

@@ -17,12 +17,36 @@ pub struct Builtin {
 
 /// Every built-in function.
 pub const BUILTINS: &[Builtin] = &[
-    Builtin { name: "channels", signature: "channels(t)", doc: "the channel count C of a tensor N×C×… (its first non-batch dimension)" },
-    Builtin { name: "height", signature: "height(t)", doc: "H of a tensor N×C×H×W" },
-    Builtin { name: "width", signature: "width(t)", doc: "W of a tensor N×C×H×W" },
-    Builtin { name: "len", signature: "len(list)", doc: "the number of items of a list" },
-    Builtin { name: "min", signature: "min(a, b, …)", doc: "the smallest of integers" },
-    Builtin { name: "max", signature: "max(a, b, …)", doc: "the largest of integers" },
+    Builtin {
+        name: "channels",
+        signature: "channels(t)",
+        doc: "the channel count C of a tensor N×C×… (its first non-batch dimension)",
+    },
+    Builtin {
+        name: "height",
+        signature: "height(t)",
+        doc: "H of a tensor N×C×H×W",
+    },
+    Builtin {
+        name: "width",
+        signature: "width(t)",
+        doc: "W of a tensor N×C×H×W",
+    },
+    Builtin {
+        name: "len",
+        signature: "len(list)",
+        doc: "the number of items of a list",
+    },
+    Builtin {
+        name: "min",
+        signature: "min(a, b, …)",
+        doc: "the smallest of integers",
+    },
+    Builtin {
+        name: "max",
+        signature: "max(a, b, …)",
+        doc: "the largest of integers",
+    },
 ];
 
 /// The built-ins' names.
@@ -36,7 +60,10 @@ fn arity(e: &mut Elab, name: &str, args: &[CallArg], n: usize, span: Span) -> bo
         CheckError::new(
             K::Arguments {
                 callee: name.into(),
-                message: format!("`{name}` takes {n} positional argument{}", if n == 1 { "" } else { "s" }),
+                message: format!(
+                    "`{name}` takes {n} positional argument{}",
+                    if n == 1 { "" } else { "s" }
+                ),
             },
             span,
         )
@@ -56,7 +83,10 @@ pub(crate) fn call(e: &mut Elab, name: &str, args: &[CallArg], span: Span) -> Va
             }
             let Value::Tensor(id) = args[0].value else {
                 return e.report(CheckError::new(
-                    K::Type { expected: format!("a tensor for `{name}`"), found: args[0].value.describe() },
+                    K::Type {
+                        expected: format!("a tensor for `{name}`"),
+                        found: args[0].value.describe(),
+                    },
                     args[0].span,
                 ));
             };
@@ -87,7 +117,10 @@ pub(crate) fn call(e: &mut Elab, name: &str, args: &[CallArg], span: Span) -> Va
             match &args[0].value {
                 Value::List(l) => Value::Int(l.len() as i64),
                 v => e.report(CheckError::new(
-                    K::Type { expected: "a list for `len`".into(), found: v.describe() },
+                    K::Type {
+                        expected: "a list for `len`".into(),
+                        found: v.describe(),
+                    },
                     args[0].span,
                 )),
             }
@@ -100,17 +133,27 @@ pub(crate) fn call(e: &mut Elab, name: &str, args: &[CallArg], span: Span) -> Va
                     Value::Int(i) if a.name.is_none() => ints.push(i),
                     ref v => {
                         return e.report(CheckError::new(
-                            K::Type { expected: format!("integers for `{name}`"), found: v.describe() },
+                            K::Type {
+                                expected: format!("integers for `{name}`"),
+                                found: v.describe(),
+                            },
                             a.span,
-                        ))
+                        ));
                     }
                 }
             }
-            let r = if name == "min" { ints.iter().min() } else { ints.iter().max() };
+            let r = if name == "min" {
+                ints.iter().min()
+            } else {
+                ints.iter().max()
+            };
             match r {
                 Some(&v) => Value::Int(v),
                 None => e.report(CheckError::new(
-                    K::Arguments { callee: name.into(), message: format!("`{name}` needs at least one integer") },
+                    K::Arguments {
+                        callee: name.into(),
+                        message: format!("`{name}` needs at least one integer"),
+                    },
                     span,
                 )),
             }

@@ -10,9 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use super::error::{CheckError, CheckErrorKind as K, Frame};
-use super::shapes::{bind, build_op, validate_args, MAX_ELEMENTS};
+use super::shapes::{MAX_ELEMENTS, bind, build_op, validate_args};
 use super::value::{CallArg, PadKeyword, SeqItem, Stage, Value};
-use super::{builtins, Globals};
+use super::{Globals, builtins};
 use crate::ir::{Input, Instance, InstanceId, Node, NodeId, Op, OpKind, Output, Param, Shape};
 use crate::span::Span;
 use crate::syntax::ast::{
@@ -23,6 +23,10 @@ use crate::syntax::ast::{
 const MAX_INSTANCE_DEPTH: usize = 64;
 /// How long a repetition may be.
 const MAX_REPEAT: i64 = 10_000;
+/// How many layers one sequence may hold once repetitions are unrolled.
+const MAX_SEQUENCE: usize = 100_000;
+/// How many errors one run reports before giving up.
+const MAX_ERRORS: usize = 100;
 /// How many nodes a graph may have.
 const MAX_NODES: usize = 1_000_000;
 
@@ -83,7 +87,11 @@ impl Env {
 
     /// Where `name` is bound and how, without marking it used.
     fn binding(&self, name: &str) -> Option<(Span, BindKind)> {
-        self.scopes.iter().rev().find_map(|s| s.get(name)).map(|b| (b.span, b.kind))
+        self.scopes
+            .iter()
+            .rev()
+            .find_map(|s| s.get(name))
+            .map(|b| (b.span, b.kind))
     }
 
     /// The name of the parameter (outermost scope) whose value is the integer `v`.
@@ -92,7 +100,9 @@ impl Env {
             .scopes
             .first()?
             .iter()
-            .filter(|(_, b)| b.kind == BindKind::Param && matches!(b.value, Value::Int(i) if i == v))
+            .filter(|(_, b)| {
+                b.kind == BindKind::Param && matches!(b.value, Value::Int(i) if i == v)
+            })
             .map(|(n, _)| n.as_str())
             .collect();
         found.sort_unstable();
@@ -100,7 +110,10 @@ impl Env {
     }
 
     fn has_param(&self, name: &str) -> bool {
-        self.scopes.first().and_then(|s| s.get(name)).is_some_and(|b| b.kind == BindKind::Param)
+        self.scopes
+            .first()
+            .and_then(|s| s.get(name))
+            .is_some_and(|b| b.kind == BindKind::Param)
     }
 }
 
@@ -120,6 +133,8 @@ pub(crate) struct Elab<'p> {
     claimed: HashMap<String, Span>,
     auto: HashMap<String, usize>,
     pub errors: Vec<CheckError>,
+    /// Errors not recorded because [`MAX_ERRORS`] were already.
+    pub suppressed: usize,
     reported: HashSet<(crate::diag::Code, Span)>,
     stack: Vec<ActiveFrame>,
     scope: String,
@@ -154,6 +169,7 @@ impl<'p> Elab<'p> {
             claimed: HashMap::new(),
             auto: HashMap::new(),
             errors: Vec::new(),
+            suppressed: 0,
             reported: HashSet::new(),
             stack: Vec::new(),
             scope: String::new(),
@@ -164,6 +180,10 @@ impl<'p> Elab<'p> {
 
     /// Records an error with the current instantiation chain; one report per place.
     fn err(&mut self, mut e: CheckError) -> Value {
+        if self.errors.len() >= MAX_ERRORS {
+            self.suppressed += 1;
+            return Value::Poison;
+        }
         if self.reported.insert((e.kind.code(), e.span)) {
             e.chain = self.stack.iter().rev().map(|f| f.frame.clone()).collect();
             self.errors.push(e);
@@ -213,7 +233,14 @@ impl<'p> Elab<'p> {
     // ------------------------------------------------------------------
     // Nodes
 
-    fn add_node(&mut self, name: String, op: Op, inputs: Vec<NodeId>, shape: Shape, span: Span) -> Value {
+    fn add_node(
+        &mut self,
+        name: String,
+        op: Op,
+        inputs: Vec<NodeId>,
+        shape: Shape,
+        span: Span,
+    ) -> Value {
         if self.nodes.len() >= MAX_NODES {
             return self.err(CheckError::new(
                 K::TooLarge {
@@ -226,7 +253,7 @@ impl<'p> Elab<'p> {
             .0
             .iter()
             .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
-        if elements.map_or(true, |e| e > MAX_ELEMENTS) {
+        if elements.is_none_or(|e| e > MAX_ELEMENTS) {
             let what = if matches!(op, Op::Input) {
                 format!("input `{name}` ({shape})")
             } else {
@@ -240,8 +267,13 @@ impl<'p> Elab<'p> {
             let dims: Vec<String> = shape.0.iter().map(usize::to_string).collect();
             return self.err(
                 CheckError::new(K::TooLarge { what }, span)
-                    .label(format!("{} = {count} elements per sample", dims.join(" × ")))
-                    .note(format!("a tensor may have at most 2^40 = {MAX_ELEMENTS} elements per sample")),
+                    .label(format!(
+                        "{} = {count} elements per sample",
+                        dims.join(" × ")
+                    ))
+                    .note(format!(
+                        "a tensor may have at most 2^40 = {MAX_ELEMENTS} elements per sample"
+                    )),
             );
         }
         let params = op
@@ -287,7 +319,10 @@ impl<'p> Elab<'p> {
         }
         self.models_active.push(mi);
         match &def.kind {
-            ModelKind::Alias { target, args: alias_args } => {
+            ModelKind::Alias {
+                target,
+                args: alias_args,
+            } => {
                 let mut env = Env::new();
                 let evaluated = self.eval_args(&mut env, alias_args);
                 match self.g.model_index.get(&target.name) {
@@ -332,7 +367,9 @@ impl<'p> Elab<'p> {
         for stmt in &body.stmts {
             last = None;
             match stmt {
-                Stmt::Input { name, shape, span } => self.model_input(env, name, shape.as_deref(), *span),
+                Stmt::Input { name, shape, span } => {
+                    self.model_input(env, name, shape.as_deref(), *span)
+                }
                 Stmt::Output { names, .. } => {
                     explicit_outputs = true;
                     for n in names {
@@ -412,7 +449,10 @@ impl<'p> Elab<'p> {
                     },
                     span,
                 )
-                .help(format!("write `input {}: [3, 224, 224]` (C, H, W)", name.name)),
+                .help(format!(
+                    "write `input {}: [3, 224, 224]` (C, H, W)",
+                    name.name
+                )),
             );
             env.bind(&name.name, Value::Poison, name.span, BindKind::Input);
             return;
@@ -503,7 +543,13 @@ impl<'p> Elab<'p> {
         let signature = || -> String {
             params
                 .iter()
-                .map(|p| if p.default.is_some() { format!("{} = ...", p.name.name) } else { p.name.name.clone() })
+                .map(|p| {
+                    if p.default.is_some() {
+                        format!("{} = ...", p.name.name)
+                    } else {
+                        p.name.name.clone()
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -523,13 +569,25 @@ impl<'p> Elab<'p> {
                             if params.len() == 1 { "" } else { "s" },
                             positionals.len(),
                             if positionals.len() == 1 { "" } else { "s" },
-                            if positionals.len() == 1 { "was" } else { "were" },
+                            if positionals.len() == 1 {
+                                "was"
+                            } else {
+                                "were"
+                            },
                         ),
                     },
                     span,
                 )
-                .label(if n == 1 { "unexpected argument".to_string() } else { format!("{n} unexpected arguments") })
-                .note(format!("{callee} is declared as `{}({})`", callee_name(callee), signature())),
+                .label(if n == 1 {
+                    "unexpected argument".to_string()
+                } else {
+                    format!("{n} unexpected arguments")
+                })
+                .note(format!(
+                    "{callee} is declared as `{}({})`",
+                    callee_name(callee),
+                    signature()
+                )),
             );
             ok = false;
         }
@@ -546,7 +604,9 @@ impl<'p> Elab<'p> {
                             n.span,
                         )
                         .label("unknown parameter");
-                        if let Some(s) = super::suggest(&n.name, params.iter().map(|p| p.name.name.as_str())) {
+                        if let Some(s) =
+                            super::suggest(&n.name, params.iter().map(|p| p.name.name.as_str()))
+                        {
                             e = e.help(format!("did you mean `{s}`?"));
                         }
                         let list: Vec<&str> = params.iter().map(|p| p.name.name.as_str()).collect();
@@ -570,7 +630,10 @@ impl<'p> Elab<'p> {
                     CheckError::new(
                         K::Arguments {
                             callee: callee.into(),
-                            message: format!("parameter `{}` of {callee} is given twice", target.name.name),
+                            message: format!(
+                                "parameter `{}` of {callee} is given twice",
+                                target.name.name
+                            ),
                         },
                         a.span,
                     )
@@ -585,19 +648,29 @@ impl<'p> Elab<'p> {
             .filter(|p| p.default.is_none() && !given.contains_key(p.name.name.as_str()))
             .collect();
         if !missing.is_empty() {
-            let names: Vec<String> = missing.iter().map(|p| format!("`{}`", p.name.name)).collect();
+            let names: Vec<String> = missing
+                .iter()
+                .map(|p| format!("`{}`", p.name.name))
+                .collect();
             let plural = if missing.len() == 1 { "" } else { "s" };
             let kind = if is_model {
                 K::Model {
-                    message: format!("{callee} needs a value for the parameter{plural} {}", super::and_list(&names)),
+                    message: format!(
+                        "{callee} needs a value for the parameter{plural} {}",
+                        super::and_list(&names)
+                    ),
                 }
             } else {
                 K::Arguments {
                     callee: callee.into(),
-                    message: format!("{callee} is missing the argument{plural} {}", super::and_list(&names)),
+                    message: format!(
+                        "{callee} is missing the argument{plural} {}",
+                        super::and_list(&names)
+                    ),
                 }
             };
-            let mut e = CheckError::new(kind, call).label(format!("{} missing", super::and_list(&names)));
+            let mut e =
+                CheckError::new(kind, call).label(format!("{} missing", super::and_list(&names)));
             for p in &missing {
                 e = e.with(p.name.span, "parameter declared here without a default");
             }
@@ -613,7 +686,10 @@ impl<'p> Elab<'p> {
                     .filter(|p| p.default.is_none())
                     .map(|p| p.name.name.as_str())
                     .collect();
-                e.help(format!("pass a value for every parameter without a default: `{name}({})`", required.join(", ")))
+                e.help(format!(
+                    "pass a value for every parameter without a default: `{name}({})`",
+                    required.join(", ")
+                ))
             };
             self.err(e);
             ok = false;
@@ -626,27 +702,29 @@ impl<'p> Elab<'p> {
                     None => Value::Poison,
                 },
             };
-            if let Some(prev) = env.bind(&p.name.name, value, p.name.span, BindKind::Param) {
-                if prev.kind == BindKind::Param {
-                    self.err(
-                        CheckError::new(
-                            K::Duplicate {
-                                what: "parameter",
-                                name: p.name.name.clone(),
-                            },
-                            p.name.span,
-                        )
-                        .with(prev.span, "first declared here"),
-                    );
-                    ok = false;
-                }
+            if let Some(prev) = env.bind(&p.name.name, value, p.name.span, BindKind::Param)
+                && prev.kind == BindKind::Param
+            {
+                self.err(
+                    CheckError::new(
+                        K::Duplicate {
+                            what: "parameter",
+                            name: p.name.name.clone(),
+                        },
+                        p.name.span,
+                    )
+                    .with(prev.span, "first declared here"),
+                );
+                ok = false;
             }
         }
         ok
     }
 
     fn warn_unused(&mut self, env: &mut Env) {
-        let Some(scope) = env.scopes.last() else { return };
+        let Some(scope) = env.scopes.last() else {
+            return;
+        };
         let mut unused: Vec<(&String, &Binding)> = scope
             .iter()
             .filter(|(n, b)| !b.used && !n.starts_with('_'))
@@ -658,17 +736,23 @@ impl<'p> Elab<'p> {
                 (BindKind::Param, _) => warnings.push(
                     CheckError::new(K::UnusedParam { name: name.clone() }, b.span)
                         .label("declared here but never used in the body")
-                        .help(format!("remove it, or prefix it with an underscore: `_{name}`")),
+                        .help(format!(
+                            "remove it, or prefix it with an underscore: `_{name}`"
+                        )),
                 ),
-                (BindKind::Local, Value::Tensor(_)) | (BindKind::Input, Value::Tensor(_)) => warnings.push(
-                    CheckError::new(K::UnusedTensor { name: name.clone() }, b.span)
-                        .label(if b.kind == BindKind::Input {
-                            "the input is never used"
-                        } else {
-                            "computed here but never used"
-                        })
-                        .help(format!("remove it, or prefix it with an underscore: `_{name}`")),
-                ),
+                (BindKind::Local, Value::Tensor(_)) | (BindKind::Input, Value::Tensor(_)) => {
+                    warnings.push(
+                        CheckError::new(K::UnusedTensor { name: name.clone() }, b.span)
+                            .label(if b.kind == BindKind::Input {
+                                "the input is never used"
+                            } else {
+                                "computed here but never used"
+                            })
+                            .help(format!(
+                                "remove it, or prefix it with an underscore: `_{name}`"
+                            )),
+                    )
+                }
                 _ => {}
             }
         }
@@ -682,14 +766,21 @@ impl<'p> Elab<'p> {
 
     fn assign(&mut self, env: &mut Env, name: &Ident, value: &Expr) {
         let v = self.eval(env, value);
-        if let Some(prev) = env.bind(&name.name, v, name.span, BindKind::Local) {
-            if !prev.used && matches!(prev.value, Value::Tensor(_)) && prev.kind == BindKind::Local {
-                self.err(
-                    CheckError::new(K::UnusedTensor { name: name.name.clone() }, prev.span)
-                        .label("assigned here and overwritten before use")
-                        .with(name.span, "overwritten here"),
-                );
-            }
+        if let Some(prev) = env.bind(&name.name, v, name.span, BindKind::Local)
+            && !prev.used
+            && matches!(prev.value, Value::Tensor(_))
+            && prev.kind == BindKind::Local
+        {
+            self.err(
+                CheckError::new(
+                    K::UnusedTensor {
+                        name: name.name.clone(),
+                    },
+                    prev.span,
+                )
+                .label("assigned here and overwritten before use")
+                .with(name.span, "overwritten here"),
+            );
         }
     }
 
@@ -709,7 +800,8 @@ impl<'p> Elab<'p> {
                         self.err(
                             CheckError::new(
                                 K::Body {
-                                    message: "a block's input takes its shape from the caller".into(),
+                                    message: "a block's input takes its shape from the caller"
+                                        .into(),
                                 },
                                 span,
                             )
@@ -721,7 +813,9 @@ impl<'p> Elab<'p> {
                         self.err(
                             CheckError::new(
                                 K::Body {
-                                    message: "`input` may only appear at the top of a block or model".into(),
+                                    message:
+                                        "`input` may only appear at the top of a block or model"
+                                            .into(),
                                 },
                                 *span,
                             )
@@ -771,7 +865,8 @@ impl<'p> Elab<'p> {
             .chain(self.g.block_index.keys().map(String::as_str))
             .chain(crate::ir::ops::OPS.iter().map(|s| s.name))
             .chain(builtins::NAMES.iter().copied());
-        let mut e = CheckError::new(K::UndefinedName { name: name.into() }, span).label("not found");
+        let mut e =
+            CheckError::new(K::UndefinedName { name: name.into() }, span).label("not found");
         if let Some(s) = super::suggest(name, candidates) {
             e = e.help(format!("did you mean `{s}`?"));
         }
@@ -783,7 +878,10 @@ impl<'p> Elab<'p> {
             .map(|a| CallArg {
                 name: a.name.clone(),
                 value: self.eval(env, &a.value),
-                span: a.name.as_ref().map_or(a.value.span, |n| n.span.to(a.value.span)),
+                span: a
+                    .name
+                    .as_ref()
+                    .map_or(a.value.span, |n| n.span.to(a.value.span)),
             })
             .collect()
     }
@@ -812,9 +910,19 @@ impl<'p> Elab<'p> {
                             Some(v) => v.clone(),
                             None => {
                                 let n = l.len();
-                                let mut err = CheckError::new(K::Index { index: i, len: n }, index.span)
-                                    .label(format!("index {i} of a list of {n} item{}", if n == 1 { "" } else { "s" }))
-                                    .with(base.span, format!("this list has {n} item{}", if n == 1 { "" } else { "s" }));
+                                let mut err =
+                                    CheckError::new(K::Index { index: i, len: n }, index.span)
+                                        .label(format!(
+                                            "index {i} of a list of {n} item{}",
+                                            if n == 1 { "" } else { "s" }
+                                        ))
+                                        .with(
+                                            base.span,
+                                            format!(
+                                                "this list has {n} item{}",
+                                                if n == 1 { "" } else { "s" }
+                                            ),
+                                        );
                                 err = if n == 0 {
                                     err.note("the list is empty: no index is valid")
                                 } else {
@@ -858,37 +966,53 @@ impl<'p> Elab<'p> {
                     (UnaryOp::Not, Value::Bool(b)) => Value::Bool(!b),
                     (op, v) => self.err(CheckError::new(
                         K::Type {
-                            expected: if *op == UnaryOp::Neg { "a number" } else { "a boolean" }.into(),
+                            expected: if *op == UnaryOp::Neg {
+                                "a number"
+                            } else {
+                                "a boolean"
+                            }
+                            .into(),
                             found: v.describe(),
                         },
                         operand.span,
                     )),
                 }
             }
-            ExprKind::Binary { op, op_span, lhs, rhs } => self.binary(env, *op, *op_span, lhs, rhs, e.span),
-            ExprKind::If { cond, then, otherwise } => match self.eval(env, cond) {
-                Value::Bool(true) => self.body(env, then, None),
-                Value::Bool(false) => self.body(env, otherwise, None),
-                Value::Poison => Value::Poison,
-                v => {
-                    let mut err = CheckError::new(
-                        K::Type {
-                            expected: "a boolean condition".into(),
-                            found: v.describe(),
-                        },
-                        cond.span,
-                    )
-                    .label("must be `true` or `false` at compile time");
-                    if let (Value::Int(_), ExprKind::Name(n)) = (&v, &cond.kind) {
-                        err = err.help(format!(
+            ExprKind::Binary {
+                op,
+                op_span,
+                lhs,
+                rhs,
+            } => self.binary(env, *op, *op_span, lhs, rhs, e.span),
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                match self.eval(env, cond) {
+                    Value::Bool(true) => self.body(env, then, None),
+                    Value::Bool(false) => self.body(env, otherwise, None),
+                    Value::Poison => Value::Poison,
+                    v => {
+                        let mut err = CheckError::new(
+                            K::Type {
+                                expected: "a boolean condition".into(),
+                                found: v.describe(),
+                            },
+                            cond.span,
+                        )
+                        .label("must be `true` or `false` at compile time");
+                        if let (Value::Int(_), ExprKind::Name(n)) = (&v, &cond.kind) {
+                            err = err.help(format!(
                             "integers are not conditions: compare explicitly, for example `if {n} != 1` or `if {n} > 0`"
                         ));
-                    } else if matches!(v, Value::Int(_)) {
-                        err = err.help("integers are not conditions: compare explicitly, for example `!= 0`");
+                        } else if matches!(v, Value::Int(_)) {
+                            err = err.help("integers are not conditions: compare explicitly, for example `!= 0`");
+                        }
+                        self.err(err)
                     }
-                    self.err(err)
                 }
-            },
+            }
             ExprKind::Pipe { input, stages } => {
                 let mut v = self.eval(env, input);
                 if !matches!(v, Value::Tensor(_) | Value::Poison) {
@@ -906,7 +1030,13 @@ impl<'p> Elab<'p> {
                 for s in stages {
                     let stage = self.eval(env, &s.expr);
                     let name = s.label.as_ref().map(|l| join(&self.scope, &l.name));
-                    v = self.apply_value(stage, v, name, s.label.as_ref().map(|l| l.span), s.expr.span);
+                    v = self.apply_value(
+                        stage,
+                        v,
+                        name,
+                        s.label.as_ref().map(|l| l.span),
+                        s.expr.span,
+                    );
                 }
                 v
             }
@@ -998,10 +1128,29 @@ impl<'p> Elab<'p> {
                 }
             }
         }
+        if seq.len() > MAX_SEQUENCE {
+            return self.err(CheckError::new(
+                K::TooLarge {
+                    what: format!(
+                        "a sequence of {} layers (at most {MAX_SEQUENCE})",
+                        seq.len()
+                    ),
+                },
+                span,
+            ));
+        }
         Value::Stage(Rc::new(Stage::Seq { items: seq, span }))
     }
 
-    fn binary(&mut self, env: &mut Env, op: BinaryOp, op_span: Span, lhs: &Expr, rhs: &Expr, span: Span) -> Value {
+    fn binary(
+        &mut self,
+        env: &mut Env,
+        op: BinaryOp,
+        op_span: Span,
+        lhs: &Expr,
+        rhs: &Expr,
+        span: Span,
+    ) -> Value {
         // Short-circuit logic.
         if matches!(op, BinaryOp::And | BinaryOp::Or) {
             let l = self.eval(env, lhs);
@@ -1015,7 +1164,7 @@ impl<'p> Elab<'p> {
                             found: v.describe(),
                         },
                         lhs.span,
-                    ))
+                    ));
                 }
             };
             if (op == BinaryOp::And && !lb) || (op == BinaryOp::Or && lb) {
@@ -1039,7 +1188,9 @@ impl<'p> Elab<'p> {
         use BinaryOp::*;
         match (op, l, r) {
             (_, Value::Poison, _) | (_, _, Value::Poison) => Value::Poison,
-            (Add, Value::Tensor(a), Value::Tensor(b)) => self.residual_add(env, a, b, [lhs, rhs], op_span, span),
+            (Add, Value::Tensor(a), Value::Tensor(b)) => {
+                self.residual_add(env, a, b, [lhs, rhs], op_span, span)
+            }
             (Mul, Value::Stage(s), Value::Int(n)) | (Mul, Value::Int(n), Value::Stage(s)) => {
                 if !(0..=MAX_REPEAT).contains(&n) {
                     let count_expr = if lhs_is_int { lhs } else { rhs };
@@ -1057,7 +1208,24 @@ impl<'p> Elab<'p> {
                         .help("`layer * n` repeats a layer n times (`* 0` gives no layer): check the arithmetic of the count"),
                     );
                 }
-                let mut items = Vec::new();
+                let unit = match &*s {
+                    Stage::Seq { items: inner, .. } => inner.len(),
+                    _ => 1,
+                };
+                if unit.saturating_mul(n as usize) > MAX_SEQUENCE {
+                    return self.err(
+                        CheckError::new(
+                            K::TooLarge {
+                                what: format!(
+                                    "a sequence of {unit} × {n} layers (at most {MAX_SEQUENCE})"
+                                ),
+                            },
+                            span,
+                        )
+                        .label("repeated here"),
+                    );
+                }
+                let mut items = Vec::with_capacity(unit * n as usize);
                 for _ in 0..n {
                     match &*s {
                         Stage::Seq { items: inner, .. } => items.extend(inner.iter().cloned()),
@@ -1083,10 +1251,10 @@ impl<'p> Elab<'p> {
                         )
                         .label("this is zero");
                         // Where a zero parameter got its value.
-                        if let ExprKind::Name(n) = &rhs.kind {
-                            if let Some((at, BindKind::Param)) = env.binding(n) {
-                                err = err.with(at, format!("parameter `{n}` is 0 in this instance"));
-                            }
+                        if let ExprKind::Name(n) = &rhs.kind
+                            && let Some((at, BindKind::Param)) = env.binding(n)
+                        {
+                            err = err.with(at, format!("parameter `{n}` is 0 in this instance"));
                         }
                         return self.err(err);
                     }
@@ -1155,7 +1323,9 @@ impl<'p> Elab<'p> {
                     e = e.help(format!(
                         "arithmetic works on integers, not tensors: for a tensor's size use `channels({t})`, `height({t})` or `width({t})`"
                     ));
-                } else if op == Add && matches!((&a, &b), (Value::Tensor(_), _) | (_, Value::Tensor(_))) {
+                } else if op == Add
+                    && matches!((&a, &b), (Value::Tensor(_), _) | (_, Value::Tensor(_)))
+                {
                     e = e.help("`+` adds two tensors of the same shape (a skip connection)");
                 } else if op == Mul {
                     e = e.help("`layer * n` repeats a layer or block n times");
@@ -1171,7 +1341,15 @@ impl<'p> Elab<'p> {
     /// shape (the block's input, the layers that changed the shape) and, for
     /// the classic mistake of a strided or widening block with an identity
     /// shortcut, the projection shortcut that fixes it.
-    fn residual_add(&mut self, env: &Env, a: NodeId, b: NodeId, operands: [&Expr; 2], op_span: Span, span: Span) -> Value {
+    fn residual_add(
+        &mut self,
+        env: &Env,
+        a: NodeId,
+        b: NodeId,
+        operands: [&Expr; 2],
+        op_span: Span,
+        span: Span,
+    ) -> Value {
         let (sa, sb) = (self.shape(a).clone(), self.shape(b).clone());
         if sa == sb {
             let name = self.auto_name("add", span);
@@ -1195,15 +1373,23 @@ impl<'p> Elab<'p> {
         };
         // Where an operand that is an input got its shape.
         for (x, shape) in [(lhs, &sa), (rhs, &sb)] {
-            if let Some(n) = name_of(x) {
-                if let Some((at, BindKind::Input)) = env.binding(&n) {
-                    let whose = if in_model { "the model's" } else { "the block's" };
-                    e = e.with(at, format!("`{n}` is {whose} input, {shape}"));
-                }
+            if let Some(n) = name_of(x)
+                && let Some((at, BindKind::Input)) = env.binding(&n)
+            {
+                let whose = if in_model {
+                    "the model's"
+                } else {
+                    "the block's"
+                };
+                e = e.with(at, format!("`{n}` is {whose} input, {shape}"));
             }
         }
         // The skip is the older tensor; the main path is computed from it.
-        let (skip, skip_expr, main, main_expr) = if a < b { (a, lhs, b, rhs) } else { (b, rhs, a, lhs) };
+        let (skip, skip_expr, main, main_expr) = if a < b {
+            (a, lhs, b, rhs)
+        } else {
+            (b, rhs, a, lhs)
+        };
         let (skip_shape, main_shape) = (self.shape(skip).clone(), self.shape(main).clone());
         // Walk back from the main path to the skip, noting the layers that changed the shape.
         let mut changes = Vec::new();
@@ -1213,7 +1399,9 @@ impl<'p> Elab<'p> {
         while cur > skip && steps < 10_000 {
             steps += 1;
             let n = &self.nodes[cur.0 as usize];
-            let Some(&input) = n.inputs.first() else { break };
+            let Some(&input) = n.inputs.first() else {
+                break;
+            };
             let before = &self.nodes[input.0 as usize].shape;
             if *before != n.shape {
                 let s = match &n.op {
@@ -1231,7 +1419,10 @@ impl<'p> Elab<'p> {
                     (false, false) => "changes the shape".into(),
                 };
                 stride *= s;
-                changes.push((n.span, format!("`{}` {what}: {before} → {}", n.name, n.shape)));
+                changes.push((
+                    n.span,
+                    format!("`{}` {what}: {before} → {}", n.name, n.shape),
+                ));
             }
             cur = input;
         }
@@ -1245,20 +1436,34 @@ impl<'p> Elab<'p> {
             let downsampled = mh <= sh && mw <= sw && mh > 0 && sh % mh == 0 && sw % mw.max(1) == 0;
             if mc >= sc && downsampled {
                 // The classic mistake: a strided or widening block with an identity shortcut.
-                let s = if stride > 1 && sh / mh == stride { stride } else { sh / mh };
-                let stride_arg = if s > 1 { format!(", stride: {s}") } else { String::new() };
+                let s = if stride > 1 && sh / mh == stride {
+                    stride
+                } else {
+                    sh / mh
+                };
+                let stride_arg = if s > 1 {
+                    format!(", stride: {s}")
+                } else {
+                    String::new()
+                };
                 e = e.help(format!(
                     "the shortcut must be projected to {main_shape}: replace `{skip_name}` with `{skip_name} -> [conv({mc}, 1{stride_arg}, bias: false), bn]` (a projection shortcut)"
                 ));
                 if !in_model {
-                    let planes = env.param_with_value(mc as i64).map_or_else(|| mc.to_string(), str::to_string);
+                    let planes = env
+                        .param_with_value(mc as i64)
+                        .map_or_else(|| mc.to_string(), str::to_string);
                     let stride_param = env.has_param("stride");
                     let cond = if stride_param {
                         format!("stride != 1 or channels({skip_name}) != {planes}")
                     } else {
                         format!("channels({skip_name}) != {planes}")
                     };
-                    let conv_stride = if stride_param { ", stride: stride".to_string() } else { stride_arg };
+                    let conv_stride = if stride_param {
+                        ", stride: stride".to_string()
+                    } else {
+                        stride_arg
+                    };
                     e = e.help(format!(
                         "to keep the identity shortcut where the shapes match, choose with an `if`: `shortcut = if {cond} {{ {skip_name} -> [conv({planes}, 1{conv_stride}, bias: false), bn] }} else {{ {skip_name} }}`"
                     ));
@@ -1278,11 +1483,18 @@ impl<'p> Elab<'p> {
     // ------------------------------------------------------------------
     // Calls and application
 
-    fn call(&mut self, env: &mut Env, f: Value, args: Vec<CallArg>, callee: &Expr, span: Span) -> Value {
-        if let Value::Str(s) = &f {
-            if let Some(b) = s.strip_prefix("builtin:") {
-                return builtins::call(self, b, &args, span);
-            }
+    fn call(
+        &mut self,
+        env: &mut Env,
+        f: Value,
+        args: Vec<CallArg>,
+        callee: &Expr,
+        span: Span,
+    ) -> Value {
+        if let Value::Str(s) = &f
+            && let Some(b) = s.strip_prefix("builtin:")
+        {
+            return builtins::call(self, b, &args, span);
         }
         if args.iter().any(|a| matches!(a.value, Value::Poison)) {
             return Value::Poison;
@@ -1300,7 +1512,7 @@ impl<'p> Elab<'p> {
                         callee.span,
                     )
                     .label("cannot be called"),
-                )
+                );
             }
         };
         let _ = env;
@@ -1310,14 +1522,20 @@ impl<'p> Elab<'p> {
             .take_while(|a| a.name.is_none() && matches!(a.value, Value::Tensor(_)))
             .count();
         let (tensors, rest) = args.split_at(n_tensors);
-        let add_args = |old: &[CallArg]| -> Vec<CallArg> { old.iter().cloned().chain(rest.iter().cloned()).collect() };
+        let add_args = |old: &[CallArg]| -> Vec<CallArg> {
+            old.iter().cloned().chain(rest.iter().cloned()).collect()
+        };
         let new_stage = match &*stage {
-            Stage::Op { kind, args: old, .. } => Stage::Op {
+            Stage::Op {
+                kind, args: old, ..
+            } => Stage::Op {
                 kind: *kind,
                 args: add_args(old),
                 span,
             },
-            Stage::Block { block, args: old, .. } => Stage::Block {
+            Stage::Block {
+                block, args: old, ..
+            } => Stage::Block {
                 block: *block,
                 args: add_args(old),
                 span,
@@ -1332,7 +1550,7 @@ impl<'p> Elab<'p> {
                         callee.span,
                     )
                     .help("apply a sequence with `->`: `x -> [a, b]`"),
-                )
+                );
             }
         };
         if tensors.is_empty() {
@@ -1366,7 +1584,14 @@ impl<'p> Elab<'p> {
         }
     }
 
-    fn apply_value(&mut self, stage: Value, input: Value, name: Option<String>, label_span: Option<Span>, span: Span) -> Value {
+    fn apply_value(
+        &mut self,
+        stage: Value,
+        input: Value,
+        name: Option<String>,
+        label_span: Option<Span>,
+        span: Span,
+    ) -> Value {
         match stage {
             Value::Poison => Value::Poison,
             Value::Stage(s) => {
@@ -1393,7 +1618,9 @@ impl<'p> Elab<'p> {
 
     /// Applies a stage to a tensor; `name` is its claimed hierarchical name.
     fn apply(&mut self, stage: &Stage, input: Value, name: Option<String>, span: Span) -> Value {
-        let Value::Tensor(id) = input else { return Value::Poison };
+        let Value::Tensor(id) = input else {
+            return Value::Poison;
+        };
         match stage {
             Stage::Op { kind, args, .. } => {
                 let arg = CallArg {
@@ -1401,15 +1628,30 @@ impl<'p> Elab<'p> {
                     value: input.clone(),
                     span,
                 };
-                self.apply_op(*kind, args, &[id], std::slice::from_ref(&arg), name, stage.span())
+                self.apply_op(
+                    *kind,
+                    args,
+                    &[id],
+                    std::slice::from_ref(&arg),
+                    name,
+                    stage.span(),
+                )
             }
-            Stage::Block { block, args, .. } => self.instantiate(*block, args, input, name, stage.span()),
+            Stage::Block { block, args, .. } => {
+                self.instantiate(*block, args, input, name, stage.span())
+            }
             Stage::Seq { items, .. } => {
                 let base = name.unwrap_or_else(|| self.scope.clone());
                 let mut cur = input;
                 for (k, item) in items.iter().enumerate() {
-                    let seg = item.label.as_ref().map_or_else(|| k.to_string(), |l| l.name.clone());
-                    let child = self.claim(join(&base, &seg), item.label.as_ref().map_or(item.stage.span(), |l| l.span));
+                    let seg = item
+                        .label
+                        .as_ref()
+                        .map_or_else(|| k.to_string(), |l| l.name.clone());
+                    let child = self.claim(
+                        join(&base, &seg),
+                        item.label.as_ref().map_or(item.stage.span(), |l| l.span),
+                    );
                     cur = self.apply(&item.stage, cur, Some(child), item.stage.span());
                     if matches!(cur, Value::Poison) {
                         for rest in &items[k + 1..] {
@@ -1463,21 +1705,30 @@ impl<'p> Elab<'p> {
         let shapes: Vec<Shape> = inputs.iter().map(|&i| self.shape(i).clone()).collect();
         if kind == OpKind::Add && shapes.iter().any(|s| *s != shapes[0]) && input_args.len() >= 2 {
             let rendered: Vec<String> = shapes.iter().map(Shape::to_string).collect();
-            let mut e = CheckError::new(K::AddShapes { shapes: rendered }, span).label("shapes differ");
+            let mut e =
+                CheckError::new(K::AddShapes { shapes: rendered }, span).label("shapes differ");
             for (a, s) in input_args.iter().zip(&shapes) {
                 e = e.with(a.span, format!("this is {s}"));
             }
-            return self.err(e.note("resnetc never broadcasts: the operands of `add` must have exactly the same shape"));
+            return self.err(e.note(
+                "resnetc never broadcasts: the operands of `add` must have exactly the same shape",
+            ));
         }
         if kind == OpKind::Concat && shapes.len() >= 2 {
             let rest = |s: &Shape| s.0.get(1..).map(<[usize]>::to_vec);
-            if shapes.iter().any(|s| s.0.len() != shapes[0].0.len() || rest(s) != rest(&shapes[0])) {
+            if shapes
+                .iter()
+                .any(|s| s.0.len() != shapes[0].0.len() || rest(s) != rest(&shapes[0]))
+            {
                 let rendered: Vec<String> = shapes.iter().map(Shape::to_string).collect();
-                let mut e = CheckError::new(K::ConcatShapes { shapes: rendered }, span).label("shapes differ outside the channels");
+                let mut e = CheckError::new(K::ConcatShapes { shapes: rendered }, span)
+                    .label("shapes differ outside the channels");
                 for (a, s) in input_args.iter().zip(&shapes) {
                     e = e.with(a.span, format!("this is {s}"));
                 }
-                return self.err(e.help("concat joins along channels: every input needs the same height and width"));
+                return self.err(e.help(
+                    "concat joins along channels: every input needs the same height and width",
+                ));
             }
         }
         match build_op(kind, &bound, &shapes, span) {
@@ -1492,7 +1743,14 @@ impl<'p> Elab<'p> {
         }
     }
 
-    fn instantiate(&mut self, bi: usize, args: &[CallArg], input: Value, name: Option<String>, span: Span) -> Value {
+    fn instantiate(
+        &mut self,
+        bi: usize,
+        args: &[CallArg],
+        input: Value,
+        name: Option<String>,
+        span: Span,
+    ) -> Value {
         let def = self.g.blocks[bi];
         if let Some(pos) = self.stack.iter().position(|f| f.block == bi) {
             let mut cycle: Vec<String> = self.stack[pos..]
@@ -1522,8 +1780,15 @@ impl<'p> Elab<'p> {
                 span,
             ));
         }
-        let Value::Tensor(input_id) = input else { return Value::Poison };
-        if !def.body.stmts.iter().any(|s| matches!(s, Stmt::Input { .. })) {
+        let Value::Tensor(input_id) = input else {
+            return Value::Poison;
+        };
+        if !def
+            .body
+            .stmts
+            .iter()
+            .any(|s| matches!(s, Stmt::Input { .. }))
+        {
             // Reported once with the definition (E0105); elaborating the body
             // would only report its uses of the missing input as undefined.
             return Value::Poison;

@@ -187,7 +187,10 @@ impl CheckErrorKind {
 
     /// Is this a warning rather than an error?
     pub fn is_warning(&self) -> bool {
-        matches!(self, CheckErrorKind::UnusedTensor { .. } | CheckErrorKind::UnusedParam { .. })
+        matches!(
+            self,
+            CheckErrorKind::UnusedTensor { .. } | CheckErrorKind::UnusedParam { .. }
+        )
     }
 }
 
@@ -275,7 +278,10 @@ impl CheckError {
         for f in &self.chain {
             d = d.secondary(
                 f.call,
-                format!("in block `{}`, instantiated as `{}` here", f.block, f.instance),
+                format!(
+                    "in block `{}`, instantiated as `{}` here",
+                    f.block, f.instance
+                ),
             );
         }
         for n in &self.notes {

@@ -23,8 +23,8 @@ pub use shapes::MAX_ELEMENTS;
 use crate::diag::Diagnostic;
 use crate::ir::{CheckedModel, Graph};
 use crate::span::{FileId, Span};
-use crate::syntax::ast::{BlockDef, Item, ModelDef};
 use crate::syntax::Program;
+use crate::syntax::ast::{BlockDef, Item, ModelDef};
 
 /// What to compile.
 #[derive(Clone, Debug, Default)]
@@ -68,7 +68,11 @@ pub(crate) fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>)
         .map(|c| (strsim::damerau_levenshtein(name, c), c))
         // One- and two-letter names only match at distance 1 (`x` is not a typo of `max`).
         .filter(|(d, c)| {
-            let limit = if name.len() < 3 { 1 } else { 2.max(name.len() / 3) };
+            let limit = if name.len() < 3 {
+                1
+            } else {
+                2.max(name.len() / 3)
+            };
             *d <= limit && *d < c.len().max(name.len())
         })
         .min_by_key(|(d, c)| (*d, c.to_string()))
@@ -178,7 +182,11 @@ pub fn check(program: &Program, options: &CheckOptions) -> Result<Checked, Vec<D
         Some(name) => match globals.model_index.get(name) {
             Some(&i) => Some(i),
             None => {
-                let mut names: Vec<&str> = globals.models.iter().map(|(m, _)| m.name.name.as_str()).collect();
+                let mut names: Vec<&str> = globals
+                    .models
+                    .iter()
+                    .map(|(m, _)| m.name.name.as_str())
+                    .collect();
                 names.sort();
                 let span = main_file.map(|f| Span::new(f, 0, 0)).unwrap_or_default();
                 let mut e = CheckError::new(
@@ -196,7 +204,10 @@ pub fn check(program: &Program, options: &CheckOptions) -> Result<Checked, Vec<D
             }
         },
         None => {
-            let first = globals.models.iter().position(|(_, f)| Some(*f) == main_file);
+            let first = globals
+                .models
+                .iter()
+                .position(|(_, f)| Some(*f) == main_file);
             if first.is_none() {
                 let span = main_file.map(|f| Span::new(f, 0, 0)).unwrap_or_default();
                 errors.push(
@@ -218,6 +229,17 @@ pub fn check(program: &Program, options: &CheckOptions) -> Result<Checked, Vec<D
         let span = globals.models[mi].0.name.span;
         elab.model(mi, &[], span);
         errors.append(&mut elab.errors);
+        if elab.suppressed > 0 {
+            errors.push(
+                CheckError::new(
+                    CheckErrorKind::Body {
+                        message: format!("{} more errors not shown", elab.suppressed),
+                    },
+                    span,
+                )
+                .label("stopped reporting after this many errors in this model"),
+            );
+        }
         graph = Some(Graph {
             name: globals.models[mi].0.name.name.clone(),
             nodes: elab.nodes,

@@ -44,7 +44,10 @@ pub(crate) fn bind<'a>(
                     )
                     .label("unknown argument");
                     if let Some(s) = foreign_name(&name.name).filter(|s| names.contains(s)) {
-                        e = e.help(format!("`{}` is called `{s}` in resnetc: write `{s}: ...`", name.name));
+                        e = e.help(format!(
+                            "`{}` is called `{s}` in resnetc: write `{s}: ...`",
+                            name.name
+                        ));
                     } else if let Some(s) = super::suggest(&name.name, names.iter().copied()) {
                         e = e.help(format!("did you mean `{s}`?"));
                     }
@@ -78,7 +81,11 @@ pub(crate) fn bind<'a>(
                         format!(
                             "`{}` takes: {}",
                             spec.name,
-                            spec.args.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                            spec.args
+                                .iter()
+                                .map(|s| s.name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )
                     }));
                 };
@@ -90,7 +97,10 @@ pub(crate) fn bind<'a>(
             return Err(CheckError::new(
                 K::Arguments {
                     callee: spec.name.into(),
-                    message: format!("argument `{}` of `{}` is given twice", target.name, spec.name),
+                    message: format!(
+                        "argument `{}` of `{}` is given twice",
+                        target.name, spec.name
+                    ),
                 },
                 a.span,
             )
@@ -105,7 +115,10 @@ pub(crate) fn bind<'a>(
         .collect();
     if !missing.is_empty() {
         let names: Vec<String> = missing.iter().map(|s| format!("`{}`", s.name)).collect();
-        let described: Vec<String> = missing.iter().map(|s| format!("`{}` ({})", s.name, s.doc)).collect();
+        let described: Vec<String> = missing
+            .iter()
+            .map(|s| format!("`{}` ({})", s.name, s.doc))
+            .collect();
         let plural = if missing.len() == 1 { "" } else { "s" };
         let required: Vec<&str> = spec
             .args
@@ -126,7 +139,11 @@ pub(crate) fn bind<'a>(
         )
         .label(format!("{} missing", super::and_list(&names)))
         .help(match example_call(spec.name) {
-            Some(ex) => format!("write `{}({})`, for example {ex}", spec.name, required.join(", ")),
+            Some(ex) => format!(
+                "write `{}({})`, for example {ex}",
+                spec.name,
+                required.join(", ")
+            ),
             None => format!("write `{}({})`", spec.name, required.join(", ")),
         }));
     }
@@ -177,12 +194,17 @@ impl Bound<'_> {
 
     fn positive(&self, name: &str, v: i64) -> Result<usize, CheckError> {
         if v <= 0 {
-            return Err(self.bad(name, format!("must be positive, got {v}")).label(format!("`{name}` must be 1 or more")));
+            return Err(self
+                .bad(name, format!("must be positive, got {v}"))
+                .label(format!("`{name}` must be 1 or more")));
         }
         usize::try_from(v)
             .ok()
             .filter(|&x| (x as u64) <= MAX_ELEMENTS)
-            .ok_or_else(|| self.bad(name, format!("{v} is too large")).label("at most 2^40"))
+            .ok_or_else(|| {
+                self.bad(name, format!("{v} is too large"))
+                    .label("at most 2^40")
+            })
     }
 
     fn int(&self, name: &str) -> Result<usize, CheckError> {
@@ -227,12 +249,17 @@ impl Bound<'_> {
 
     fn non_negative(&self, name: &str, v: i64) -> Result<usize, CheckError> {
         if v < 0 {
-            return Err(self.bad(name, format!("must not be negative, got {v}")).label(format!("`{name}` must be 0 or more")));
+            return Err(self
+                .bad(name, format!("must not be negative, got {v}"))
+                .label(format!("`{name}` must be 0 or more")));
         }
         usize::try_from(v)
             .ok()
             .filter(|&x| (x as u64) <= MAX_ELEMENTS)
-            .ok_or_else(|| self.bad(name, format!("{v} is too large")).label("at most 2^40"))
+            .ok_or_else(|| {
+                self.bad(name, format!("{v} is too large"))
+                    .label("at most 2^40")
+            })
     }
 
     /// Padding: explicit, or `same` (needs the input size, kernel, stride, dilation).
@@ -344,7 +371,9 @@ fn example_call(op: &str) -> Option<&'static str> {
 fn arg_help(op: &str, arg: &str) -> Option<&'static str> {
     Some(match (op, arg) {
         (_, "stride") => "stride 1 keeps the height and width; stride 2 halves them",
-        (_, "pad") => "padding adds zeros around the input and cannot crop: use `pad: 0` (or `valid`) for none",
+        (_, "pad") => {
+            "padding adds zeros around the input and cannot crop: use `pad: 0` (or `valid`) for none"
+        }
         (_, "kernel") => "the kernel is the window size: 1, 3, 7, or `[h, w]`",
         (_, "dilation") => "dilation 1 is an ordinary (dense) window",
         (_, "groups") => "`groups: 1` is an ordinary convolution; `groups: C` a depthwise one",
@@ -425,7 +454,15 @@ fn window_shape(
     let (_, hw) = spatial(op, input, span)?;
     let mut out = [0; 2];
     for d in 0..2 {
-        match window_out(hw[d], pad[d], pad[d + 2], kernel[d], stride[d], dilation[d], ceil) {
+        match window_out(
+            hw[d],
+            pad[d],
+            pad[d + 2],
+            kernel[d],
+            stride[d],
+            dilation[d],
+            ceil,
+        ) {
             Some(o) => out[d] = o,
             None => {
                 let dim = ["height", "width"][d];
@@ -488,13 +525,17 @@ pub(crate) fn validate_args(kind: OpKind, b: &Bound) -> Result<(), CheckError> {
         OpKind::BatchNorm => {
             let eps = b.float("eps")?;
             if !(eps > 0.0 && eps.is_finite()) {
-                return Err(b.bad("eps", format!("must be positive, got {eps}")).label("must be greater than 0"));
+                return Err(b
+                    .bad("eps", format!("must be positive, got {eps}"))
+                    .label("must be greater than 0"));
             }
         }
         OpKind::Dropout => {
             let p = b.float("p")?;
             if !(0.0..1.0).contains(&p) {
-                return Err(b.bad("p", format!("must be in [0, 1), got {p}")).label("a probability: 0 ≤ p < 1"));
+                return Err(b
+                    .bad("p", format!("must be in [0, 1), got {p}"))
+                    .label("a probability: 0 ≤ p < 1"));
             }
         }
         OpKind::LeakyRelu if !b.float("slope")?.is_finite() => {
@@ -591,7 +632,14 @@ pub(crate) fn build_op(
             for d in 0..2 {
                 if padding[d].max(padding[d + 2]) * 2 > kernel[d] {
                     return Err(b
-                        .bad("pad", format!("padding {} is more than half the window {}", padding[d].max(padding[d + 2]), kernel[d]))
+                        .bad(
+                            "pad",
+                            format!(
+                                "padding {} is more than half the window {}",
+                                padding[d].max(padding[d + 2]),
+                                kernel[d]
+                            ),
+                        )
                         .help("PyTorch requires pooling padding ≤ kernel / 2"));
                 }
             }
@@ -622,7 +670,9 @@ pub(crate) fn build_op(
             }
             let eps = b.float("eps")?;
             if !(eps > 0.0 && eps.is_finite()) {
-                return Err(b.bad("eps", format!("must be positive, got {eps}")).label("must be greater than 0"));
+                return Err(b
+                    .bad("eps", format!("must be positive, got {eps}"))
+                    .label("must be greater than 0"));
             }
             same(Op::BatchNorm(BatchNormParams {
                 channels: x.0[0],
@@ -688,7 +738,10 @@ pub(crate) fn build_op(
                 return Err(CheckError::new(
                     K::Arguments {
                         callee: name.into(),
-                        message: format!("`{name}` needs at least two tensors, got {}", inputs.len()),
+                        message: format!(
+                            "`{name}` needs at least two tensors, got {}",
+                            inputs.len()
+                        ),
                     },
                     span,
                 )
@@ -715,7 +768,6 @@ pub(crate) fn build_op(
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {

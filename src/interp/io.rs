@@ -50,6 +50,12 @@ pub fn read_npy(path: &Path) -> Result<ArrayD<f32>, DataError> {
         source,
     };
     let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.is_dir() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "it is a directory: pass an .npy file (or use --image for a folder of images)",
+        )));
+    }
     // SAFETY: read-only mapping of a file resnetc does not modify.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
     let npy = |reason: String, hint: Option<&str>| DataError::Npy {
@@ -57,6 +63,12 @@ pub fn read_npy(path: &Path) -> Result<ArrayD<f32>, DataError> {
         reason,
         hint: hint.map(String::from),
     };
+    if map.is_empty() {
+        return Err(npy(
+            "the file is empty".into(),
+            Some("write arrays with numpy.save"),
+        ));
+    }
     match ArrayViewD::<f32>::view_npy(&map) {
         Ok(v) => Ok(v.as_standard_layout().into_owned()),
         Err(ViewNpyError::WrongDescriptor(d)) => Err(npy(
@@ -68,10 +80,16 @@ pub fn read_npy(path: &Path) -> Result<ArrayD<f32>, DataError> {
             Some("convert it: np.save(path, x.astype('<f4'))"),
         )),
         Err(ViewNpyError::MissingBytes(n)) => Err(npy(
-            format!("it is truncated: {n} bytes of data are missing"),
-            None,
+            format!(
+                "it is truncated: its header's shape needs {n} more bytes of data than the file holds"
+            ),
+            Some(
+                "the copy is incomplete or the header is corrupt: save the array again with numpy.save",
+            ),
         )),
-        Err(ViewNpyError::ExtraBytes(n)) => Err(npy(format!("{n} unexpected bytes follow the data"), None)),
+        Err(ViewNpyError::ExtraBytes(n)) => {
+            Err(npy(format!("{n} unexpected bytes follow the data"), None))
+        }
         Err(e) => Err(npy(e.to_string(), Some("write arrays with numpy.save"))),
     }
 }
@@ -113,7 +131,12 @@ impl Normalize {
 /// Reads a PNG or JPEG as a 3×H×W f32 tensor the way torchvision's ImageNet
 /// evaluation transform does: resize the shorter side to `size · 256 / 224`,
 /// crop the centre to `height × width`, scale to [0, 1], then normalise.
-pub fn load_image(path: &Path, height: usize, width: usize, normalize: Option<Normalize>) -> Result<Array3<f32>, DataError> {
+pub fn load_image(
+    path: &Path,
+    height: usize,
+    width: usize,
+    normalize: Option<Normalize>,
+) -> Result<Array3<f32>, DataError> {
     let err = |reason: String| DataError::Image {
         path: path.display().to_string(),
         reason,
@@ -158,7 +181,9 @@ pub fn load_image(path: &Path, height: usize, width: usize, normalize: Option<No
 /// N×H×W×C → N×C×H×W (other ranks unchanged).
 pub fn nhwc_to_nchw(a: ArrayD<f32>) -> ArrayD<f32> {
     if a.ndim() == 4 {
-        a.permuted_axes(vec![0, 3, 1, 2]).as_standard_layout().into_owned()
+        a.permuted_axes(vec![0, 3, 1, 2])
+            .as_standard_layout()
+            .into_owned()
     } else {
         a
     }
@@ -167,7 +192,9 @@ pub fn nhwc_to_nchw(a: ArrayD<f32>) -> ArrayD<f32> {
 /// N×C×H×W → N×H×W×C (other ranks unchanged).
 pub fn nchw_to_nhwc(a: ArrayD<f32>) -> ArrayD<f32> {
     if a.ndim() == 4 {
-        a.permuted_axes(vec![0, 2, 3, 1]).as_standard_layout().into_owned()
+        a.permuted_axes(vec![0, 2, 3, 1])
+            .as_standard_layout()
+            .into_owned()
     } else {
         a
     }

@@ -26,7 +26,10 @@ mod weights;
 use ndarray::{ArrayD, ArrayViewD};
 
 pub use plan::Interpreter;
-pub use weights::{init, Layout, NameMap, Tensor, WeightProblem, Weights, WeightsError, WeightsFile};
+pub use weights::{
+    Layout, NameMap, SHOWN_PROBLEMS, Tensor, WeightProblem, Weights, WeightsError, WeightsFile,
+    init,
+};
 
 /// The result of a forward pass.
 #[derive(Debug)]
@@ -54,7 +57,11 @@ pub enum RunError {
         found: usize,
     },
     /// An input of the wrong shape.
-    #[error("input `{name}` must have shape N×{} (N any), but has shape {}", join(expected), join(found))]
+    #[error(
+        "input `{name}` must have shape N×{} (N any), but has shape {}",
+        join(expected),
+        join(found)
+    )]
     InputShape {
         /// The input's name.
         name: String,
@@ -74,14 +81,22 @@ pub enum RunError {
 }
 
 fn join(dims: &[usize]) -> String {
-    dims.iter().map(usize::to_string).collect::<Vec<_>>().join("×")
+    dims.iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join("×")
 }
 
-/// Runs `f` with rayon limited to `threads` threads (0: rayon's default).
+/// The most worker threads [`with_threads`] starts.
+pub const MAX_THREADS: usize = 256;
+
+/// Runs `f` with rayon limited to `threads` threads (0: rayon's default; at
+/// most [`MAX_THREADS`]).
 pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
     if threads == 0 {
         return f();
     }
+    let threads = threads.min(MAX_THREADS);
     match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
         Ok(pool) => pool.install(f),
         Err(_) => f(),

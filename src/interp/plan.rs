@@ -53,12 +53,19 @@ pub struct Interpreter {
 }
 
 fn tensor1(w: &Weights, name: &str) -> Result<Array1<f32>, RunError> {
-    let t = w.get(name).ok_or_else(|| RunError::MissingWeight(name.into()))?;
+    let t = w
+        .get(name)
+        .ok_or_else(|| RunError::MissingWeight(name.into()))?;
     Ok(Array1::from_vec(t.data.clone()))
 }
 
-fn tensor_nd<D: ndarray::Dimension>(w: &Weights, name: &str) -> Result<ndarray::Array<f32, D>, RunError> {
-    let t = w.get(name).ok_or_else(|| RunError::MissingWeight(name.into()))?;
+fn tensor_nd<D: ndarray::Dimension>(
+    w: &Weights,
+    name: &str,
+) -> Result<ndarray::Array<f32, D>, RunError> {
+    let t = w
+        .get(name)
+        .ok_or_else(|| RunError::MissingWeight(name.into()))?;
     ArrayD::from_shape_vec(IxDyn(&t.shape), t.data.clone())
         .ok()
         .and_then(|a| a.into_dimensionality::<D>().ok())
@@ -117,7 +124,12 @@ impl Interpreter {
             }
             let name = node.name.as_str();
             let step = match &node.op {
-                Op::Input => Step::Input(g.inputs.iter().position(|x| x.node.0 as usize == i).unwrap_or(0)),
+                Op::Input => Step::Input(
+                    g.inputs
+                        .iter()
+                        .position(|x| x.node.0 as usize == i)
+                        .unwrap_or(0),
+                ),
                 Op::Conv(c) => {
                     let mut weight: Array4<f32> = tensor_nd(weights, &format!("{name}.weight"))?;
                     let mut bias = if c.bias {
@@ -127,26 +139,30 @@ impl Interpreter {
                     };
                     let mut chain = vec![i];
                     // Fold a following batch norm into the kernel.
-                    if let Some(j) = sole(i) {
-                        if let Op::BatchNorm(b) = &g.nodes[j].op {
-                            let bn = &g.nodes[j].name;
-                            let gamma = tensor1(weights, &format!("{bn}.weight"))?;
-                            let beta = tensor1(weights, &format!("{bn}.bias"))?;
-                            let mean = tensor1(weights, &format!("{bn}.running_mean"))?;
-                            let var = tensor1(weights, &format!("{bn}.running_var"))?;
-                            let params = k::BatchNormParams {
-                                gamma: gamma.view(),
-                                beta: beta.view(),
-                                running_mean: mean.view(),
-                                running_var: var.view(),
-                                eps: b.eps as f32,
-                            };
-                            let (w2, b2) = k::fold_batchnorm(weight.view(), bias.as_ref().map(|b| b.view()), &params)
-                                .map_err(kernel_error(name))?;
-                            weight = w2;
-                            bias = Some(b2);
-                            chain.push(j);
-                        }
+                    if let Some(j) = sole(i)
+                        && let Op::BatchNorm(b) = &g.nodes[j].op
+                    {
+                        let bn = &g.nodes[j].name;
+                        let gamma = tensor1(weights, &format!("{bn}.weight"))?;
+                        let beta = tensor1(weights, &format!("{bn}.bias"))?;
+                        let mean = tensor1(weights, &format!("{bn}.running_mean"))?;
+                        let var = tensor1(weights, &format!("{bn}.running_var"))?;
+                        let params = k::BatchNormParams {
+                            gamma: gamma.view(),
+                            beta: beta.view(),
+                            running_mean: mean.view(),
+                            running_var: var.view(),
+                            eps: b.eps as f32,
+                        };
+                        let (w2, b2) = k::fold_batchnorm(
+                            weight.view(),
+                            bias.as_ref().map(|b| b.view()),
+                            &params,
+                        )
+                        .map_err(kernel_error(name))?;
+                        weight = w2;
+                        bias = Some(b2);
+                        chain.push(j);
                     }
                     // Fuse a following ReLU / ReLU6 into the epilogue.
                     let mut activation = k::Activation::None;
@@ -220,17 +236,17 @@ impl Interpreter {
                     } else {
                         None
                     };
-                    if let Some(j) = sole(i) {
-                        if matches!(g.nodes[j].op, Op::Activation(Activation::Relu)) {
-                            activation = k::Activation::Relu;
-                            fused[j] = true;
-                            reads[j] = node.inputs.clone();
-                            pending[j] = Some(Step::Dense {
-                                weight: step_weight.clone(),
-                                bias: bias.clone(),
-                                activation,
-                            });
-                        }
+                    if let Some(j) = sole(i)
+                        && matches!(g.nodes[j].op, Op::Activation(Activation::Relu))
+                    {
+                        activation = k::Activation::Relu;
+                        fused[j] = true;
+                        reads[j] = node.inputs.clone();
+                        pending[j] = Some(Step::Dense {
+                            weight: step_weight.clone(),
+                            bias: bias.clone(),
+                            activation,
+                        });
                     }
                     if activation == k::Activation::None {
                         Step::Dense {
@@ -286,7 +302,10 @@ impl Interpreter {
         }
         for (inp, x) in g.inputs.iter().zip(inputs) {
             let expected = &g.node(inp.node).shape.0;
-            if x.ndim() != expected.len() + 1 || &x.shape()[1..] != expected.as_slice() || x.shape()[0] == 0 {
+            if x.ndim() != expected.len() + 1
+                || &x.shape()[1..] != expected.as_slice()
+                || x.shape()[0] == 0
+            {
                 return Err(RunError::InputShape {
                     name: inp.name.clone(),
                     expected: expected.clone(),
@@ -329,10 +348,12 @@ impl Interpreter {
         }
         let mut outputs = Vec::new();
         for o in &g.outputs {
-            let v = values[o.node.0 as usize].clone().ok_or_else(|| RunError::Kernel {
-                layer: o.name.clone(),
-                message: "output was not computed (a bug in resnetc's planner)".into(),
-            })?;
+            let v = values[o.node.0 as usize]
+                .clone()
+                .ok_or_else(|| RunError::Kernel {
+                    layer: o.name.clone(),
+                    message: "output was not computed (a bug in resnetc's planner)".into(),
+                })?;
             outputs.push((o.name.clone(), v));
         }
         Ok(Forward {
@@ -349,26 +370,46 @@ impl Interpreter {
         name: &str,
     ) -> Result<ArrayD<f32>, RunError> {
         let ke = kernel_error(name);
-        fn four<'a>(a: &'a ArrayD<f32>, name: &str) -> Result<ndarray::ArrayView4<'a, f32>, RunError> {
-            a.view().into_dimensionality::<Ix4>().map_err(|e| RunError::Kernel {
-                layer: name.to_string(),
-                message: format!("expected a 4-D tensor: {e}"),
-            })
+        fn four<'a>(
+            a: &'a ArrayD<f32>,
+            name: &str,
+        ) -> Result<ndarray::ArrayView4<'a, f32>, RunError> {
+            a.view()
+                .into_dimensionality::<Ix4>()
+                .map_err(|e| RunError::Kernel {
+                    layer: name.to_string(),
+                    message: format!("expected a 4-D tensor: {e}"),
+                })
         }
         let x = args.first();
-        let first = || x.copied().ok_or_else(|| RunError::Kernel {
-            layer: name.to_string(),
-            message: "missing input".into(),
-        });
+        let first = || {
+            x.copied().ok_or_else(|| RunError::Kernel {
+                layer: name.to_string(),
+                message: "missing input".into(),
+            })
+        };
         Ok(match step {
             Step::Input(idx) => inputs[*idx].as_standard_layout().into_owned(),
             Step::Fused => unreachable!("fused steps are skipped"),
-            Step::Conv { weight, bias, params } => {
-                k::conv2d(four(first()?, name)?, weight.view(), bias.as_ref().map(|b| b.view()), params)
-                    .map_err(ke)?
-                    .into_dyn()
-            }
-            Step::BatchNorm { gamma, beta, mean, var, eps } => {
+            Step::Conv {
+                weight,
+                bias,
+                params,
+            } => k::conv2d(
+                four(first()?, name)?,
+                weight.view(),
+                bias.as_ref().map(|b| b.view()),
+                params,
+            )
+            .map_err(ke)?
+            .into_dyn(),
+            Step::BatchNorm {
+                gamma,
+                beta,
+                mean,
+                var,
+                eps,
+            } => {
                 let p = k::BatchNormParams {
                     gamma: gamma.view(),
                     beta: beta.view(),
@@ -389,18 +430,37 @@ impl Interpreter {
                     Activation::LeakyRelu { slope } => k::leaky_relu(x, *slope as f32),
                 }
             }
-            Step::MaxPool(p) => k::max_pool2d(four(first()?, name)?, p).map_err(ke)?.into_dyn(),
-            Step::AvgPool(p) => k::avg_pool2d(four(first()?, name)?, p).map_err(ke)?.into_dyn(),
-            Step::GlobalAvgPool => k::global_avg_pool(four(first()?, name)?).map_err(ke)?.into_dyn(),
+            Step::MaxPool(p) => k::max_pool2d(four(first()?, name)?, p)
+                .map_err(ke)?
+                .into_dyn(),
+            Step::AvgPool(p) => k::avg_pool2d(four(first()?, name)?, p)
+                .map_err(ke)?
+                .into_dyn(),
+            Step::GlobalAvgPool => k::global_avg_pool(four(first()?, name)?)
+                .map_err(ke)?
+                .into_dyn(),
             Step::Flatten => k::flatten(first()?.view()).map_err(ke)?.into_dyn(),
-            Step::Dense { weight, bias, activation } => {
-                let x2 = first()?.view().into_dimensionality::<Ix2>().map_err(|e| RunError::Kernel {
-                    layer: name.to_string(),
-                    message: format!("expected a 2-D tensor: {e}"),
-                })?;
-                k::dense(x2, weight.view(), bias.as_ref().map(|b| b.view()), *activation)
-                    .map_err(ke)?
-                    .into_dyn()
+            Step::Dense {
+                weight,
+                bias,
+                activation,
+            } => {
+                let x2 =
+                    first()?
+                        .view()
+                        .into_dimensionality::<Ix2>()
+                        .map_err(|e| RunError::Kernel {
+                            layer: name.to_string(),
+                            message: format!("expected a 2-D tensor: {e}"),
+                        })?;
+                k::dense(
+                    x2,
+                    weight.view(),
+                    bias.as_ref().map(|b| b.view()),
+                    *activation,
+                )
+                .map_err(ke)?
+                .into_dyn()
             }
             Step::Softmax => k::softmax_dim1(first()?.view()).map_err(ke)?,
             Step::Identity => first()?.clone(),
@@ -409,8 +469,21 @@ impl Interpreter {
                 k::add(&views).map_err(ke)?
             }
             Step::Concat => {
-                let views = args.iter().map(|a| four(a, name)).collect::<Result<Vec<_>, _>>()?;
-                k::concat_channels(&views).map_err(ke)?.into_dyn()
+                if args.iter().all(|a| a.ndim() == 4) {
+                    let views = args
+                        .iter()
+                        .map(|a| four(a, name))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    k::concat_channels(&views).map_err(ke)?.into_dyn()
+                } else {
+                    let views: Vec<_> = args.iter().map(|a| a.view()).collect();
+                    ndarray::concatenate(ndarray::Axis(1), &views).map_err(|e| {
+                        RunError::Kernel {
+                            layer: name.to_string(),
+                            message: e.to_string(),
+                        }
+                    })?
+                }
             }
         })
     }

@@ -68,12 +68,13 @@ impl Weights {
             .collect();
         let mut entries = Vec::with_capacity(bytes.len());
         for (n, b, s) in &bytes {
-            let view = safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).map_err(|e| {
-                WeightsError::Format {
-                    path: path.display().to_string(),
-                    reason: e.to_string(),
-                }
-            })?;
+            let view =
+                safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).map_err(|e| {
+                    WeightsError::Format {
+                        path: path.display().to_string(),
+                        reason: e.to_string(),
+                    }
+                })?;
             entries.push((n.clone(), view));
         }
         let data = safetensors::serialize(entries, None).map_err(|e| WeightsError::Format {
@@ -131,22 +132,51 @@ pub enum WeightProblem {
 }
 
 fn dims(s: &[usize]) -> String {
-    format!("[{}]", s.iter().map(usize::to_string).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        s.iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 impl std::fmt::Display for WeightProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            WeightProblem::Missing { name, file_name, expected, .. } if name == file_name => {
+            WeightProblem::Missing {
+                name,
+                file_name,
+                expected,
+                ..
+            } if name == file_name => {
                 write!(f, "missing tensor `{name}` (shape {})", dims(expected))
             }
-            WeightProblem::Missing { name, file_name, expected, .. } => {
-                write!(f, "missing tensor `{file_name}` for `{name}` (shape {})", dims(expected))
+            WeightProblem::Missing {
+                name,
+                file_name,
+                expected,
+                ..
+            } => {
+                write!(
+                    f,
+                    "missing tensor `{file_name}` for `{name}` (shape {})",
+                    dims(expected)
+                )
             }
             WeightProblem::Unexpected { file_name, shape } => {
-                write!(f, "unexpected tensor `{file_name}` (shape {}): the model has no such parameter", dims(shape))
+                write!(
+                    f,
+                    "unexpected tensor `{file_name}` (shape {}): the model has no such parameter",
+                    dims(shape)
+                )
             }
-            WeightProblem::Shape { name, expected, found, .. } => write!(
+            WeightProblem::Shape {
+                name,
+                expected,
+                found,
+                ..
+            } => write!(
                 f,
                 "tensor `{name}` has shape {} in the file, but the model needs {}",
                 dims(found),
@@ -163,6 +193,16 @@ impl WeightProblem {
     /// The problem as a diagnostic pointing at the owning layer.
     pub fn to_diagnostic(&self, file: &str) -> Diagnostic {
         let (code, span, help) = match self {
+            WeightProblem::Missing {
+                span,
+                name,
+                file_name,
+                ..
+            } if name != file_name => (
+                Code::E0300,
+                Some(*span),
+                "the name map sends this parameter to a name the file does not have: fix its entry under `names:`",
+            ),
             WeightProblem::Missing { span, .. } => (
                 Code::E0300,
                 Some(*span),
@@ -191,6 +231,33 @@ impl WeightProblem {
         d
     }
 
+    /// A one-line count of problems by kind, e.g. `100 unexpected, 8 missing`
+    /// (used to summarise the problems that are not shown one by one).
+    pub fn summarize(problems: &[WeightProblem]) -> String {
+        let mut counts = [0usize; 4];
+        for p in problems {
+            counts[match p {
+                WeightProblem::Missing { .. } => 0,
+                WeightProblem::Unexpected { .. } => 1,
+                WeightProblem::Shape { .. } => 2,
+                WeightProblem::Dtype { .. } => 3,
+            }] += 1;
+        }
+        let kinds = ["missing", "unexpected", "mis-shaped", "not F32"];
+        let mut parts: Vec<(usize, &str)> = counts
+            .iter()
+            .copied()
+            .zip(kinds)
+            .filter(|(n, _)| *n > 0)
+            .collect();
+        parts.sort_by_key(|p| std::cmp::Reverse(p.0));
+        parts
+            .iter()
+            .map(|(n, k)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     fn span(&self) -> Option<Span> {
         match self {
             WeightProblem::Missing { span, .. }
@@ -214,7 +281,9 @@ pub enum WeightsError {
         source: std::io::Error,
     },
     /// The file is not a valid safetensors file (truncated, hostile header, ...).
-    #[error("`{path}` is not a valid safetensors file: {reason}")]
+    #[error(
+        "`{path}` is not a valid safetensors file: {reason}\n  help: re-save the weights with `safetensors.torch.save_file(model.state_dict(), path)`, or check that the copy is complete"
+    )]
     Format {
         /// The path.
         path: String,
@@ -230,7 +299,7 @@ pub enum WeightsError {
         reason: String,
     },
     /// The file's tensors do not fit the model.
-    #[error("the weights in `{path}` do not fit model `{model}` ({} problem{}):\n{}", problems.len(), if problems.len() == 1 { "" } else { "s" }, problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    #[error("the weights in `{path}` do not fit model `{model}` ({} problem{}):\n{}", problems.len(), if problems.len() == 1 { "" } else { "s" }, list_problems(problems))]
     Mismatch {
         /// The path.
         path: String,
@@ -239,6 +308,53 @@ pub enum WeightsError {
         /// Every problem found.
         problems: Vec<WeightProblem>,
     },
+}
+
+/// How many problems of a mismatch are listed one by one before the rest are
+/// summarised by kind.
+pub const SHOWN_PROBLEMS: usize = 20;
+
+fn list_problems(problems: &[WeightProblem]) -> String {
+    let mut lines: Vec<String> = problems
+        .iter()
+        .take(SHOWN_PROBLEMS)
+        .map(|p| format!("  - {p}"))
+        .collect();
+    if problems.len() > SHOWN_PROBLEMS {
+        let rest = &problems[SHOWN_PROBLEMS..];
+        lines.push(format!(
+            "  … and {} more: {}",
+            rest.len(),
+            WeightProblem::summarize(rest)
+        ));
+    }
+    lines.join("\n")
+}
+
+/// Explains a safetensors parse error in terms of the file (`len` bytes).
+fn describe_format_error(e: &safetensors::SafeTensorError, bytes: &[u8]) -> String {
+    use safetensors::SafeTensorError as E;
+    let len = bytes.len();
+    let header_len = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]));
+    match (e, header_len) {
+        (_, None) if len == 0 => "the file is empty".into(),
+        (_, None) => format!("the file is {len} bytes long, too short for the 8-byte header length that starts a safetensors file"),
+        (E::HeaderTooLarge | E::InvalidHeaderLength, Some(n)) if n > len as u64 - 8 => format!(
+            "its first 8 bytes announce a {n}-byte JSON header, but the file is only {len} bytes long (truncated, or not a safetensors file)"
+        ),
+        (E::HeaderTooLarge, Some(n)) => format!("its first 8 bytes announce a {n}-byte JSON header, more than the 100 MB safetensors allows"),
+        (E::MetadataIncompleteBuffer, _) => format!(
+            "the header's tensor offsets do not cover the {len}-byte file exactly: it is truncated, or has extra bytes at the end"
+        ),
+        (E::ValidationOverflow, _) => "the header declares a tensor whose size overflows (hostile or corrupt shape)".into(),
+        (E::TensorInvalidInfo, _) => "a tensor's shape, dtype and data offsets in the header disagree (hostile or corrupt header)".into(),
+        (E::InvalidOffset(name), _) => {
+            format!("the header's data offsets for tensor `{name}` do not match its shape and dtype, or overlap other tensors")
+        }
+        _ => e.to_string(),
+    }
 }
 
 /// How kernels are laid out in a weights file.
@@ -275,9 +391,9 @@ pub struct NameMap {
 impl NameMap {
     /// Reads a name map from a YAML file.
     pub fn from_file(path: &Path) -> Result<NameMap, WeightsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WeightsError::Io {
+        let text = std::fs::read_to_string(path).map_err(|e| WeightsError::NameMap {
             path: path.display().to_string(),
-            source,
+            reason: format!("cannot read it: {e}"),
         })?;
         serde_yaml::from_str(&text).map_err(|e| WeightsError::NameMap {
             path: path.display().to_string(),
@@ -300,6 +416,12 @@ impl WeightsFile {
             source,
         };
         let file = std::fs::File::open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.is_dir() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "it is a directory: pass the .safetensors file inside it",
+            )));
+        }
         // SAFETY: the mapping is read-only; resnetc does not modify the file, and
         // a file truncated by another process while mapped is outside its contract
         // (as for every memory-mapped reader, e.g. safetensors' own Python loader).
@@ -315,7 +437,7 @@ impl WeightsFile {
     fn parse(&self) -> Result<SafeTensors<'_>, WeightsError> {
         SafeTensors::deserialize(&self.map).map_err(|e| WeightsError::Format {
             path: self.path.display().to_string(),
-            reason: e.to_string(),
+            reason: describe_format_error(&e, &self.map),
         })
     }
 
@@ -334,15 +456,28 @@ impl WeightsFile {
         self.load_inner(model, map, true)
     }
 
-    fn load_inner(&self, model: &CheckedModel, map: &NameMap, read: bool) -> Result<Weights, WeightsError> {
+    fn load_inner(
+        &self,
+        model: &CheckedModel,
+        map: &NameMap,
+        read: bool,
+    ) -> Result<Weights, WeightsError> {
         let st = self.parse()?;
         let g = model.graph();
         let mut problems = Vec::new();
-        let mut used: HashMap<String, bool> = st.names().into_iter().map(|n| (n.to_string(), false)).collect();
+        let mut used: HashMap<String, bool> = st
+            .names()
+            .into_iter()
+            .map(|n| (n.to_string(), false))
+            .collect();
         let mut weights = Weights::default();
         for node in &g.nodes {
             for p in &node.params {
-                let file_name = map.names.get(&p.name).cloned().unwrap_or_else(|| p.name.clone());
+                let file_name = map
+                    .names
+                    .get(&p.name)
+                    .cloned()
+                    .unwrap_or_else(|| p.name.clone());
                 let view = match st.tensor(&file_name) {
                     Ok(v) => v,
                     Err(_) => {
@@ -392,7 +527,10 @@ impl WeightsFile {
                 }
             }
         }
-        let mut unexpected: Vec<(&String, &bool)> = used.iter().filter(|(n, u)| !**u && !n.ends_with("num_batches_tracked")).collect();
+        let mut unexpected: Vec<(&String, &bool)> = used
+            .iter()
+            .filter(|(n, u)| !**u && !n.ends_with("num_batches_tracked"))
+            .collect();
         unexpected.sort();
         for (n, _) in unexpected {
             let shape = st.tensor(n).map(|v| v.shape().to_vec()).unwrap_or_default();

@@ -45,7 +45,12 @@ pub(crate) fn op_args(op: &Op) -> String {
         }
         Op::BatchNorm(b) => format!("eps={}", b.eps),
         Op::MaxPool(p) | Op::AvgPool(p) => {
-            let mut s = format!("kernel={} stride={} pad={}", pair(p.kernel), pair(p.stride), pad(p.padding));
+            let mut s = format!(
+                "kernel={} stride={} pad={}",
+                pair(p.kernel),
+                pair(p.stride),
+                pad(p.padding)
+            );
             if p.dilation != [1, 1] {
                 let _ = write!(s, " dilation={}", pair(p.dilation));
             }

@@ -139,11 +139,36 @@ use ArgType as T;
 
 const POOL_ARGS: &[ArgSpec] = &[
     arg("kernel", T::IntPair, D::Required, "window size"),
-    arg("stride", T::IntPair, D::SameAs("kernel"), "step between windows"),
-    arg("pad", T::Padding, D::Int(0), "implicit padding (at most half the window)"),
-    arg("dilation", T::IntPair, D::Int(1), "spacing of window elements (maxpool only)"),
-    arg("ceil", T::Bool, D::Bool(false), "round the output size up (PyTorch ceil_mode)"),
-    arg("count_pad", T::Bool, D::Bool(true), "avgpool: count padded zeros in the divisor"),
+    arg(
+        "stride",
+        T::IntPair,
+        D::SameAs("kernel"),
+        "step between windows",
+    ),
+    arg(
+        "pad",
+        T::Padding,
+        D::Int(0),
+        "implicit padding (at most half the window)",
+    ),
+    arg(
+        "dilation",
+        T::IntPair,
+        D::Int(1),
+        "spacing of window elements (maxpool only)",
+    ),
+    arg(
+        "ceil",
+        T::Bool,
+        D::Bool(false),
+        "round the output size up (PyTorch ceil_mode)",
+    ),
+    arg(
+        "count_pad",
+        T::Bool,
+        D::Bool(true),
+        "avgpool: count padded zeros in the divisor",
+    ),
 ];
 
 const fn simple(kind: OpKind, name: &'static str, summary: &'static str) -> OpSpec {
@@ -172,9 +197,19 @@ pub const OPS: &[OpSpec] = &[
             arg("out", T::Int, D::Required, "output channels"),
             arg("kernel", T::IntPair, D::Required, "kernel size"),
             arg("stride", T::IntPair, D::Int(1), "stride"),
-            arg("pad", T::Padding, D::Int(0), "padding: n, [h, w], [top, left, bottom, right], same or valid"),
+            arg(
+                "pad",
+                T::Padding,
+                D::Int(0),
+                "padding: n, [h, w], [top, left, bottom, right], same or valid",
+            ),
             arg("dilation", T::IntPair, D::Int(1), "dilation"),
-            arg("groups", T::Int, D::Int(1), "channel groups (C for depthwise)"),
+            arg(
+                "groups",
+                T::Int,
+                D::Int(1),
+                "channel groups (C for depthwise)",
+            ),
             arg("bias", T::Bool, D::Bool(true), "add a learned bias"),
         ],
         arity: Arity::One,
@@ -186,7 +221,12 @@ pub const OPS: &[OpSpec] = &[
         summary: "batch normalisation with running statistics (inference)",
         shape_rule: "output shape = input shape (rank 2 or 3: C or C×H×W)",
         params: "weight (γ), bias (β) [C] trainable; running_mean, running_var [C] non-trainable",
-        args: &[arg("eps", T::Float, D::Float(1e-5), "added to the variance (Keras uses 0.001)")],
+        args: &[arg(
+            "eps",
+            T::Float,
+            D::Float(1e-5),
+            "added to the variance (Keras uses 0.001)",
+        )],
         arity: Arity::One,
     },
     simple(OpKind::Relu, "relu", "max(x, 0)"),
@@ -220,11 +260,19 @@ pub const OPS: &[OpSpec] = &[
     },
     OpSpec {
         shape_rule: "C×H×W → C×1×1",
-        ..simple(OpKind::GlobalAvgPool, "global_avgpool", "mean over height and width")
+        ..simple(
+            OpKind::GlobalAvgPool,
+            "global_avgpool",
+            "mean over height and width",
+        )
     },
     OpSpec {
         shape_rule: "C×H×W → (C·H·W)",
-        ..simple(OpKind::Flatten, "flatten", "all dimensions but the batch into one")
+        ..simple(
+            OpKind::Flatten,
+            "flatten",
+            "all dimensions but the batch into one",
+        )
     },
     OpSpec {
         kind: OpKind::Dense,
@@ -239,9 +287,18 @@ pub const OPS: &[OpSpec] = &[
         ],
         arity: Arity::One,
     },
-    simple(OpKind::Softmax, "softmax", "softmax over dimension 1 (channels / features)"),
+    simple(
+        OpKind::Softmax,
+        "softmax",
+        "softmax over dimension 1 (channels / features)",
+    ),
     OpSpec {
-        args: &[arg("p", T::Float, D::Float(0.5), "drop probability in training, 0 ≤ p < 1")],
+        args: &[arg(
+            "p",
+            T::Float,
+            D::Float(0.5),
+            "drop probability in training, 0 ≤ p < 1",
+        )],
         ..simple(OpKind::Dropout, "dropout", "identity at inference")
     },
     OpSpec {
@@ -490,7 +547,9 @@ impl Op {
         let elems: u64 = out_shape.iter().map(|&d| d as u64).product();
         match self {
             Op::Conv(c) => {
-                elems * (c.in_channels / c.groups.max(1)) as u64 * (c.kernel[0] * c.kernel[1]) as u64
+                elems
+                    * (c.in_channels / c.groups.max(1)) as u64
+                    * (c.kernel[0] * c.kernel[1]) as u64
             }
             Op::Dense(d) => elems * d.in_features as u64,
             _ => 0,
@@ -523,12 +582,24 @@ pub fn reference_markdown() -> String {
         let _ = writeln!(s, "## `{}`\n", op.name);
         let _ = writeln!(s, "{}.\n", capitalise(op.summary));
         if !op.aliases.is_empty() {
-            let _ = writeln!(s, "Also written: {}.\n", op.aliases.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", "));
+            let _ = writeln!(
+                s,
+                "Also written: {}.\n",
+                op.aliases
+                    .iter()
+                    .map(|a| format!("`{a}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
-        let _ = writeln!(s, "- Inputs: {}", match op.arity {
-            Arity::One => "one tensor (`x -> op` or `op(x)`)",
-            Arity::Many => "two or more tensors (`op(a, b, ...)`)",
-        });
+        let _ = writeln!(
+            s,
+            "- Inputs: {}",
+            match op.arity {
+                Arity::One => "one tensor (`x -> op` or `op(x)`)",
+                Arity::Many => "two or more tensors (`op(a, b, ...)`)",
+            }
+        );
         let _ = writeln!(s, "- Shape rule: {}", op.shape_rule);
         let _ = writeln!(s, "- Parameters: {}\n", op.params);
         if !op.args.is_empty() {

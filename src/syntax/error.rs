@@ -72,7 +72,9 @@ impl SyntaxError {
     pub fn to_diagnostic(&self) -> Diagnostic {
         let message = self.to_string();
         match self {
-            SyntaxError::Unexpected { span, hint, found, .. } => {
+            SyntaxError::Unexpected {
+                span, hint, found, ..
+            } => {
                 let d = Diagnostic::error(Code::E0001, message)
                     .primary(*span, format!("unexpected {found}"));
                 with_hint(d, hint)

@@ -12,7 +12,7 @@ mod parser;
 use std::path::{Path, PathBuf};
 
 pub use error::SyntaxError;
-pub use parser::{parse_module, MAX_NESTING};
+pub use parser::{MAX_NESTING, parse_module};
 
 use crate::span::{FileId, SourceMap, Span};
 

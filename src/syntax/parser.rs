@@ -180,7 +180,9 @@ fn tree_depth(e: &Expr) -> u32 {
             cond,
             then,
             otherwise,
-        } => tree_depth(cond).max(body_depth(then)).max(body_depth(otherwise)),
+        } => tree_depth(cond)
+            .max(body_depth(then))
+            .max(body_depth(otherwise)),
         ExprKind::Pipe { input, stages } => {
             tree_depth(input).max(max(&mut stages.iter().map(|s| &s.expr)))
         }
@@ -319,11 +321,8 @@ fn kw<'a>(word: &'static str, what: &'static str) -> impl Fn(In<'a>) -> PResult<
 fn ident(i: In) -> PResult<Ident> {
     let (i, _) = ws(i)?;
     let start = i;
-    let r: PResult<In> = recognize((
-        take_while1(is_ident_start),
-        take_while(is_ident_char),
-    ))
-    .parse(i);
+    let r: PResult<In> =
+        recognize((take_while1(is_ident_start), take_while(is_ident_char))).parse(i);
     let (rest, text) = match r {
         Ok(ok) => ok,
         Err(_) => return error(PError::at(&start, "an identifier")),
@@ -365,7 +364,8 @@ fn keyword_as_name(i: In) -> PResult<Ident> {
 fn number(i: In) -> PResult<Expr> {
     let (i, _) = ws(i)?;
     let start = i;
-    let digits = |i| recognize((digit1, take_while(|c: char| c.is_ascii_digit() || c == '_'))).parse(i);
+    let digits =
+        |i| recognize((digit1, take_while(|c: char| c.is_ascii_digit() || c == '_'))).parse(i);
     let exponent = |i| recognize((one_of("eE"), opt(one_of("+-")), digit1)).parse(i);
     let r: PResult<In> = recognize((
         digits,
@@ -401,7 +401,7 @@ fn number(i: In) -> PResult<Expr> {
                     start.location_offset(),
                     "floating-point literal out of range",
                     None,
-                )))
+                )));
             }
         }
     } else {
@@ -413,7 +413,7 @@ fn number(i: In) -> PResult<Expr> {
                     start.location_offset(),
                     "integer literal too large",
                     Some(format!("integers must be at most {}", i64::MAX)),
-                )))
+                )));
             }
         }
     };
@@ -432,7 +432,10 @@ fn string(i: In) -> PResult<(String, Span)> {
     match char::<In, PError>('"').parse(i) {
         Ok((rest, _)) => {
             record(&start, "string");
-            Ok((rest, (body.fragment().to_string(), span_from(&start, &rest))))
+            Ok((
+                rest,
+                (body.fragment().to_string(), span_from(&start, &rest)),
+            ))
         }
         Err(_) => Err(nom::Err::Failure(PError::custom(
             start.location_offset(),
@@ -468,8 +471,7 @@ fn parse_with_state(state: &State, text: &str) -> (Module, Vec<SyntaxError>) {
     let mut module = Module::default();
     let mut errors = Vec::new();
     record(&input, "file");
-    loop {
-        let Ok((i, _)) = ws(input) else { break };
+    while let Ok((i, _)) = ws(input) {
         input = i;
         if input.fragment().is_empty() {
             break;
@@ -500,9 +502,9 @@ fn resync(input: In) -> In {
     let mut first = true;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
-        let starts_item = ["block", "model", "import"].iter().any(|k| {
-            trimmed.starts_with(k) && !trimmed[k.len()..].starts_with(is_ident_char)
-        });
+        let starts_item = ["block", "model", "import"]
+            .iter()
+            .any(|k| trimmed.starts_with(k) && !trimmed[k.len()..].starts_with(is_ident_char));
         if !first && starts_item {
             break;
         }
@@ -550,7 +552,9 @@ fn hint_for(expected: &[&str], rest: &str) -> Option<String> {
         return Some("statements are separated by new lines; remove the `;`".into());
     }
     if expected.contains(&"an item (`block`, `model` or `import`)") {
-        return Some("only `block`, `model` and `import` may appear at the top level of a file".into());
+        return Some(
+            "only `block`, `model` and `import` may appear at the top level of a file".into(),
+        );
     }
     None
 }
@@ -559,9 +563,9 @@ fn token_len(rest: &str) -> usize {
     let mut chars = rest.char_indices();
     match chars.next() {
         None => 0,
-        Some((_, c)) if is_ident_char(c) => rest
-            .find(|c: char| !is_ident_char(c))
-            .unwrap_or(rest.len()),
+        Some((_, c)) if is_ident_char(c) => {
+            rest.find(|c: char| !is_ident_char(c)).unwrap_or(rest.len())
+        }
         Some((_, c)) => c.len_utf8(),
     }
 }
@@ -631,7 +635,10 @@ fn block_def(i: In) -> PResult<BlockDef> {
             name,
             params,
             body,
-            header: Span { end: header.end, ..kw_span },
+            header: Span {
+                end: header.end,
+                ..kw_span
+            },
         },
     ))
 }
@@ -652,7 +659,10 @@ fn model_def(i: In) -> PResult<ModelDef> {
             ModelDef {
                 name,
                 kind: ModelKind::Alias { target, args },
-                header: Span { end: header.end, ..kw_span },
+                header: Span {
+                    end: header.end,
+                    ..kw_span
+                },
             },
         ));
     }
@@ -677,7 +687,10 @@ fn model_def(i: In) -> PResult<ModelDef> {
         ModelDef {
             name,
             kind: ModelKind::Body { params, body },
-            header: Span { end: header.end, ..kw_span },
+            header: Span {
+                end: header.end,
+                ..kw_span
+            },
         },
     ))
 }
@@ -692,7 +705,8 @@ fn param_list(i: In) -> PResult<Vec<Param>> {
             return Ok((rest, params));
         }
         // rule: param
-        let (rest, name) = cut(ident(i).map_err(|e| e.map(|e| e.or(PError::at(&ws(i).map(|x| x.0).unwrap_or(i), "`)`")))))?;
+        let (rest, name) = cut(ident(i)
+            .map_err(|e| e.map(|e| e.or(PError::at(&ws(i).map(|x| x.0).unwrap_or(i), "`)`")))))?;
         let (rest, default) = match sym("=", "`=`")(rest) {
             Ok((rest, _)) => {
                 let (rest, e) = cut(expr(rest))?;
@@ -745,9 +759,8 @@ fn braced_stmts(i: In) -> PResult<Body> {
                 },
             ));
         }
-        let (rest, s) = cut(stmt(i).map_err(|e| {
-            e.map(|e| e.or(PError::at(&ws(i).map(|x| x.0).unwrap_or(i), "`}`")))
-        }))?;
+        let (rest, s) = cut(stmt(i)
+            .map_err(|e| e.map(|e| e.or(PError::at(&ws(i).map(|x| x.0).unwrap_or(i), "`}`")))))?;
         stmts.push(s);
         i = rest;
     }
@@ -783,7 +796,10 @@ fn input_decl(i: In) -> PResult<Stmt> {
         Stmt::Input {
             name,
             shape,
-            span: Span { end: span.end, ..kw_span },
+            span: Span {
+                end: span.end,
+                ..kw_span
+            },
         },
     ))
 }
@@ -793,11 +809,14 @@ fn shape(i: In) -> PResult<Vec<Expr>> {
     let (mut i, _) = sym("[", "`[`")(i)?;
     let mut dims = Vec::new();
     loop {
-        if !dims.is_empty() {
-            if let Ok((rest, _)) = sym("]", "`]`")(i) {
-                record(&i, "shape");
-                return Ok((rest, dims));
-            }
+        let close = if dims.is_empty() {
+            None
+        } else {
+            sym("]", "`]`")(i).ok()
+        };
+        if let Some((rest, _)) = close {
+            record(&i, "shape");
+            return Ok((rest, dims));
         }
         let (rest, e) = cut(expr(i))?;
         dims.push(e);
@@ -862,7 +881,9 @@ pub(crate) fn expr(i: In) -> PResult<Expr> {
     if stages.is_empty() {
         return Ok((i, first));
     }
-    let span = first.span.to(stages.last().map_or(first.span, |s| s.expr.span));
+    let span = first
+        .span
+        .to(stages.last().map_or(first.span, |s| s.expr.span));
     Ok((
         i,
         Expr {
@@ -1126,9 +1147,8 @@ fn arg_list(i: In) -> PResult<Vec<Arg>> {
             record(&i, "arg_list");
             return Ok((rest, args));
         }
-        let (rest, a) = cut(arg(i).map_err(|e| {
-            e.map(|e| e.or(PError::at(&ws(i).map(|x| x.0).unwrap_or(i), "`)`")))
-        }))?;
+        let (rest, a) = cut(arg(i)
+            .map_err(|e| e.map(|e| e.or(PError::at(&ws(i).map(|x| x.0).unwrap_or(i), "`)`")))))?;
         args.push(a);
         i = rest;
         match sym(",", "`,`")(i) {
@@ -1147,7 +1167,11 @@ fn arg_list(i: In) -> PResult<Vec<Arg>> {
 /// rule: arg
 fn arg(i: In) -> PResult<Arg> {
     let (i, name) = opt(label).parse(i)?;
-    let (i, value) = if name.is_some() { cut(expr(i))? } else { expr(i)? };
+    let (i, value) = if name.is_some() {
+        cut(expr(i))?
+    } else {
+        expr(i)?
+    };
     record(&i, "arg");
     Ok((i, Arg { name, value }))
 }
@@ -1170,14 +1194,36 @@ fn primary(i: In) -> PResult<Expr> {
         |i| {
             let (i, s) = kw("true", "`true`")(i)?;
             record(&i, "bool");
-            Ok((i, Expr { kind: ExprKind::Bool(true), span: s }))
+            Ok((
+                i,
+                Expr {
+                    kind: ExprKind::Bool(true),
+                    span: s,
+                },
+            ))
         },
         |i| {
             let (i, s) = kw("false", "`false`")(i)?;
             record(&i, "bool");
-            Ok((i, Expr { kind: ExprKind::Bool(false), span: s }))
+            Ok((
+                i,
+                Expr {
+                    kind: ExprKind::Bool(false),
+                    span: s,
+                },
+            ))
         },
-        |i| string(i).map(|(i, (s, span))| (i, Expr { kind: ExprKind::Str(s), span })),
+        |i| {
+            string(i).map(|(i, (s, span))| {
+                (
+                    i,
+                    Expr {
+                        kind: ExprKind::Str(s),
+                        span,
+                    },
+                )
+            })
+        },
         if_expr,
         list,
         paren,
@@ -1234,9 +1280,8 @@ fn list(i: In) -> PResult<Expr> {
         }
         // rule: list_item
         let (rest, label) = opt(label).parse(i)?;
-        let (rest, value) = cut(expr(rest).map_err(|e| {
-            e.map(|e| e.or(PError::at(&ws(i).map(|x| x.0).unwrap_or(i), "`]`")))
-        }))?;
+        let (rest, value) = cut(expr(rest)
+            .map_err(|e| e.map(|e| e.or(PError::at(&ws(i).map(|x| x.0).unwrap_or(i), "`]`")))))?;
         record(&i, "list_item");
         items.push(ListItem { label, value });
         i = rest;
@@ -1321,7 +1366,11 @@ mod tests {
     #[test]
     fn call_paren_on_next_line_is_a_new_statement() {
         let m = parse_ok("model m {\n input x: [3, 8, 8]\n y = x -> relu\n (y)\n}\n");
-        let Item::Model(ModelDef { kind: ModelKind::Body { body, .. }, .. }) = &m.items[0] else {
+        let Item::Model(ModelDef {
+            kind: ModelKind::Body { body, .. },
+            ..
+        }) = &m.items[0]
+        else {
             panic!()
         };
         assert_eq!(body.stmts.len(), 3);
@@ -1329,7 +1378,11 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
-        let src = format!("model m {{ {}1{} }}", "(".repeat(10_000), ")".repeat(10_000));
+        let src = format!(
+            "model m {{ {}1{} }}",
+            "(".repeat(10_000),
+            ")".repeat(10_000)
+        );
         let (_, errs) = parse_module(FileId(0), &src);
         assert_eq!(errs.len(), 1);
         assert!(format!("{:?}", errs[0]).contains("nested"), "{errs:?}");

@@ -4,6 +4,7 @@
 //! the model or its data (weights, inputs), 2 usage errors or an unreadable
 //! model file.
 
+mod bench;
 mod run;
 
 use std::io::Write;
@@ -43,6 +44,8 @@ enum Command {
     Init(run::InitArgs),
     /// Check a weights file against a model (reads only its header).
     Check(run::CheckArgs),
+    /// Time the interpreter's forward pass on a batch (median of repeated runs).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -102,12 +105,16 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run::run(&args),
         Some(Command::Init(args)) => run::init(&args),
         Some(Command::Check(args)) => run::check(&args),
+        Some(Command::Bench(args)) => bench::bench(&args),
         None => summary(&cli.summary),
     }
 }
 
 fn explain(code: &str) -> ExitCode {
-    match Code::ALL.iter().find(|c| c.as_str().eq_ignore_ascii_case(code)) {
+    match Code::ALL
+        .iter()
+        .find(|c| c.as_str().eq_ignore_ascii_case(code))
+    {
         Some(c) => {
             println!("{}: {}", c.as_str(), c.explain());
             ExitCode::SUCCESS
@@ -135,7 +142,11 @@ pub(crate) fn parse_input_shape(s: &str) -> Result<(Option<String>, Vec<usize>),
         .map(|d| d.trim().parse::<usize>())
         .collect();
     match dims {
-        Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0 && (x as u64) <= resnetc::check::MAX_ELEMENTS) => {
+        Ok(d)
+            if !d.is_empty()
+                && d.iter()
+                    .all(|&x| x > 0 && (x as u64) <= resnetc::check::MAX_ELEMENTS) =>
+        {
             Ok((name, d))
         }
         _ => Err(format!(
@@ -146,7 +157,9 @@ pub(crate) fn parse_input_shape(s: &str) -> Result<(Option<String>, Vec<usize>),
 
 fn summary(args: &SummaryArgs) -> ExitCode {
     let Some(file) = &args.file else {
-        return usage_error("no input file\n\nUsage: resnetc [OPTIONS] <FILE>\n\nFor more information, try '--help'.");
+        return usage_error(
+            "no input file\n\nUsage: resnetc [OPTIONS] <FILE>\n\nFor more information, try '--help'.",
+        );
     };
     let mut input_shapes = Vec::new();
     for s in &args.input {
@@ -202,7 +215,12 @@ fn report(diagnostics: &[Diagnostic], sources: &SourceMap, args: &SummaryArgs) {
 }
 
 /// Prints diagnostics to stderr in the chosen format.
-pub(crate) fn report_with(diagnostics: &[Diagnostic], sources: &SourceMap, format: MessageFormat, color: Color) {
+pub(crate) fn report_with(
+    diagnostics: &[Diagnostic],
+    sources: &SourceMap,
+    format: MessageFormat,
+    color: Color,
+) {
     match format {
         MessageFormat::Json => {
             let mut err = std::io::stderr().lock();
@@ -214,7 +232,9 @@ pub(crate) fn report_with(diagnostics: &[Diagnostic], sources: &SourceMap, forma
             let choice = match color {
                 Color::Always => ColorChoice::Always,
                 Color::Never => ColorChoice::Never,
-                Color::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => ColorChoice::Auto,
+                Color::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
+                    ColorChoice::Auto
+                }
                 Color::Auto => ColorChoice::Never,
             };
             let stream = StandardStream::stderr(choice);

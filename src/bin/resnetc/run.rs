@@ -71,11 +71,11 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Worker threads (0: one per core).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    threads: u16,
     /// Print the K most likely classes of each sample (softmax of a N×classes output).
-    #[arg(long, value_name = "K")]
-    top: Option<usize>,
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    top: Option<u64>,
     /// Image channel means (default: ImageNet's).
     #[arg(long, value_delimiter = ',', num_args = 3, value_name = "R,G,B")]
     mean: Option<Vec<f32>>,
@@ -121,19 +121,32 @@ fn data_error(e: impl std::fmt::Display) -> Failure {
     Failure(ExitCode::from(1))
 }
 
-fn compile(m: &ModelArgs, input_shapes: Vec<(Option<String>, Vec<usize>)>) -> Result<Compiled, Failure> {
+fn compile(
+    m: &ModelArgs,
+    input_shapes: Vec<(Option<String>, Vec<usize>)>,
+    warnings: bool,
+) -> Result<Compiled, Failure> {
     let options = CheckOptions {
         model: m.model.clone(),
         input_shapes,
     };
     match resnetc::compile_file(&m.file, &options) {
         Ok(c) => {
-            report_with(&c.warnings, &c.sources, MessageFormat::Human, Color::Auto);
+            if warnings {
+                report_with(&c.warnings, &c.sources, MessageFormat::Human, Color::Auto);
+            }
             Ok(c)
         }
-        Err(resnetc::Error::Io { path, source }) => Err(Failure(usage_error(&format!("cannot read `{path}`: {source}")))),
+        Err(resnetc::Error::Io { path, source }) => Err(Failure(usage_error(&format!(
+            "cannot read `{path}`: {source}"
+        )))),
         Err(resnetc::Error::Compile(e)) => {
-            report_with(&e.diagnostics, &e.sources, MessageFormat::Human, Color::Auto);
+            report_with(
+                &e.diagnostics,
+                &e.sources,
+                MessageFormat::Human,
+                Color::Auto,
+            );
             Err(Failure(ExitCode::from(1)))
         }
     }
@@ -146,32 +159,93 @@ fn name_map(path: Option<&Path>) -> Result<NameMap, Failure> {
     }
 }
 
-fn load_weights(c: &Compiled, w: &WeightArgs) -> Result<interp::Weights, Failure> {
+fn load_weights(
+    c: &Compiled,
+    w: &WeightArgs,
+    note: Option<&str>,
+) -> Result<interp::Weights, Failure> {
     match &w.weights {
         None => Ok(interp::init(&c.model, w.seed)),
         Some(path) => {
             let map = name_map(w.names.as_deref())?;
             let file = WeightsFile::open(path).map_err(data_error)?;
-            file.load(&c.model, &map).map_err(|e| weights_failure(e, c))
+            file.load(&c.model, &map)
+                .map_err(|e| weights_failure(e, c, note))
         }
     }
 }
 
-fn weights_failure(e: interp::WeightsError, c: &Compiled) -> Failure {
+/// Reports a weights error; a mismatch as one diagnostic per problem (the
+/// first [`interp::SHOWN_PROBLEMS`], then a count of the rest by kind).
+fn weights_failure(e: interp::WeightsError, c: &Compiled, note: Option<&str>) -> Failure {
     match &e {
         interp::WeightsError::Mismatch { path, problems, .. } => {
-            let diags: Vec<_> = problems.iter().map(|p| p.to_diagnostic(path)).collect();
+            let shown = &problems[..problems.len().min(interp::SHOWN_PROBLEMS)];
+            let diags: Vec<_> = shown.iter().map(|p| p.to_diagnostic(path)).collect();
             report_with(&diags, &c.sources, MessageFormat::Human, Color::Auto);
+            if problems.len() > shown.len() {
+                let rest = &problems[shown.len()..];
+                eprintln!(
+                    "… and {} more: {}\n",
+                    rest.len(),
+                    interp::WeightProblem::summarize(rest)
+                );
+            }
             eprintln!(
                 "error: `{path}` does not fit model `{}`: {} problem{}",
                 c.model.graph().name,
                 problems.len(),
                 if problems.len() == 1 { "" } else { "s" }
             );
+            if let Some(n) = note {
+                eprintln!("{n}");
+            }
             Failure(ExitCode::from(1))
         }
         _ => data_error(e),
     }
+}
+
+/// Fails early, before any work, if `path` cannot be written: a directory, a
+/// missing or read-only parent directory.
+fn check_output(path: &Path) -> Result<(), Failure> {
+    if path.is_dir() {
+        return Err(data_error(format!(
+            "cannot write `{}`: it is a directory; name a file, e.g. `{}`",
+            path.display(),
+            path.join("out.npy").display()
+        )));
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        let why = if dir.exists() {
+            "is not a directory"
+        } else {
+            "does not exist: create it first"
+        };
+        return Err(data_error(format!(
+            "cannot write `{}`: `{}` {why}",
+            path.display(),
+            dir.display()
+        )));
+    }
+    // Probe: the atomic writer creates a temp file in the same directory.
+    tempfile::Builder::new()
+        .prefix(".resnetc-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| {
+            data_error(format!(
+                "cannot write `{}`: cannot create files in `{}` ({}); choose a writable location",
+                path.display(),
+                dir.display(),
+                e.kind()
+            ))
+        })
 }
 
 fn finish(r: Result<(), Failure>) -> ExitCode {
@@ -184,13 +258,16 @@ fn finish(r: Result<(), Failure>) -> ExitCode {
 /// `resnetc init`.
 pub fn init(args: &InitArgs) -> ExitCode {
     finish((|| {
-        let c = compile(&args.model, Vec::new())?;
+        let c = compile(&args.model, Vec::new(), true)?;
+        check_output(&args.output)?;
         let w = interp::init(&c.model, args.seed);
         w.save(&args.output).map_err(data_error)?;
         println!(
             "wrote {} tensors ({} parameters) of model `{}` to {}",
             w.len(),
-            resnetc::report::group(c.model.graph().trainable_params() + c.model.graph().non_trainable_params()),
+            resnetc::report::group(
+                c.model.graph().trainable_params() + c.model.graph().non_trainable_params()
+            ),
             c.model.graph().name,
             args.output.display()
         );
@@ -201,10 +278,11 @@ pub fn init(args: &InitArgs) -> ExitCode {
 /// `resnetc check`.
 pub fn check(args: &CheckArgs) -> ExitCode {
     finish((|| {
-        let c = compile(&args.model, Vec::new())?;
+        let c = compile(&args.model, Vec::new(), true)?;
         let map = name_map(args.names.as_deref())?;
         let file = WeightsFile::open(&args.weights).map_err(data_error)?;
-        file.check(&c.model, &map).map_err(|e| weights_failure(e, &c))?;
+        file.check(&c.model, &map)
+            .map_err(|e| weights_failure(e, &c, None))?;
         let n = c.model.graph().params().count();
         println!(
             "ok: `{}` provides all {n} tensors of model `{}` with the right shapes",
@@ -245,14 +323,19 @@ fn image_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(data_error(format!("no .png or .jpg files in `{}`", path.display())));
+        return Err(data_error(format!(
+            "no .png or .jpg files in `{}`",
+            path.display()
+        )));
     }
     Ok(files)
 }
 
 /// `resnetc run`.
 pub fn run(args: &RunArgs) -> ExitCode {
-    finish(interp::with_threads(args.threads, || run_inner(args)))
+    finish(interp::with_threads(args.threads as usize, || {
+        run_inner(args)
+    }))
 }
 
 fn run_inner(args: &RunArgs) -> Result<(), Failure> {
@@ -260,31 +343,78 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
     let data = match &args.input {
         Some(p) => {
             let a = io::read_npy(p).map_err(data_error)?;
-            let a = if args.layout == DataLayout::Nhwc { io::nhwc_to_nchw(a) } else { a };
-            if a.ndim() < 2 || a.shape()[0] == 0 {
+            let a = if args.layout == DataLayout::Nhwc {
+                io::nhwc_to_nchw(a)
+            } else {
+                a
+            };
+            if a.ndim() < 2 {
                 return Err(data_error(format!(
-                    "`{}` has shape {:?}: expected a batch N×C×H×W (or N×F) with N ≥ 1",
+                    "`{}` has shape [{}]: expected a batch N×C×H×W (or N×F)\n  help: add the batch axis: np.save(path, x[None])",
                     p.display(),
-                    a.shape()
+                    shape_string(a.shape())
                 )));
             }
-            Some(a)
+            if a.shape()[0] == 0 {
+                return Err(data_error(format!(
+                    "`{}` has shape {}: the batch is empty (N = 0); give at least one sample",
+                    p.display(),
+                    shape_string(a.shape())
+                )));
+            }
+            Some((p, a))
         }
         None => None,
     };
-    let overrides = data
-        .as_ref()
-        .map(|a| vec![(None, a.shape()[1..].to_vec())])
-        .unwrap_or_default();
-    let c = compile(&args.model, overrides)?;
+    if let Some(o) = &args.output {
+        check_output(o)?;
+    }
+    let declared = compile(&args.model, Vec::new(), true)?;
+    // The data decides the input shape: recompile if it differs from the declared one.
+    let (c, note) = match &data {
+        None => (declared, None),
+        Some((p, a)) => {
+            let g = declared.model.graph();
+            let [input] = g.inputs.as_slice() else {
+                return Err(data_error(format!(
+                    "--input feeds one tensor, but model `{}` has {} inputs ({}); run it without --input for a random batch",
+                    g.name,
+                    g.inputs.len(),
+                    g.inputs
+                        .iter()
+                        .map(|i| format!("`{}`", i.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            };
+            let want = g.node(input.node).shape.0.clone();
+            if a.shape()[1..] == want[..] {
+                (declared, None)
+            } else {
+                let note = input_note(p, a.shape(), &input.name, &want, args.layout);
+                match compile(&args.model, vec![(None, a.shape()[1..].to_vec())], false) {
+                    Ok(c) => (c, Some(note)),
+                    Err(f) => {
+                        eprintln!("{note}");
+                        return Err(f);
+                    }
+                }
+            }
+        }
+    };
+    let data = data.map(|(_, a)| a);
     let g = c.model.graph();
-    let weights = load_weights(&c, &args.weights)?;
+    let weights = load_weights(&c, &args.weights, note.as_deref())?;
     let net = Interpreter::new(&c.model, &weights).map_err(data_error)?;
 
     let (inputs, labels): (Vec<ArrayD<f32>>, Vec<String>) = match (&data, &args.image) {
         (Some(a), _) => {
             if g.inputs.len() != 1 {
-                return Err(data_error(format!("--input feeds one tensor, but model `{}` has {} inputs", g.name, g.inputs.len())));
+                return Err(data_error(format!(
+                    "--input feeds one tensor, but model `{}` has {} inputs",
+                    g.name,
+                    g.inputs.len()
+                )));
             }
             (vec![a.clone()], Vec::new())
         }
@@ -308,7 +438,10 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
                 let img = io::load_image(f, h, w, normalize).map_err(data_error)?;
                 batch.index_axis_mut(Axis(0), k).assign(&img.into_dyn());
             }
-            (vec![batch], files.iter().map(|f| f.display().to_string()).collect())
+            (
+                vec![batch],
+                files.iter().map(|f| f.display().to_string()).collect(),
+            )
         }
         (None, None) => {
             // A seeded random batch: the built-in default.
@@ -324,7 +457,10 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
                     ArrayD::from_shape_vec(IxDyn(&shape), data).map_err(data_error)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            eprintln!("no --input or --image: running a random batch (seed {})", args.weights.seed + 1);
+            eprintln!(
+                "no --input or --image: running a random batch (seed {})",
+                args.weights.seed + 1
+            );
             (inputs, Vec::new())
         }
     };
@@ -342,7 +478,11 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
     } else {
         ProgressBar::hidden()
     };
-    let mut outputs: Vec<(String, Vec<ArrayD<f32>>)> = g.outputs.iter().map(|o| (o.name.clone(), Vec::new())).collect();
+    let mut outputs: Vec<(String, Vec<ArrayD<f32>>)> = g
+        .outputs
+        .iter()
+        .map(|o| (o.name.clone(), Vec::new()))
+        .collect();
     let mut times = Vec::new();
     let mut peak = 0;
     let mut start = 0;
@@ -367,7 +507,9 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
         .into_iter()
         .map(|(n, parts)| {
             let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-            ndarray::concatenate(Axis(0), &views).map(|a| (n, a)).map_err(data_error)
+            ndarray::concatenate(Axis(0), &views)
+                .map(|a| (n, a))
+                .map_err(data_error)
         })
         .collect::<Result<_, _>>()?;
 
@@ -390,10 +532,10 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
         if times.len() == 1 { "" } else { "es" },
         peak as f64 / (1024.0 * 1024.0)
     );
-    if let Some(k) = args.top {
-        if let Some((_, y)) = outputs.first() {
-            print_top(y, k, &labels);
-        }
+    if let Some(k) = args.top
+        && let Some((_, y)) = outputs.first()
+    {
+        print_top(y, usize::try_from(k).unwrap_or(usize::MAX), &labels);
     }
     if let Some(path) = &args.output {
         for (name, y) in &outputs {
@@ -403,12 +545,50 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
                 let stem = path.with_extension("");
                 PathBuf::from(format!("{}.{name}.npy", stem.display()))
             };
-            let y = if args.layout == DataLayout::Nhwc { io::nchw_to_nhwc(y.clone()) } else { y.clone() };
+            let y = if args.layout == DataLayout::Nhwc {
+                io::nchw_to_nhwc(y.clone())
+            } else {
+                y.clone()
+            };
             io::write_npy(&target, &y).map_err(data_error)?;
             eprintln!("wrote {} ({})", target.display(), shape_string(y.shape()));
         }
     }
     Ok(())
+}
+
+/// Explains that an .npy batch (`shape`, NCHW) changed the input's shape,
+/// and how to fix it.
+fn input_note(
+    path: &Path,
+    shape: &[usize],
+    input: &str,
+    declared: &[usize],
+    layout: DataLayout,
+) -> String {
+    let file_shape = match (shape, layout) {
+        (&[n, c, h, w], DataLayout::Nhwc) => vec![n, h, w, c],
+        _ => shape.to_vec(),
+    };
+    let mut note = format!(
+        "note: `{}` has shape {}, so input `{input}` was taken as N×{} instead of the declared N×{}\n  help: give an array of shape N×{}",
+        path.display(),
+        shape_string(&file_shape),
+        shape_string(&shape[1..]),
+        shape_string(declared),
+        shape_string(declared),
+    );
+    if let [_, c, h, w] = *shape {
+        // The file read in the other layout: C×H×W if it were NHWC (or NCHW).
+        let (other, hint) = match layout {
+            DataLayout::Nchw => ([w, c, h], "the file looks N×H×W×C: add `--layout nhwc`"),
+            DataLayout::Nhwc => ([h, w, c], "the file looks N×C×H×W: drop `--layout nhwc`"),
+        };
+        if other[..] == *declared {
+            note.push_str(&format!(" ({hint})"));
+        }
+    }
+    note
 }
 
 fn shape_string(s: &[usize]) -> String {
@@ -418,7 +598,10 @@ fn shape_string(s: &[usize]) -> String {
 /// Prints the `k` most likely classes of each row of an N×classes output.
 fn print_top(y: &ArrayD<f32>, k: usize, labels: &[String]) {
     if y.ndim() != 2 {
-        eprintln!("--top needs an N×classes output, but the first output is {}", shape_string(y.shape()));
+        eprintln!(
+            "--top needs an N×classes output, but the first output is {}",
+            shape_string(y.shape())
+        );
         return;
     }
     for (i, row) in y.axis_iter(Axis(0)).enumerate() {
@@ -435,8 +618,15 @@ fn print_top(y: &ArrayD<f32>, k: usize, labels: &[String]) {
         };
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
-        let name = labels.get(i).cloned().unwrap_or_else(|| format!("sample {i}"));
-        let top: Vec<String> = order.iter().take(k).map(|&c| format!("{c}: {:.4}", probs[c])).collect();
+        let name = labels
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("sample {i}"));
+        let top: Vec<String> = order
+            .iter()
+            .take(k)
+            .map(|&c| format!("{c}: {:.4}", probs[c]))
+            .collect();
         println!("{name}: {}", top.join(", "));
     }
 }

@@ -250,6 +250,21 @@ fn epilogue(chunk: &mut [f32], p: usize, bias: Option<&[f32]>, act: Activation, 
     }
 }
 
+thread_local! {
+    /// The im2col buffer, kept between calls so that every convolution does
+    /// not allocate (and page in) a fresh multi-megabyte matrix.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch buffer (a fresh one if it is in use,
+/// e.g. when a caller runs forward passes inside its own rayon jobs).
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
 /// 2-D convolution (cross-correlation, like PyTorch `F.conv2d`).
 ///
 /// * `input`: `[N, C, H, W]`
@@ -343,7 +358,11 @@ pub fn conv2d(
         let rhs: &[f32] = if pointwise {
             x_g
         } else {
-            col.resize(kdim * p, 0.0);
+            // im2col writes every element, so only growth needs initialising.
+            if col.len() < kdim * p {
+                col.resize(kdim * p, 0.0);
+            }
+            let col = &mut col[..kdim * p];
             im2col(x_g, &geom, col, inner_par);
             col
         };
@@ -361,12 +380,13 @@ pub fn conv2d(
     if items > 1 && items >= rayon::current_num_threads() {
         out.par_chunks_mut(og * p)
             .enumerate()
-            .for_each_init(Vec::new, |col, (idx, chunk)| work(idx, chunk, col, false));
+            .for_each(|(idx, chunk)| with_scratch(|col| work(idx, chunk, col, false)));
     } else {
-        let mut col = Vec::new();
-        for (idx, chunk) in out.chunks_mut(og * p).enumerate() {
-            work(idx, chunk, &mut col, true);
-        }
+        with_scratch(|col| {
+            for (idx, chunk) in out.chunks_mut(og * p).enumerate() {
+                work(idx, chunk, col, true);
+            }
+        });
     }
     Array4::from_shape_vec((n, o, oh, ow), out).map_err(to_shape_err)
 }

@@ -1,6 +1,7 @@
 //! Safe wrapper around `gemm::gemm` for f32 (crate-internal).
 
 use gemm::Parallelism;
+use rayon::prelude::*;
 
 /// A read-only strided matrix view over a slice.
 #[derive(Clone, Copy)]
@@ -63,6 +64,29 @@ pub(crate) fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, parallel: bool) {
     }
     if k == 0 {
         dst.fill(0.0);
+        return;
+    }
+    // Parallel products with enough rows are split by rows, one contiguous
+    // block per thread, each a single-threaded GEMM: this keeps every thread
+    // busy on the small spatial sizes of deep layers (n = 7·7), where gemm's
+    // own splitting leaves threads idle.
+    let threads = if parallel {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    if threads > 1 && m >= 8 * threads {
+        let rows = m.div_ceil(threads);
+        dst.par_chunks_mut(rows * n).enumerate().for_each(|(t, d)| {
+            let r0 = t * rows;
+            let r = d.len() / n;
+            let sub = Mat {
+                data: &a.data[r0 * a.rs..],
+                rows: r,
+                ..a
+            };
+            matmul(d, sub, b, false);
+        });
         return;
     }
     let par = if parallel {

@@ -13,8 +13,6 @@
 //! * Multi-threading uses the global rayon pool; size it with
 //!   `RAYON_NUM_THREADS` or `rayon::ThreadPoolBuilder` as usual.
 
-
-
 pub mod activation;
 pub mod add;
 pub mod batchnorm;

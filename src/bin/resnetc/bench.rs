@@ -1,0 +1,88 @@
+//! `resnetc bench`: times the interpreter on a random batch.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+use ndarray::{ArrayD, IxDyn};
+use resnetc::CheckOptions;
+use resnetc::interp::{self, Interpreter};
+
+use crate::usage_error;
+
+/// `resnetc bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The `.rn` file.
+    file: std::path::PathBuf,
+    /// The model (default: the first of FILE).
+    #[arg(long)]
+    model: Option<String>,
+    /// Samples per forward pass.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    batch: u64,
+    /// Timed forward passes (after one warm-up pass).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100000))]
+    repeat: u64,
+    /// Worker threads (0: one per core).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=256))]
+    threads: u64,
+}
+
+/// Prints `median_ms=… min_ms=… batch=… threads=…` for the forward pass.
+pub fn bench(args: &BenchArgs) -> ExitCode {
+    let options = CheckOptions {
+        model: args.model.clone(),
+        input_shapes: Vec::new(),
+    };
+    let compiled = match resnetc::compile_file(&args.file, &options) {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let weights = interp::init(&compiled.model, 0);
+    let net = match Interpreter::new(&compiled.model, &weights) {
+        Ok(n) => n,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let g = compiled.model.graph();
+    let inputs: Vec<ArrayD<f32>> = g
+        .inputs
+        .iter()
+        .map(|i| {
+            let mut shape = vec![args.batch as usize];
+            shape.extend(&g.node(i.node).shape.0);
+            ArrayD::from_elem(IxDyn(&shape), 0.5)
+        })
+        .collect();
+    let views = interp::views(&inputs);
+    let times = interp::with_threads(args.threads as usize, || {
+        let mut times = Vec::new();
+        for k in 0..=args.repeat {
+            let t = Instant::now();
+            net.forward(&views)?;
+            if k > 0 {
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        Ok::<_, interp::RunError>(times)
+    });
+    let mut times = match times {
+        Ok(t) => t,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    times.sort_by(f64::total_cmp);
+    println!(
+        "model={} batch={} threads={} median_ms={:.3} min_ms={:.3} runs={}",
+        g.name,
+        args.batch,
+        if args.threads == 0 {
+            rayon::current_num_threads()
+        } else {
+            args.threads as usize
+        },
+        times[times.len() / 2],
+        times[0],
+        times.len()
+    );
+    ExitCode::SUCCESS
+}
