@@ -29,122 +29,27 @@
 //! assert_eq!(graph.node(graph.outputs[0].node).shape.to_string(), "N×16×32×32");
 //! ```
 
+#[cfg(feature = "compiler")]
 pub mod atomic;
+#[cfg(feature = "compiler")]
 pub mod check;
+#[cfg(feature = "compiler")]
+pub mod codegen;
+#[cfg(feature = "compiler")]
 pub mod diag;
+#[cfg(feature = "compiler")]
 pub mod interp;
+#[cfg(feature = "compiler")]
 pub mod ir;
+#[cfg(feature = "compiler")]
 pub mod report;
+pub mod runtime;
+#[cfg(feature = "compiler")]
 pub mod span;
+#[cfg(feature = "compiler")]
 pub mod syntax;
 
-use std::path::Path;
-
-pub use check::{CheckOptions, Checked};
-pub use diag::Diagnostic;
-pub use ir::CheckedModel;
-pub use span::SourceMap;
-
-/// A successfully compiled model, with its sources and any warnings.
-#[derive(Debug)]
-pub struct Compiled {
-    /// The checked model.
-    pub model: CheckedModel,
-    /// Warnings.
-    pub warnings: Vec<Diagnostic>,
-    /// The sources (for rendering warnings).
-    pub sources: SourceMap,
-    /// Every file read (main file first).
-    pub paths: Vec<std::path::PathBuf>,
-}
-
-/// A failed compilation: the diagnostics and the sources they point into.
-#[derive(Debug)]
-pub struct CompileError {
-    /// Errors and warnings.
-    pub diagnostics: Vec<Diagnostic>,
-    /// The sources.
-    pub sources: SourceMap,
-}
-
-impl CompileError {
-    /// All diagnostics rendered as text.
-    pub fn render(&self) -> String {
-        self.diagnostics
-            .iter()
-            .map(|d| d.render(&self.sources))
-            .collect()
-    }
-}
-
-impl std::fmt::Display for CompileError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.render())
-    }
-}
-
-impl std::error::Error for CompileError {}
-
-/// Why a file could not be compiled.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The main file could not be read.
-    #[error("cannot read `{path}`: {source}")]
-    Io {
-        /// The path.
-        path: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The program has errors.
-    #[error("{0}")]
-    Compile(#[from] CompileError),
-}
-
-fn finish(
-    program: syntax::Program,
-    syntax_errors: Vec<syntax::SyntaxError>,
-    options: &CheckOptions,
-) -> Result<Compiled, CompileError> {
-    if !syntax_errors.is_empty() {
-        return Err(CompileError {
-            diagnostics: syntax_errors
-                .iter()
-                .map(syntax::SyntaxError::to_diagnostic)
-                .collect(),
-            sources: program.sources,
-        });
-    }
-    match check::check(&program, options) {
-        Ok(c) => Ok(Compiled {
-            model: c.model,
-            warnings: c.warnings,
-            sources: program.sources,
-            paths: program.paths,
-        }),
-        Err(diagnostics) => Err(CompileError {
-            diagnostics,
-            sources: program.sources,
-        }),
-    }
-}
-
-/// Parses and checks a `.rn` file and the files it imports.
-pub fn compile_file(path: &Path, options: &CheckOptions) -> Result<Compiled, Error> {
-    let (program, errors) = syntax::load(path).map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
-    Ok(finish(program, errors, options)?)
-}
-
-/// Parses and checks in-memory source text (imports are not followed).
-pub fn compile_source(
-    name: &str,
-    text: &str,
-    options: &CheckOptions,
-) -> Result<Compiled, CompileError> {
-    let (program, errors) = syntax::Program::from_source(name, text);
-    finish(program, errors, options)
-}
+#[cfg(feature = "compiler")]
+mod pipeline;
+#[cfg(feature = "compiler")]
+pub use pipeline::*;

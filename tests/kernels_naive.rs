@@ -4,7 +4,7 @@ mod common;
 
 use common::{Rng, assert_close};
 use ndarray::{Array1, Array2, Array4, ArrayView1, ArrayView4, Axis, s};
-use resnetc::interp::kernels::*;
+use resnetc::runtime::kernels::*;
 
 const TOL: f32 = 1e-4;
 

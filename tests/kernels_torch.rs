@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use common::assert_close;
 use ndarray::{Array1, Array4, ArrayD, Ix1, Ix4};
 use ndarray_npy::read_npy;
-use resnetc::interp::kernels::*;
+use resnetc::runtime::kernels::*;
 use serde_json::Value;
 
 fn dir() -> PathBuf {

@@ -19,7 +19,7 @@
 //! ```
 
 pub mod io;
-pub mod kernels;
+
 mod plan;
 mod weights;
 

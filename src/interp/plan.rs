@@ -2,7 +2,7 @@
 
 use ndarray::{Array1, Array2, Array4, ArrayD, ArrayViewD, Ix2, Ix4, IxDyn};
 
-use super::kernels as k;
+use crate::runtime::kernels as k;
 use super::{Forward, RunError, Weights};
 use crate::ir::{Activation, CheckedModel, Graph, NodeId, Op};
 

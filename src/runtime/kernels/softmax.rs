@@ -2,7 +2,7 @@
 
 use ndarray::{Array, ArrayView, Axis, Dimension};
 
-use crate::interp::kernels::error::{KernelError, shape_err};
+use crate::runtime::kernels::error::{KernelError, shape_err};
 
 /// Softmax over axis 1 (`torch.softmax(x, dim=1)`) for arrays with at least
 /// 2 dimensions (`[N, C]` logits or `[N, C, H, W]` maps).

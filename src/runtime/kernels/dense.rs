@@ -2,9 +2,9 @@
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
-use crate::interp::kernels::activation::Activation;
-use crate::interp::kernels::error::{KernelError, shape_err};
-use crate::interp::kernels::matmul::{Mat, matmul};
+use crate::runtime::kernels::activation::Activation;
+use crate::runtime::kernels::error::{KernelError, shape_err};
+use crate::runtime::kernels::matmul::{Mat, matmul};
 
 /// Dense / linear layer (PyTorch `nn.Linear`): `y = x · Wᵀ + b`, then
 /// `activation`.

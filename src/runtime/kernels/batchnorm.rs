@@ -4,7 +4,7 @@
 use ndarray::{Array, Array1, Array4, ArrayView, ArrayView1, ArrayView4, Axis, Dimension};
 use rayon::prelude::*;
 
-use crate::interp::kernels::error::{KernelError, param_err, shape_err};
+use crate::runtime::kernels::error::{KernelError, param_err, shape_err};
 
 /// Inference-mode batch-norm parameters for `C` channels:
 /// `y = (x - running_mean) / sqrt(running_var + eps) · gamma + beta`.

@@ -2,7 +2,7 @@
 
 use ndarray::{Array2, ArrayView, Dimension};
 
-use crate::interp::kernels::error::{KernelError, shape_err};
+use crate::runtime::kernels::error::{KernelError, shape_err};
 
 /// Flattens all axes after the first (PyTorch `torch.flatten(x, 1)`), in
 /// C order. A reshape of contiguous data; non-contiguous views are copied.

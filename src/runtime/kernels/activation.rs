@@ -10,7 +10,7 @@ use ndarray::{Array, ArrayView, ArrayViewMut, Dimension, Zip};
 /// Minimum number of elements before element-wise kernels go parallel.
 const PAR_THRESHOLD: usize = 1 << 15;
 
-/// Activation fused into the epilogue of [`crate::interp::kernels::conv2d`] / [`crate::interp::kernels::dense()`].
+/// Activation fused into the epilogue of [`crate::runtime::kernels::conv2d`] / [`crate::runtime::kernels::dense()`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Activation {
     /// Identity.

@@ -2,7 +2,7 @@
 
 use ndarray::{Array, ArrayView, Dimension, Zip};
 
-use crate::interp::kernels::error::{KernelError, shape_err};
+use crate::runtime::kernels::error::{KernelError, shape_err};
 
 /// Sums any number (`>= 1`) of arrays of identical shape.
 ///

@@ -2,7 +2,7 @@
 
 use ndarray::{Array4, ArrayView4, Axis};
 
-use crate::interp::kernels::error::{KernelError, shape_err};
+use crate::runtime::kernels::error::{KernelError, shape_err};
 
 /// Concatenates NCHW tensors along axis 1 (channels).
 ///

@@ -11,9 +11,9 @@
 use ndarray::{Array4, ArrayView1, ArrayView4};
 use rayon::prelude::*;
 
-use crate::interp::kernels::activation::Activation;
-use crate::interp::kernels::error::{KernelError, param_err, shape_err};
-use crate::interp::kernels::matmul::{Mat, matmul};
+use crate::runtime::kernels::activation::Activation;
+use crate::runtime::kernels::error::{KernelError, param_err, shape_err};
+use crate::runtime::kernels::matmul::{Mat, matmul};
 
 /// Zero padding added to each side of the spatial dimensions.
 ///

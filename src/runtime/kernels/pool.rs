@@ -10,8 +10,8 @@
 use ndarray::{Array4, ArrayView4};
 use rayon::prelude::*;
 
-use crate::interp::kernels::conv::Padding2d;
-use crate::interp::kernels::error::{KernelError, param_err, shape_err};
+use crate::runtime::kernels::conv::Padding2d;
+use crate::runtime::kernels::error::{KernelError, param_err, shape_err};
 
 /// Parameters of [`max_pool2d`] (PyTorch `nn.MaxPool2d`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,7 +201,7 @@ pub fn avg_pool2d(
 }
 
 /// Global average pooling: `[N, C, H, W] → [N, C, 1, 1]` (mean over H×W,
-/// accumulated in f64). Follow with [`crate::interp::kernels::flatten()`] to get `[N, C]`.
+/// accumulated in f64). Follow with [`crate::runtime::kernels::flatten()`] to get `[N, C]`.
 ///
 /// Errors if `H·W == 0`.
 pub fn global_avg_pool(input: ArrayView4<'_, f32>) -> Result<Array4<f32>, KernelError> {

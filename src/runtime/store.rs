@@ -1,0 +1,119 @@
+//! Reading named f32 tensors from safetensors data (a file, owned bytes or
+//! bytes embedded with `include_bytes!`).
+
+use std::path::Path;
+
+use ndarray::{ArrayD, IxDyn};
+use safetensors::{Dtype, SafeTensors};
+
+/// Why weights could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file cannot be read.
+    #[error("cannot read weights file `{path}`: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The data is not a valid safetensors file.
+    #[error("invalid safetensors data: {0}")]
+    Format(String),
+    /// Tensors are missing, mis-shaped or not f32 (every problem, one per line).
+    #[error("the weights do not fit the model:\n{}", .0.join("\n"))]
+    Mismatch(Vec<String>),
+}
+
+enum Bytes {
+    Static(&'static [u8]),
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl Bytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Static(b) => b,
+            Bytes::Owned(v) => v,
+            Bytes::Mapped(m) => m,
+        }
+    }
+}
+
+/// A validated safetensors buffer from which tensors are read by name.
+pub struct TensorStore {
+    bytes: Bytes,
+}
+
+impl TensorStore {
+    fn new(bytes: Bytes) -> Result<TensorStore, StoreError> {
+        SafeTensors::deserialize(bytes.as_slice()).map_err(|e| StoreError::Format(e.to_string()))?;
+        Ok(TensorStore { bytes })
+    }
+
+    /// Memory-maps a safetensors file.
+    pub fn open(path: &Path) -> Result<TensorStore, StoreError> {
+        let io = |source| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        // SAFETY: read-only mapping of a file this process does not modify.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        Self::new(Bytes::Mapped(map))
+    }
+
+    /// Uses bytes embedded in the program (`include_bytes!`), without copying them.
+    pub fn from_static(bytes: &'static [u8]) -> Result<TensorStore, StoreError> {
+        Self::new(Bytes::Static(bytes))
+    }
+
+    /// Takes ownership of safetensors bytes.
+    pub fn from_vec(bytes: Vec<u8>) -> Result<TensorStore, StoreError> {
+        Self::new(Bytes::Owned(bytes))
+    }
+
+    fn parsed(&self) -> Result<SafeTensors<'_>, StoreError> {
+        SafeTensors::deserialize(self.bytes.as_slice()).map_err(|e| StoreError::Format(e.to_string()))
+    }
+
+    /// Checks that every `(name, shape)` is present as f32 with that shape;
+    /// reports every problem at once.
+    pub fn check(&self, expected: &[(&str, &[usize])]) -> Result<(), StoreError> {
+        let st = self.parsed()?;
+        let mut problems = Vec::new();
+        for (name, shape) in expected {
+            match st.tensor(name) {
+                Err(_) => problems.push(format!("  - missing tensor `{name}` (shape {shape:?})")),
+                Ok(v) if v.dtype() != Dtype::F32 => {
+                    problems.push(format!("  - tensor `{name}` is {:?}, expected F32", v.dtype()))
+                }
+                Ok(v) if v.shape() != *shape => problems.push(format!(
+                    "  - tensor `{name}` has shape {:?}, expected {shape:?}",
+                    v.shape()
+                )),
+                Ok(_) => {}
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Mismatch(problems))
+        }
+    }
+
+    /// Reads tensor `name`, which must be f32 of exactly `shape`.
+    pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<ArrayD<f32>, StoreError> {
+        self.check(&[(name, shape)])?;
+        let st = self.parsed()?;
+        let v = st.tensor(name).map_err(|e| StoreError::Format(e.to_string()))?;
+        let data: Vec<f32> = v
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| StoreError::Format(e.to_string()))
+    }
+}
