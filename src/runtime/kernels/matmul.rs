@@ -43,6 +43,12 @@ impl<'a> Mat<'a> {
     }
 }
 
+/// A raw pointer shared by threads that write disjoint parts of one buffer.
+struct SendPtr(*mut f32);
+// SAFETY: only used to write disjoint column blocks from different threads.
+unsafe impl Sync for SendPtr {}
+unsafe impl Send for SendPtr {}
+
 /// `dst = a · b` where `dst` is row-major contiguous `a.rows × b.cols`.
 ///
 /// `parallel` selects rayon-parallel GEMM; use `false` when already running
@@ -66,15 +72,51 @@ pub(crate) fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, parallel: bool) {
         dst.fill(0.0);
         return;
     }
-    // Parallel products with enough rows are split by rows, one contiguous
-    // block per thread, each a single-threaded GEMM: this keeps every thread
-    // busy on the small spatial sizes of deep layers (n = 7·7), where gemm's
-    // own splitting leaves threads idle.
+    // Parallel products are split into one block per thread, each a
+    // single-threaded GEMM: by columns when the product is wide (early layers,
+    // n = H·W large), by rows otherwise (deep layers, n = 7·7). This keeps
+    // every thread busy where gemm's own splitting leaves threads idle.
     let threads = if parallel {
         rayon::current_num_threads()
     } else {
         1
     };
+    if threads > 1 && n >= m && n >= 32 * threads {
+        let width = n.div_ceil(threads).div_ceil(16) * 16;
+        let dst_ptr = SendPtr(dst.as_mut_ptr());
+        (0..n.div_ceil(width)).into_par_iter().for_each(|t| {
+            let c0 = t * width;
+            let c1 = (c0 + width).min(n);
+            let d = &dst_ptr;
+            // SAFETY: the blocks [c0, c1) of different threads are disjoint
+            // columns of `dst` (m×n row-major, bounds-checked above), and `b`
+            // is read from column c0 within its checked bounds.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    c1 - c0,
+                    k,
+                    d.0.add(c0),
+                    1,
+                    n as isize,
+                    false,
+                    a.data.as_ptr(),
+                    a.cs as isize,
+                    a.rs as isize,
+                    b.data.as_ptr().add(c0 * b.cs),
+                    b.cs as isize,
+                    b.rs as isize,
+                    0.0f32,
+                    1.0f32,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+        });
+        return;
+    }
     if threads > 1 && m >= 8 * threads {
         let rows = m.div_ceil(threads);
         dst.par_chunks_mut(rows * n).enumerate().for_each(|(t, d)| {
