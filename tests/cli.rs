@@ -193,3 +193,30 @@ fn closed_stdout_is_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(out.status.success());
 }
+
+#[test]
+fn every_error_file_exits_1_with_a_located_diagnostic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/errors");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rn"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 30, "the error corpus has {} files", files.len());
+    for f in files {
+        let rel = f.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().to_owned();
+        let warnings_only = rel.file_name().unwrap().to_string_lossy().starts_with('w');
+        let out = resnetc().arg(&rel).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(if warnings_only { 0 } else { 1 }),
+            "{}: {err}",
+            rel.display()
+        );
+        assert!(err.contains(&format!("{}:", rel.display())), "{}: {err}", rel.display());
+        assert!(err.contains('^'), "{}: no caret: {err}", rel.display());
+        assert!(!err.contains("panicked"), "{}: {err}", rel.display());
+    }
+}
