@@ -193,18 +193,7 @@ impl Bound<'_> {
     }
 
     fn positive(&self, name: &str, v: i64) -> Result<usize, CheckError> {
-        if v <= 0 {
-            return Err(self
-                .bad(name, format!("must be positive, got {v}"))
-                .label(format!("`{name}` must be 1 or more")));
-        }
-        usize::try_from(v)
-            .ok()
-            .filter(|&x| (x as u64) <= MAX_ELEMENTS)
-            .ok_or_else(|| {
-                self.bad(name, format!("{v} is too large"))
-                    .label("at most 2^40")
-            })
+        self.at_least(name, v, 1, "positive")
     }
 
     fn int(&self, name: &str) -> Result<usize, CheckError> {
@@ -248,10 +237,20 @@ impl Bound<'_> {
     }
 
     fn non_negative(&self, name: &str, v: i64) -> Result<usize, CheckError> {
-        if v < 0 {
+        self.at_least(name, v, 0, "negative")
+    }
+
+    /// `v` as a size of at least `min` (and at most 2^40); `what` words the error.
+    fn at_least(&self, name: &str, v: i64, min: i64, what: &str) -> Result<usize, CheckError> {
+        if v < min {
+            let message = if min == 1 {
+                format!("must be {what}, got {v}")
+            } else {
+                format!("must not be {what}, got {v}")
+            };
             return Err(self
-                .bad(name, format!("must not be negative, got {v}"))
-                .label(format!("`{name}` must be 0 or more")));
+                .bad(name, message)
+                .label(format!("`{name}` must be {min} or more")));
         }
         usize::try_from(v)
             .ok()

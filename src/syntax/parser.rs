@@ -932,32 +932,71 @@ fn binary(op: BinaryOp, op_span: Span, lhs: Expr, rhs: Expr) -> Expr {
     }
 }
 
+/// A binary operator token of one precedence level.
+struct OpToken {
+    text: &'static str,
+    what: &'static str,
+    op: BinaryOp,
+    keyword: bool,
+}
+
+const fn op(text: &'static str, what: &'static str, op: BinaryOp, keyword: bool) -> OpToken {
+    OpToken {
+        text,
+        what,
+        op,
+        keyword,
+    }
+}
+
+/// One left-associative precedence level: `operand { op operand }`.
+fn left_assoc<'a>(
+    i: In<'a>,
+    rule: &'static str,
+    operand: fn(In<'a>) -> PResult<'a, Expr>,
+    ops: &[OpToken],
+) -> PResult<'a, Expr> {
+    let (mut i, mut lhs) = operand(i)?;
+    let mut chain = Chain::default();
+    'chain: loop {
+        for t in ops {
+            let matched = if t.keyword {
+                kw(t.text, t.what)(i)
+            } else {
+                sym(t.text, t.what)(i)
+            };
+            if let Ok((rest, op_span)) = matched {
+                let (rest, rhs) = cut(operand(rest))?;
+                chain.grow(&rest, op_span.start as usize, &lhs, [&rhs])?;
+                lhs = binary(t.op, op_span, lhs, rhs);
+                i = rest;
+                continue 'chain;
+            }
+        }
+        break;
+    }
+    record(&i, rule);
+    Ok((i, lhs))
+}
+
 /// rule: or_expr
 fn or_expr(i: In) -> PResult<Expr> {
-    let (mut i, mut lhs) = and_expr(i)?;
-    let mut chain = Chain::default();
-    while let Ok((rest, op_span)) = kw("or", "`or`")(i) {
-        let (rest, rhs) = cut(and_expr(rest))?;
-        chain.grow(&rest, op_span.start as usize, &lhs, [&rhs])?;
-        lhs = binary(BinaryOp::Or, op_span, lhs, rhs);
-        i = rest;
-    }
-    record(&i, "or_expr");
-    Ok((i, lhs))
+    left_assoc(
+        i,
+        "or_expr",
+        and_expr,
+        &[op("or", "`or`", BinaryOp::Or, true)],
+    )
 }
 
 /// rule: and_expr
 fn and_expr(i: In) -> PResult<Expr> {
-    let (mut i, mut lhs) = not_expr(i)?;
-    let mut chain = Chain::default();
-    while let Ok((rest, op_span)) = kw("and", "`and`")(i) {
-        let (rest, rhs) = cut(not_expr(rest))?;
-        chain.grow(&rest, op_span.start as usize, &lhs, [&rhs])?;
-        lhs = binary(BinaryOp::And, op_span, lhs, rhs);
-        i = rest;
-    }
-    record(&i, "and_expr");
-    Ok((i, lhs))
+    left_assoc(
+        i,
+        "and_expr",
+        not_expr,
+        &[op("and", "`and`", BinaryOp::And, true)],
+    )
 }
 
 /// rule: not_expr
@@ -1017,46 +1056,29 @@ fn comparison(i: In) -> PResult<Expr> {
 
 /// rule: sum
 fn sum(i: In) -> PResult<Expr> {
-    let (mut i, mut lhs) = product(i)?;
-    let mut chain = Chain::default();
-    loop {
-        let (op, rest, op_span) = if let Ok((rest, s)) = sym("+", "`+`")(i) {
-            (BinaryOp::Add, rest, s)
-        } else if let Ok((rest, s)) = sym("-", "`-`")(i) {
-            (BinaryOp::Sub, rest, s)
-        } else {
-            break;
-        };
-        let (rest, rhs) = cut(product(rest))?;
-        chain.grow(&rest, op_span.start as usize, &lhs, [&rhs])?;
-        lhs = binary(op, op_span, lhs, rhs);
-        i = rest;
-    }
-    record(&i, "sum");
-    Ok((i, lhs))
+    left_assoc(
+        i,
+        "sum",
+        product,
+        &[
+            op("+", "`+`", BinaryOp::Add, false),
+            op("-", "`-`", BinaryOp::Sub, false),
+        ],
+    )
 }
 
 /// rule: product
 fn product(i: In) -> PResult<Expr> {
-    let (mut i, mut lhs) = unary(i)?;
-    let mut chain = Chain::default();
-    loop {
-        let (op, rest, op_span) = if let Ok((rest, s)) = sym("*", "`*`")(i) {
-            (BinaryOp::Mul, rest, s)
-        } else if let Ok((rest, s)) = sym("/", "`/`")(i) {
-            (BinaryOp::Div, rest, s)
-        } else if let Ok((rest, s)) = sym("%", "`%`")(i) {
-            (BinaryOp::Rem, rest, s)
-        } else {
-            break;
-        };
-        let (rest, rhs) = cut(unary(rest))?;
-        chain.grow(&rest, op_span.start as usize, &lhs, [&rhs])?;
-        lhs = binary(op, op_span, lhs, rhs);
-        i = rest;
-    }
-    record(&i, "product");
-    Ok((i, lhs))
+    left_assoc(
+        i,
+        "product",
+        unary,
+        &[
+            op("*", "`*`", BinaryOp::Mul, false),
+            op("/", "`/`", BinaryOp::Div, false),
+            op("%", "`%`", BinaryOp::Rem, false),
+        ],
+    )
 }
 
 /// rule: unary
