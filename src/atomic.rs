@@ -30,6 +30,13 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             )
         })?;
     tmp.write_all(bytes)?;
+    // tempfile creates files readable by the owner only; outputs are ordinary files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

@@ -32,6 +32,9 @@
 #[cfg(feature = "compiler")]
 pub mod atomic;
 #[cfg(feature = "compiler")]
+#[path = "build_api.rs"]
+pub mod build;
+#[cfg(feature = "compiler")]
 pub mod check;
 #[cfg(feature = "compiler")]
 pub mod codegen;

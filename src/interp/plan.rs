@@ -2,9 +2,9 @@
 
 use ndarray::{Array1, Array2, Array4, ArrayD, ArrayViewD, Ix2, Ix4, IxDyn};
 
-use crate::runtime::kernels as k;
 use super::{Forward, RunError, Weights};
 use crate::ir::{Activation, CheckedModel, Graph, NodeId, Op};
+use crate::runtime::kernels as k;
 
 /// What to compute for one node.
 enum Step {

@@ -56,6 +56,20 @@ impl Weights {
 
     /// Writes the weights as a safetensors file, atomically (temp file + rename).
     pub fn save(&self, path: &Path) -> Result<(), WeightsError> {
+        let data = self
+            .to_safetensors()
+            .map_err(|reason| WeightsError::Format {
+                path: path.display().to_string(),
+                reason,
+            })?;
+        crate::atomic::write(path, &data).map_err(|source| WeightsError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// The weights as safetensors bytes (tensors sorted by name).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, String> {
         let mut names: Vec<&String> = self.tensors.keys().collect();
         names.sort();
         let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = names
@@ -68,23 +82,11 @@ impl Weights {
             .collect();
         let mut entries = Vec::with_capacity(bytes.len());
         for (n, b, s) in &bytes {
-            let view =
-                safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).map_err(|e| {
-                    WeightsError::Format {
-                        path: path.display().to_string(),
-                        reason: e.to_string(),
-                    }
-                })?;
+            let view = safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)
+                .map_err(|e| e.to_string())?;
             entries.push((n.clone(), view));
         }
-        let data = safetensors::serialize(entries, None).map_err(|e| WeightsError::Format {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        crate::atomic::write(path, &data).map_err(|source| WeightsError::Io {
-            path: path.display().to_string(),
-            source,
-        })
+        safetensors::serialize(entries, None).map_err(|e| e.to_string())
     }
 }
 

@@ -42,15 +42,40 @@ impl Bytes {
     }
 }
 
-/// A validated safetensors buffer from which tensors are read by name.
+/// Where one tensor lies in the buffer.
+struct Entry {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    /// Byte range within the whole buffer.
+    range: std::ops::Range<usize>,
+}
+
+/// A validated safetensors buffer from which tensors are read by name (the
+/// header is parsed once).
 pub struct TensorStore {
     bytes: Bytes,
+    index: std::collections::HashMap<String, Entry>,
 }
 
 impl TensorStore {
     fn new(bytes: Bytes) -> Result<TensorStore, StoreError> {
-        SafeTensors::deserialize(bytes.as_slice()).map_err(|e| StoreError::Format(e.to_string()))?;
-        Ok(TensorStore { bytes })
+        let (header_len, metadata) = SafeTensors::read_metadata(bytes.as_slice())
+            .map_err(|e| StoreError::Format(e.to_string()))?;
+        let start = 8 + header_len;
+        let index = metadata
+            .tensors()
+            .into_iter()
+            .map(|(name, info)| {
+                let (a, b) = info.data_offsets;
+                let entry = Entry {
+                    dtype: info.dtype,
+                    shape: info.shape.clone(),
+                    range: start + a..start + b,
+                };
+                (name, entry)
+            })
+            .collect();
+        Ok(TensorStore { bytes, index })
     }
 
     /// Memory-maps a safetensors file.
@@ -75,26 +100,22 @@ impl TensorStore {
         Self::new(Bytes::Owned(bytes))
     }
 
-    fn parsed(&self) -> Result<SafeTensors<'_>, StoreError> {
-        SafeTensors::deserialize(self.bytes.as_slice()).map_err(|e| StoreError::Format(e.to_string()))
-    }
-
     /// Checks that every `(name, shape)` is present as f32 with that shape;
     /// reports every problem at once.
     pub fn check(&self, expected: &[(&str, &[usize])]) -> Result<(), StoreError> {
-        let st = self.parsed()?;
         let mut problems = Vec::new();
         for (name, shape) in expected {
-            match st.tensor(name) {
-                Err(_) => problems.push(format!("  - missing tensor `{name}` (shape {shape:?})")),
-                Ok(v) if v.dtype() != Dtype::F32 => {
-                    problems.push(format!("  - tensor `{name}` is {:?}, expected F32", v.dtype()))
-                }
-                Ok(v) if v.shape() != *shape => problems.push(format!(
-                    "  - tensor `{name}` has shape {:?}, expected {shape:?}",
-                    v.shape()
+            match self.index.get(*name) {
+                None => problems.push(format!("  - missing tensor `{name}` (shape {shape:?})")),
+                Some(e) if e.dtype != Dtype::F32 => problems.push(format!(
+                    "  - tensor `{name}` is {:?}, expected F32",
+                    e.dtype
                 )),
-                Ok(_) => {}
+                Some(e) if e.shape != *shape => problems.push(format!(
+                    "  - tensor `{name}` has shape {:?}, expected {shape:?}",
+                    e.shape
+                )),
+                Some(_) => {}
             }
         }
         if problems.is_empty() {
@@ -107,10 +128,8 @@ impl TensorStore {
     /// Reads tensor `name`, which must be f32 of exactly `shape`.
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<ArrayD<f32>, StoreError> {
         self.check(&[(name, shape)])?;
-        let st = self.parsed()?;
-        let v = st.tensor(name).map_err(|e| StoreError::Format(e.to_string()))?;
-        let data: Vec<f32> = v
-            .data()
+        let range = self.index[name].range.clone();
+        let data: Vec<f32> = self.bytes.as_slice()[range]
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();

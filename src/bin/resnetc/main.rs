@@ -5,6 +5,7 @@
 //! model file.
 
 mod bench;
+mod emit;
 mod run;
 
 use std::io::Write;
@@ -46,6 +47,8 @@ enum Command {
     Check(run::CheckArgs),
     /// Time the interpreter's forward pass on a batch (median of repeated runs).
     Bench(bench::BenchArgs),
+    /// Emit specialised Rust source for a model (depends only on `resnetc::runtime`).
+    Emit(emit::EmitArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Some(Command::Init(args)) => run::init(&args),
         Some(Command::Check(args)) => run::check(&args),
         Some(Command::Bench(args)) => bench::bench(&args),
+        Some(Command::Emit(args)) => emit::emit(&args),
         None => summary(&cli.summary),
     }
 }

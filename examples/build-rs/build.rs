@@ -1,0 +1,25 @@
+//! Compiles `../seed.rn` into `$OUT_DIR/seed.rs`, with weights embedded.
+
+use std::path::PathBuf;
+
+const MODEL: &str = "../seed.rn";
+
+fn main() {
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+
+    // Deterministic initial weights (as a fresh torchvision model would have),
+    // so that the example runs on a fresh clone. A real crate would embed its
+    // trained weights instead: `.embed_weights("weights/seed.safetensors")`.
+    let weights = out_dir.join("seed.safetensors");
+    if let Ok(compiled) = resnetc::compile_file(MODEL.as_ref(), &Default::default()) {
+        resnetc::interp::init(&compiled.model, 0)
+            .save(&weights)
+            .expect("cannot write the initial weights");
+    }
+    // (If the model has errors, `compile` below reports them and stops the build.)
+
+    resnetc::build::Config::new()
+        .model(MODEL)
+        .embed_weights(&weights)
+        .compile();
+}

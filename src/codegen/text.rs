@@ -1,0 +1,81 @@
+//! Small text helpers: rustfmt-shaped calls, source comments, literals.
+
+use std::path::Path;
+
+use crate::span::{SourceMap, Span};
+
+/// rustfmt's `max_width`.
+const MAX_WIDTH: usize = 100;
+/// rustfmt's `fn_call_width`.
+const CALL_WIDTH: usize = 60;
+
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// `{lhs}{callee}({args}){tail}` laid out as rustfmt lays it out at
+/// `indent`: on one line if it fits, else with the right-hand side on the
+/// next line, else one argument per line. Lines are relative to `indent`.
+pub(crate) fn call(
+    indent: usize,
+    lhs: &str,
+    callee: &str,
+    args: &[String],
+    tail: &str,
+) -> Vec<String> {
+    let joined = args.join(", ");
+    let rhs = format!("{callee}({joined}){tail}");
+    if indent + width(lhs) + width(&rhs) <= MAX_WIDTH && width(&joined) <= CALL_WIDTH {
+        return vec![format!("{lhs}{rhs}")];
+    }
+    if lhs.ends_with("= ") && indent + 4 + width(&rhs) <= MAX_WIDTH && width(&joined) <= CALL_WIDTH
+    {
+        return vec![lhs.trim_end().to_string(), format!("    {rhs}")];
+    }
+    let mut v = vec![format!("{lhs}{callee}(")];
+    v.extend(args.iter().map(|a| format!("    {a},")));
+    v.push(format!("){tail}"));
+    v
+}
+
+/// A source file's name as generated code shows it: never absolute.
+pub(crate) fn display_name(sources: &SourceMap, name: &str) -> String {
+    let path = Path::new(name);
+    if !path.is_absolute() {
+        return name.replace('\\', "/");
+    }
+    let main_dir = sources
+        .files()
+        .next()
+        .and_then(|(_, f)| Path::new(&f.name).parent().map(Path::to_path_buf));
+    if let Some(dir) = main_dir
+        && let Ok(rel) = path.strip_prefix(&dir)
+    {
+        return rel.display().to_string().replace('\\', "/");
+    }
+    path.file_name()
+        .map_or_else(|| name.to_string(), |f| f.to_string_lossy().into_owned())
+}
+
+/// `// examples/seed.rn:12: inputs -> conv(64, 3, pad: same)` for the line
+/// where `span` starts.
+pub(crate) fn comment_line(sources: &SourceMap, span: Span) -> String {
+    let file = sources.get(span.file);
+    let (line, _) = file.line_col(span.start as usize);
+    let start = file.line_starts()[line - 1];
+    let end = file.text[start..]
+        .find('\n')
+        .map_or(file.text.len(), |e| start + e);
+    let text = file.text[start..end].trim();
+    format!("// {}:{line}: {text}", display_name(sources, &file.name))
+}
+
+/// An `f32` literal that round-trips.
+pub(crate) fn float(v: f32) -> String {
+    let s = format!("{v:?}");
+    if s.contains(['.', 'e', 'E']) || s.contains("inf") || s.contains("NaN") {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}

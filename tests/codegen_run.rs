@@ -1,0 +1,283 @@
+//! Generated Rust against the interpreter and the PyTorch fixtures.
+//!
+//! Writes a cargo crate under `target/codegen-test/` (reused between runs;
+//! built into this crate's `target/` so dependencies are shared) holding the
+//! generated module of every example model (ImageNet models at 3×64×64) and
+//! of the fixture nets, compiled under `#![deny(warnings)]`. Its binary, for
+//! each model, compiles the same `.rn` with resnetc, initialises weights
+//! (`interp::init`), runs the generated `forward` and the interpreter on the
+//! same weights and a random batch of 2 in memory, and compares them (max |Δ|
+//! ≤ 1e-5 × max(1, |ref|)); then it runs the committed PyTorch fixtures
+//! through the generated code (1e-4). Nothing large is written to disk.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use resnetc::codegen::{EmitOptions, emit};
+use resnetc::{CheckOptions, Compiled, compile_file};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One model of the test crate.
+struct Model {
+    /// The module name.
+    module: String,
+    /// The `.rn` file, relative to the crate root.
+    file: String,
+    compiled: Compiled,
+    /// The generated model struct.
+    ty: String,
+    /// Compiled at 3×64×64 instead of its declared 224×224.
+    big: bool,
+}
+
+fn models() -> Vec<Model> {
+    let mut files: Vec<String> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().into_owned();
+            name.ends_with(".rn").then(|| format!("examples/{name}"))
+        })
+        .collect();
+    files.sort();
+    for f in ["resnet18_w8", "resnet50_w8", "mixed"] {
+        files.push(format!("tests/fixtures/nets/{f}.rn"));
+    }
+    files
+        .into_iter()
+        .map(|file| {
+            let path = root().join(&file);
+            let plain = compile_file(&path, &CheckOptions::default())
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            let g = plain.model.graph();
+            // ImageNet-sized models run at 3×64×64 to keep the test fast.
+            let big = g.inputs.len() == 1 && g.node(g.inputs[0].node).shape.0 == [3, 224, 224];
+            let compiled = if big {
+                let options = CheckOptions {
+                    model: None,
+                    input_shapes: vec![(None, vec![3, 64, 64])],
+                };
+                compile_file(&path, &options).unwrap_or_else(|e| panic!("{file}: {e}"))
+            } else {
+                plain
+            };
+            let module = Path::new(&file)
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            Model {
+                module,
+                file,
+                compiled,
+                ty: String::new(),
+                big,
+            }
+        })
+        .collect()
+}
+
+/// Writes `text` to `path` unless it already holds it (keeps cargo's mtimes).
+fn write_if_changed(path: &Path, text: &str) {
+    if std::fs::read_to_string(path).ok().as_deref() != Some(text) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+const MAIN: &str = r#"//! Checks every generated model against resnetc's interpreter (see tests/codegen_run.rs).
+
+use std::path::Path;
+
+use codegen_test::*;
+use resnetc::interp::{self, Interpreter};
+use resnetc::runtime::TensorStore;
+use resnetc::runtime::ndarray::{ArrayD, Dimension, IxDyn};
+use resnetc::{CheckOptions, compile_file};
+
+/// A deterministic batch of 2 in [-1, 1).
+fn batch(shape: &[usize], seed: u64) -> ArrayD<f32> {
+    let mut dims = vec![2];
+    dims.extend_from_slice(shape);
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    ArrayD::from_shape_simple_fn(IxDyn(&dims), || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    })
+}
+
+fn compare<D: Dimension>(what: &str, got: &resnetc::runtime::ndarray::Array<f32, D>, want: &ArrayD<f32>, tol: f32) {
+    assert_eq!(got.shape(), want.shape(), "{what}: output shape");
+    let mut worst = 0.0f32;
+    for (a, b) in got.iter().zip(want.iter()) {
+        let err = (a - b).abs() / b.abs().max(1.0);
+        assert!(err <= tol, "{what}: got {a}, expected {b}");
+        worst = worst.max(err);
+    }
+    println!("{what}: max rel. error {worst:.1e}");
+}
+
+/// Compiles `file` (at `input` when given), initialises its weights, and
+/// returns the model, a store of its weights and the interpreter's outputs.
+fn reference(file: &str, input: Option<Vec<usize>>, seed: u64) -> (Vec<ArrayD<f32>>, TensorStore, Vec<(String, ArrayD<f32>)>) {
+    let options = CheckOptions { model: None, input_shapes: input.map(|s| vec![(None, s)]).unwrap_or_default() };
+    let c = compile_file(Path::new(file), &options).expect("compile");
+    let g = c.model.graph();
+    let weights = interp::init(&c.model, 1);
+    let store = TensorStore::from_vec(weights.to_safetensors().expect("serialise")).expect("store");
+    let inputs: Vec<ArrayD<f32>> = g.inputs.iter().enumerate()
+        .map(|(k, i)| batch(&g.node(i.node).shape.0, seed + k as u64)).collect();
+    let out = Interpreter::new(&c.model, &weights).expect("plan").forward(&interp::views(&inputs)).expect("forward");
+    (inputs, store, out.outputs)
+}
+
+fn main() {
+    let root = std::env::args().nth(1).expect("crate root");
+    std::env::set_current_dir(&root).expect("crate root");
+@ARMS@
+    println!("all generated models match");
+}
+"#;
+
+fn arm(m: &Model) -> String {
+    let big = m.big;
+    let g = m.compiled.model.graph();
+    let (module, ty, file) = (&m.module, &m.ty, &m.file);
+    let input = if big { "Some(vec![3, 64, 64])" } else { "None" };
+    let mut s = format!(
+        "    {{\n        let (x, store, want) = reference({file:?}, {input}, 7);\n        let m = {module}::{ty}::from_store(&store).expect(\"{module}: weights\");\n"
+    );
+    let views: Vec<String> = (0..g.inputs.len())
+        .map(|k| format!("x[{k}].view().into_dimensionality().expect(\"rank\")"))
+        .collect();
+    let call = if views.len() == 1 {
+        views[0].clone()
+    } else {
+        format!("({})", views.join(", "))
+    };
+    if g.outputs.len() == 1 {
+        s.push_str(&format!(
+            "        let y = m.forward({call}).expect(\"{module}: forward\");\n        compare(\"{module} {}\", &y, &want[0].1, 1e-5);\n",
+            g.outputs[0].name
+        ));
+    } else {
+        let ys: Vec<String> = (0..g.outputs.len()).map(|k| format!("y{k}")).collect();
+        s.push_str(&format!(
+            "        let ({}) = m.forward({call}).expect(\"{module}: forward\");\n",
+            ys.join(", ")
+        ));
+        for (k, (y, o)) in ys.iter().zip(&g.outputs).enumerate() {
+            s.push_str(&format!(
+                "        compare(\"{module} {}\", &{y}, &want[{k}].1, 1e-5);\n",
+                o.name
+            ));
+        }
+    }
+    // A wrong input shape is an error, not a panic.
+    let bad: Vec<String> = views
+        .iter()
+        .enumerate()
+        .map(|(k, v)| {
+            if k == 0 {
+                "x[0].view().into_dimensionality::<resnetc::runtime::ndarray::Ix4>().expect(\"rank\").slice_axis(resnetc::runtime::ndarray::Axis(1), (0..1).into())".to_string()
+            } else {
+                v.clone()
+            }
+        })
+        .collect();
+    let bad = if bad.len() == 1 {
+        bad[0].clone()
+    } else {
+        format!("({})", bad.join(", "))
+    };
+    if g.node(g.inputs[0].node).shape.0.len() == 3 {
+        s.push_str(&format!(
+            "        assert!(matches!(m.forward({bad}), Err({module}::ForwardError::InputShape {{ .. }})));\n"
+        ));
+    }
+    // The committed PyTorch fixtures, through the generated code.
+    if matches!(module.as_str(), "resnet18_w8" | "resnet50_w8" | "mixed") {
+        s.push_str(&format!(
+            "        let m = {module}::{ty}::from_path(Path::new(\"tests/fixtures/nets/{module}.safetensors\")).expect(\"fixture weights\");\n\
+             let x = interp::io::read_npy(Path::new(\"tests/fixtures/nets/{module}_input.npy\")).expect(\"input\");\n\
+             let want = interp::io::read_npy(Path::new(\"tests/fixtures/nets/{module}_output.npy\")).expect(\"output\");\n\
+             let y = m.forward(x.view().into_dimensionality().expect(\"rank\")).expect(\"forward\");\n\
+             compare(\"{module} vs PyTorch\", &y, &want, 1e-4);\n"
+        ));
+    }
+    s.push_str("    }\n");
+    s
+}
+
+#[test]
+fn generated_code_matches_interpreter_and_pytorch() {
+    let start = Instant::now();
+    let dir = root().join("target/codegen-test");
+    let mut models = models();
+    let mut arms = String::new();
+    let mut lib =
+        String::from("//! Generated models (see tests/codegen_run.rs).\n#![deny(warnings)]\n\n");
+    for m in &mut models {
+        let code = emit(
+            &m.compiled.model,
+            &m.compiled.sources,
+            &EmitOptions {
+                source_name: m.file.clone(),
+                embed_weights: None,
+            },
+        );
+        m.ty = code
+            .lines()
+            .find_map(|l| l.strip_prefix("pub struct "))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap()
+            .to_string();
+        write_if_changed(&dir.join(format!("src/{}.rs", m.module)), &code);
+        lib.push_str(&format!("pub mod {};\n", m.module));
+        arms.push_str(&arm(m));
+    }
+    write_if_changed(&dir.join("src/lib.rs"), &lib);
+    write_if_changed(&dir.join("src/main.rs"), &MAIN.replace("@ARMS@\n", &arms));
+    write_if_changed(
+        &dir.join("Cargo.toml"),
+        &format!(
+            "[package]\nname = \"codegen-test\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\nresnetc = {{ path = {:?}, default-features = false, features = [\"compiler\"] }}\n\n\
+             [profile.dev]\nopt-level = 1\n\n[profile.dev.package.\"*\"]\nopt-level = 2\n\n[workspace]\n",
+            root().display().to_string()
+        ),
+    );
+    if !dir.join("Cargo.lock").exists() {
+        std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    }
+    let target = root().join("target");
+    let build = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target)
+        .env("RUSTFLAGS", "")
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "the generated code does not compile:\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    eprintln!("built in {:.1?}", start.elapsed());
+    let run = Command::new(target.join("debug/codegen-test"))
+        .arg(root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        run.status.success(),
+        "generated code differs from the interpreter:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("all generated models match"));
+    eprintln!("total {:.1?}", start.elapsed());
+}
