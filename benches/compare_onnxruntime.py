@@ -1,7 +1,8 @@
 """Times resnetc's interpreter against onnxruntime on the same models, in the
 same run, interleaved, and prints the ratio of the medians.
 
-Run by hand (not by CI), after `cargo build --release`:
+Run by hand (not by CI), after `cargo build --release` (and, for the generated
+code's column, `cargo build --release -p bench-generated`):
 
     pip install torch torchvision onnx onnxruntime onnxscript
     python3 benches/compare_onnxruntime.py [--threads 2] [--rounds 5] [--repeat 10]
@@ -27,6 +28,7 @@ import torchvision
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESNETC = os.path.join(ROOT, "target", "release", "resnetc")
+GENERATED = os.path.join(ROOT, "target", "release", "bench-generated")
 
 
 def export(name, directory):
@@ -61,6 +63,12 @@ def time_resnetc(name, batch, repeat, threads):
     return float(re.search(r"median_ms=([0-9.]+)", out).group(1))
 
 
+def time_generated(name, batch, repeat, threads):
+    out = subprocess.run([GENERATED, name, str(batch), str(repeat), str(threads)],
+                         check=True, capture_output=True, text=True).stdout
+    return float(re.search(r"median_ms=([0-9.]+)", out).group(1))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -75,18 +83,28 @@ def main():
     opts.intra_op_num_threads = args.threads
     opts.inter_op_num_threads = 1
     print(f"onnxruntime {ort.__version__}, torch {torch.__version__}, threads {args.threads}")
-    print(f"{'model':<10} {'batch':>5} {'resnetc ms':>11} {'ort ms':>8} {'ratio':>6}")
+    generated = os.path.exists(GENERATED)
+    header = f"{'model':<10} {'batch':>5} {'interp ms':>10} {'ort ms':>8} {'interp/ort':>10}"
+    if generated:
+        header += f" {'generated ms':>13} {'gen/ort':>8} {'gen/interp':>10}"
+    print(header)
     with tempfile.TemporaryDirectory() as d:
         for name in args.models.split(","):
             session = ort.InferenceSession(export(name, d), opts, providers=["CPUExecutionProvider"])
             for batch in map(int, args.batches.split(",")):
-                ours, theirs = [], []
+                ours, theirs, gen = [], [], []
                 repeat = max(2, args.repeat // batch)
                 for _ in range(args.rounds):
                     theirs.append(time_ort(session, batch, repeat))
                     ours.append(time_resnetc(name, batch, repeat, args.threads))
+                    if generated:
+                        gen.append(time_generated(name, batch, repeat, args.threads))
                 a, b = statistics.median(ours), statistics.median(theirs)
-                print(f"{name:<10} {batch:>5} {a:>11.2f} {b:>8.2f} {a / b:>6.2f}", flush=True)
+                line = f"{name:<10} {batch:>5} {a:>10.2f} {b:>8.2f} {a / b:>10.2f}"
+                if generated:
+                    c = statistics.median(gen)
+                    line += f" {c:>13.2f} {c / b:>8.2f} {c / a:>10.2f}"
+                print(line, flush=True)
 
 
 if __name__ == "__main__":
