@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use resnetc::CheckOptions;
 use resnetc::codegen::{EmitOptions, emit as emit_rust};
 
-use crate::{Color, MessageFormat, parse_input_shape, report_with, usage_error};
+use crate::{Color, MessageFormat, check_options, report_with, usage_error};
 
 /// `resnetc emit`.
 #[derive(Args, Debug)]
@@ -31,16 +30,9 @@ pub struct EmitArgs {
 
 /// Compiles the model and writes its Rust source.
 pub fn emit(args: &EmitArgs) -> ExitCode {
-    let mut input_shapes = Vec::new();
-    for s in &args.input {
-        match parse_input_shape(s) {
-            Ok(v) => input_shapes.push(v),
-            Err(e) => return usage_error(&e),
-        }
-    }
-    let options = CheckOptions {
-        model: args.model.clone(),
-        input_shapes,
+    let options = match check_options(&args.model, &args.input) {
+        Ok(o) => o,
+        Err(code) => return code,
     };
     let compiled = match resnetc::compile_file(&args.file, &options) {
         Ok(c) => c,

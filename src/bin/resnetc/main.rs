@@ -135,6 +135,23 @@ pub(crate) fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The checker's options from `--model` and `--input SHAPE` flags (a usage
+/// error for a malformed shape).
+pub(crate) fn check_options(
+    model: &Option<String>,
+    inputs: &[String],
+) -> Result<CheckOptions, ExitCode> {
+    let input_shapes = inputs
+        .iter()
+        .map(|s| parse_input_shape(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| usage_error(&e))?;
+    Ok(CheckOptions {
+        model: model.clone(),
+        input_shapes,
+    })
+}
+
 /// Parses `3x32x32` or `name=3x32x32`.
 pub(crate) fn parse_input_shape(s: &str) -> Result<(Option<String>, Vec<usize>), String> {
     let (name, dims) = match s.split_once('=') {
@@ -165,16 +182,9 @@ fn summary(args: &SummaryArgs) -> ExitCode {
             "no input file\n\nUsage: resnetc [OPTIONS] <FILE>\n\nFor more information, try '--help'.",
         );
     };
-    let mut input_shapes = Vec::new();
-    for s in &args.input {
-        match parse_input_shape(s) {
-            Ok(v) => input_shapes.push(v),
-            Err(e) => return usage_error(&e),
-        }
-    }
-    let options = CheckOptions {
-        model: args.model.clone(),
-        input_shapes,
+    let options = match check_options(&args.model, &args.input) {
+        Ok(o) => o,
+        Err(code) => return code,
     };
     let compiled = match resnetc::compile_file(file, &options) {
         Ok(c) => c,
