@@ -335,6 +335,37 @@ impl Bound<'_> {
             },
         }
     }
+
+    /// Batch norm's `eps`: positive and finite.
+    fn eps(&self) -> Result<f64, CheckError> {
+        let eps = self.float("eps")?;
+        if !(eps > 0.0 && eps.is_finite()) {
+            return Err(self
+                .bad("eps", format!("must be positive, got {eps}"))
+                .label("must be greater than 0"));
+        }
+        Ok(eps)
+    }
+
+    /// Dropout's `p`: a probability below 1.
+    fn probability(&self) -> Result<f64, CheckError> {
+        let p = self.float("p")?;
+        if !(0.0..1.0).contains(&p) {
+            return Err(self
+                .bad("p", format!("must be in [0, 1), got {p}"))
+                .label("a probability: 0 ≤ p < 1"));
+        }
+        Ok(p)
+    }
+
+    /// Leaky ReLU's `slope`: finite.
+    fn slope(&self) -> Result<f64, CheckError> {
+        let slope = self.float("slope")?;
+        if !slope.is_finite() {
+            return Err(self.bad("slope", "must be finite"));
+        }
+        Ok(slope)
+    }
 }
 
 /// The resnetc name of an argument as PyTorch or Keras spell it.
@@ -522,23 +553,13 @@ pub(crate) fn validate_args(kind: OpKind, b: &Bound) -> Result<(), CheckError> {
             b.boolean("bias")?;
         }
         OpKind::BatchNorm => {
-            let eps = b.float("eps")?;
-            if !(eps > 0.0 && eps.is_finite()) {
-                return Err(b
-                    .bad("eps", format!("must be positive, got {eps}"))
-                    .label("must be greater than 0"));
-            }
+            b.eps()?;
         }
         OpKind::Dropout => {
-            let p = b.float("p")?;
-            if !(0.0..1.0).contains(&p) {
-                return Err(b
-                    .bad("p", format!("must be in [0, 1), got {p}"))
-                    .label("a probability: 0 ≤ p < 1"));
-            }
+            b.probability()?;
         }
-        OpKind::LeakyRelu if !b.float("slope")?.is_finite() => {
-            return Err(b.bad("slope", "must be finite"));
+        OpKind::LeakyRelu => {
+            b.slope()?;
         }
         _ => {}
     }
@@ -667,12 +688,7 @@ pub(crate) fn build_op(
             if !(x.0.len() == 1 || x.0.len() == 3) {
                 return Err(rank_error(name, "N×C or N×C×H×W", x, span));
             }
-            let eps = b.float("eps")?;
-            if !(eps > 0.0 && eps.is_finite()) {
-                return Err(b
-                    .bad("eps", format!("must be positive, got {eps}"))
-                    .label("must be greater than 0"));
-            }
+            let eps = b.eps()?;
             same(Op::BatchNorm(BatchNormParams {
                 channels: x.0[0],
                 eps,
@@ -684,10 +700,7 @@ pub(crate) fn build_op(
         OpKind::Tanh => same(Op::Activation(Activation::Tanh)),
         OpKind::Gelu => same(Op::Activation(Activation::Gelu)),
         OpKind::LeakyRelu => {
-            let slope = b.float("slope")?;
-            if !slope.is_finite() {
-                return Err(b.bad("slope", "must be finite"));
-            }
+            let slope = b.slope()?;
             same(Op::Activation(Activation::LeakyRelu { slope }))
         }
         OpKind::Identity => same(Op::Identity),
@@ -699,12 +712,7 @@ pub(crate) fn build_op(
             same(Op::Softmax)
         }
         OpKind::Dropout => {
-            let p = b.float("p")?;
-            if !(0.0..1.0).contains(&p) {
-                return Err(b
-                    .bad("p", format!("must be in [0, 1), got {p}"))
-                    .label("a probability: 0 ≤ p < 1"));
-            }
+            let p = b.probability()?;
             same(Op::Dropout { p })
         }
         OpKind::GlobalAvgPool => {

@@ -229,33 +229,33 @@ impl Interpreter {
                 Op::GlobalAvgPool => Step::GlobalAvgPool,
                 Op::Flatten => Step::Flatten,
                 Op::Dense(d) => {
-                    let mut activation = k::Activation::None;
-                    let step_weight: Array2<f32> = tensor_nd(weights, &format!("{name}.weight"))?;
+                    let weight: Array2<f32> = tensor_nd(weights, &format!("{name}.weight"))?;
                     let bias = if d.bias {
                         Some(tensor1(weights, &format!("{name}.bias"))?)
                     } else {
                         None
                     };
-                    if let Some(j) = sole(i)
-                        && matches!(g.nodes[j].op, Op::Activation(Activation::Relu))
-                    {
-                        activation = k::Activation::Relu;
-                        fused[j] = true;
-                        reads[j] = node.inputs.clone();
-                        pending[j] = Some(Step::Dense {
-                            weight: step_weight.clone(),
-                            bias: bias.clone(),
-                            activation,
-                        });
-                    }
-                    if activation == k::Activation::None {
-                        Step::Dense {
-                            weight: step_weight,
-                            bias,
-                            activation,
-                        }
+                    // A following ReLU that is the only reader runs in the epilogue.
+                    let relu = sole(i)
+                        .filter(|&j| matches!(g.nodes[j].op, Op::Activation(Activation::Relu)));
+                    let activation = if relu.is_some() {
+                        k::Activation::Relu
                     } else {
-                        Step::Fused
+                        k::Activation::None
+                    };
+                    let step = Step::Dense {
+                        weight,
+                        bias,
+                        activation,
+                    };
+                    match relu {
+                        Some(j) => {
+                            fused[j] = true;
+                            reads[j] = node.inputs.clone();
+                            pending[j] = Some(step);
+                            Step::Fused
+                        }
+                        None => step,
                     }
                 }
                 Op::Softmax => Step::Softmax,

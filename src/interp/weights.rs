@@ -516,11 +516,7 @@ impl WeightsFile {
                     continue;
                 }
                 if read && problems.is_empty() {
-                    let raw: Vec<f32> = view
-                        .data()
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect();
+                    let raw = crate::runtime::f32s_from_le_bytes(view.data());
                     let data = match &permutation {
                         Some(perm) => permute(&raw, view.shape(), perm),
                         None => raw,

@@ -9,6 +9,8 @@
 pub mod kernels;
 mod store;
 
+#[cfg(feature = "compiler")]
+pub(crate) use store::f32s_from_le_bytes;
 pub use store::{StoreError, TensorStore};
 
 /// The ndarray version the runtime uses, for generated code and its callers.

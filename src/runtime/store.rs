@@ -129,10 +129,15 @@ impl TensorStore {
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<ArrayD<f32>, StoreError> {
         self.check(&[(name, shape)])?;
         let range = self.index[name].range.clone();
-        let data: Vec<f32> = self.bytes.as_slice()[range]
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let data = f32s_from_le_bytes(&self.bytes.as_slice()[range]);
         ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| StoreError::Format(e.to_string()))
     }
+}
+
+/// Decodes little-endian f32 data (safetensors' layout; any alignment).
+pub(crate) fn f32s_from_le_bytes(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }

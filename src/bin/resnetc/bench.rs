@@ -35,9 +35,15 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         model: args.model.clone(),
         input_shapes: Vec::new(),
     };
-    let compiled = match resnetc::compile_file(&args.file, &options) {
+    let compiled = match crate::compile_reporting(
+        &args.file,
+        &options,
+        crate::MessageFormat::Human,
+        crate::Color::Auto,
+        true,
+    ) {
         Ok(c) => c,
-        Err(e) => return usage_error(&e.to_string()),
+        Err(code) => return code,
     };
     let weights = interp::init(&compiled.model, 0);
     let net = match Interpreter::new(&compiled.model, &weights) {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use resnetc::codegen::{EmitOptions, emit as emit_rust};
 
-use crate::{Color, MessageFormat, check_options, report_with, usage_error};
+use crate::{Color, MessageFormat, check_options, compile_reporting, usage_error};
 
 /// `resnetc emit`.
 #[derive(Args, Debug)]
@@ -34,27 +34,16 @@ pub fn emit(args: &EmitArgs) -> ExitCode {
         Ok(o) => o,
         Err(code) => return code,
     };
-    let compiled = match resnetc::compile_file(&args.file, &options) {
-        Ok(c) => c,
-        Err(resnetc::Error::Io { path, source }) => {
-            return usage_error(&format!("cannot read `{path}`: {source}"));
-        }
-        Err(resnetc::Error::Compile(e)) => {
-            report_with(
-                &e.diagnostics,
-                &e.sources,
-                MessageFormat::Human,
-                Color::Auto,
-            );
-            return ExitCode::from(1);
-        }
-    };
-    report_with(
-        &compiled.warnings,
-        &compiled.sources,
+    let compiled = match compile_reporting(
+        &args.file,
+        &options,
         MessageFormat::Human,
         Color::Auto,
-    );
+        true,
+    ) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let source_name = header_name(&args.file);
     let code = emit_rust(
         &compiled.model,

@@ -135,6 +135,41 @@ pub(crate) fn usage_error(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Compiles `file` and prints its diagnostics: the warnings (when `warnings`)
+/// on success; on errors every diagnostic and a closing `could not compile`
+/// line, with exit code 1 (2 when the file cannot be read).
+pub(crate) fn compile_reporting(
+    file: &std::path::Path,
+    options: &CheckOptions,
+    format: MessageFormat,
+    color: Color,
+    warnings: bool,
+) -> Result<resnetc::Compiled, ExitCode> {
+    match resnetc::compile_file(file, options) {
+        Ok(c) => {
+            if warnings {
+                report_with(&c.warnings, &c.sources, format, color);
+            }
+            Ok(c)
+        }
+        Err(resnetc::Error::Io { path, source }) => {
+            Err(usage_error(&format!("cannot read `{path}`: {source}")))
+        }
+        Err(resnetc::Error::Compile(e)) => {
+            report_with(&e.diagnostics, &e.sources, format, color);
+            let errors = e.diagnostics.iter().filter(|d| d.is_error()).count();
+            if matches!(format, MessageFormat::Human) {
+                eprintln!(
+                    "error: could not compile `{}` due to {errors} previous error{}",
+                    file.display(),
+                    if errors == 1 { "" } else { "s" }
+                );
+            }
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
 /// The checker's options from `--model` and `--input SHAPE` flags (a usage
 /// error for a malformed shape).
 pub(crate) fn check_options(
@@ -186,25 +221,10 @@ fn summary(args: &SummaryArgs) -> ExitCode {
         Ok(o) => o,
         Err(code) => return code,
     };
-    let compiled = match resnetc::compile_file(file, &options) {
+    let compiled = match compile_reporting(file, &options, args.message_format, args.color, true) {
         Ok(c) => c,
-        Err(resnetc::Error::Io { path, source }) => {
-            return usage_error(&format!("cannot read `{path}`: {source}"));
-        }
-        Err(resnetc::Error::Compile(e)) => {
-            report(&e.diagnostics, &e.sources, args);
-            let errors = e.diagnostics.iter().filter(|d| d.is_error()).count();
-            if matches!(args.message_format, MessageFormat::Human) {
-                eprintln!(
-                    "error: could not compile `{}` due to {errors} previous error{}",
-                    file.display(),
-                    if errors == 1 { "" } else { "s" }
-                );
-            }
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
-    report(&compiled.warnings, &compiled.sources, args);
     let summary = Summary::new(&compiled.model);
     let text = match args.format {
         Format::Table => summary.render(),
@@ -222,10 +242,6 @@ fn summary(args: &SummaryArgs) -> ExitCode {
     // A closed pipe (`resnetc m.rn | head`) is not an error worth a panic.
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     ExitCode::SUCCESS
-}
-
-fn report(diagnostics: &[Diagnostic], sources: &SourceMap, args: &SummaryArgs) {
-    report_with(diagnostics, sources, args.message_format, args.color);
 }
 
 /// Prints diagnostics to stderr in the chosen format.

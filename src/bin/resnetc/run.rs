@@ -13,7 +13,7 @@ use resnetc::interp::io::{self, Normalize};
 use resnetc::interp::{self, Interpreter, NameMap, WeightsFile};
 use resnetc::{CheckOptions, Compiled};
 
-use crate::{Color, MessageFormat, report_with, usage_error};
+use crate::{Color, MessageFormat, report_with};
 
 /// The model to compile, shared by every interpreter command.
 #[derive(Args, Debug)]
@@ -130,26 +130,14 @@ fn compile(
         model: m.model.clone(),
         input_shapes,
     };
-    match resnetc::compile_file(&m.file, &options) {
-        Ok(c) => {
-            if warnings {
-                report_with(&c.warnings, &c.sources, MessageFormat::Human, Color::Auto);
-            }
-            Ok(c)
-        }
-        Err(resnetc::Error::Io { path, source }) => Err(Failure(usage_error(&format!(
-            "cannot read `{path}`: {source}"
-        )))),
-        Err(resnetc::Error::Compile(e)) => {
-            report_with(
-                &e.diagnostics,
-                &e.sources,
-                MessageFormat::Human,
-                Color::Auto,
-            );
-            Err(Failure(ExitCode::from(1)))
-        }
-    }
+    crate::compile_reporting(
+        &m.file,
+        &options,
+        MessageFormat::Human,
+        Color::Auto,
+        warnings,
+    )
+    .map_err(Failure)
 }
 
 fn name_map(path: Option<&Path>) -> Result<NameMap, Failure> {

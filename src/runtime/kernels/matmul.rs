@@ -92,28 +92,16 @@ pub(crate) fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, parallel: bool) {
             // columns of `dst` (m×n row-major, bounds-checked above), and `b`
             // is read from column c0 within its checked bounds.
             unsafe {
-                gemm::gemm(
-                    m,
-                    c1 - c0,
-                    k,
+                raw_gemm(
+                    (m, c1 - c0, k),
                     d.0.add(c0),
-                    1,
-                    n as isize,
-                    false,
-                    a.data.as_ptr(),
-                    a.cs as isize,
-                    a.rs as isize,
+                    n,
+                    a,
                     b.data.as_ptr().add(c0 * b.cs),
-                    b.cs as isize,
-                    b.rs as isize,
-                    0.0f32,
-                    1.0f32,
-                    false,
-                    false,
-                    false,
+                    b,
                     Parallelism::None,
-                );
-            }
+                )
+            };
         });
         return;
     }
@@ -138,21 +126,39 @@ pub(crate) fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, parallel: bool) {
     };
     // SAFETY: all three matrices were bounds-checked above against their
     // slices (dst is m×n row-major of exactly m*n elements); `dst` is a unique
-    // borrow so it does not alias `a` or `b`. With read_dst = false the
-    // previous dst contents are ignored (alpha is unused).
+    // borrow so it does not alias `a` or `b`.
+    unsafe { raw_gemm((m, n, k), dst.as_mut_ptr(), n, a, b.data.as_ptr(), b, par) };
+}
+
+/// `dst[m×n] = a[m×k] · b[k×n]` through `gemm` (previous `dst` ignored).
+///
+/// # Safety
+/// `dst` must address an m×n row-major block with row stride `dst_rs` that no
+/// one else accesses; `a` and `b_ptr` (with `b`'s strides) must address m×k
+/// and k×n matrices inside live allocations.
+unsafe fn raw_gemm(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut f32,
+    dst_rs: usize,
+    a: Mat<'_>,
+    b_ptr: *const f32,
+    b: Mat<'_>,
+    par: Parallelism,
+) {
+    // SAFETY: guaranteed by the caller.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
-            n as isize,
+            dst_rs as isize,
             false,
             a.data.as_ptr(),
             a.cs as isize,
             a.rs as isize,
-            b.data.as_ptr(),
+            b_ptr,
             b.cs as isize,
             b.rs as isize,
             0.0f32,
