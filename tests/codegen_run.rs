@@ -92,11 +92,59 @@ const MAIN: &str = r#"//! Checks every generated model against resnetc's interpr
 
 use std::path::Path;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use codegen_test::*;
 use resnetc::interp::{self, Interpreter};
 use resnetc::runtime::TensorStore;
-use resnetc::runtime::ndarray::{ArrayD, Dimension, IxDyn};
+use resnetc::runtime::ndarray::{Array, ArrayD, ArrayViewMut, Axis, Dimension, IxDyn, Slice};
 use resnetc::{CheckOptions, compile_file};
+
+/// The system allocator, counting allocations.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by `f`.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    f();
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+/// A zeroed buffer of `like`'s shape that is not in standard layout (every
+/// other sample of a batch twice as large).
+fn strided<D: Dimension>(like: &Array<f32, D>) -> Array<f32, D> {
+    let mut dim = like.raw_dim();
+    dim[0] *= 2;
+    Array::zeros(dim)
+}
+
+fn every_other<'a, D: Dimension>(a: &'a mut Array<f32, D>) -> ArrayViewMut<'a, f32, D> {
+    a.slice_axis_mut(Axis(0), Slice::new(0, None, 2))
+}
 
 /// A deterministic batch of 2 in [-1, 1).
 fn batch(shape: &[usize], seed: u64) -> ArrayD<f32> {
@@ -134,9 +182,57 @@ fn reference(file: &str, input: Option<Vec<usize>>, seed: u64) -> (Vec<ArrayD<f3
     (inputs, store, out.outputs)
 }
 
+/// The allocations the gemm crate makes in a forward pass of `file` on a
+/// batch of 2 (gemm-common 0.19 allocates per product): every convolution
+/// and dense layer run alone, on zeros, after a warm-up call.
+fn gemm_allocations(file: &str, input: Option<Vec<usize>>) -> usize {
+    use resnetc::ir::Op;
+    use resnetc::runtime::kernels as k;
+    use resnetc::runtime::ndarray::{Array1, Array2, Array4};
+    let options = CheckOptions { model: None, input_shapes: input.map(|s| vec![(None, s)]).unwrap_or_default() };
+    let c = compile_file(Path::new(file), &options).expect("compile");
+    let g = c.model.graph();
+    let shape4 = |s: &[usize]| [2, s[0], s[1], s[2]];
+    let mut total = 0;
+    for node in &g.nodes {
+        match &node.op {
+            Op::Conv(p) => {
+                let input = &g.node(node.inputs[0]).shape.0;
+                let x = Array4::<f32>::zeros(shape4(input));
+                let w = Array4::<f32>::zeros([p.out_channels, p.in_channels / p.groups, p.kernel[0], p.kernel[1]]);
+                let b = Array1::<f32>::zeros(p.out_channels);
+                let mut y = Array4::<f32>::zeros(shape4(&node.shape.0));
+                let params = k::Conv2dParams {
+                    stride: (p.stride[0], p.stride[1]),
+                    padding: k::Padding2d { top: p.padding[0], left: p.padding[1], bottom: p.padding[2], right: p.padding[3] },
+                    dilation: (p.dilation[0], p.dilation[1]),
+                    groups: p.groups,
+                    activation: k::Activation::None,
+                };
+                let mut run = || k::conv2d_into(x.view(), w.view(), Some(b.view()), &params, y.view_mut()).expect("conv");
+                run();
+                total += allocations(run);
+            }
+            Op::Dense(p) => {
+                let x = Array2::<f32>::zeros([2, p.in_features]);
+                let w = Array2::<f32>::zeros([p.out_features, p.in_features]);
+                let mut y = Array2::<f32>::zeros([2, p.out_features]);
+                let mut run = || k::dense_into(x.view(), w.view(), None, k::Activation::None, y.view_mut()).expect("dense");
+                run();
+                total += allocations(run);
+            }
+            _ => {}
+        }
+    }
+    total
+}
+
 fn main() {
     let root = std::env::args().nth(1).expect("crate root");
     std::env::set_current_dir(&root).expect("crate root");
+    // One rayon thread, so that the allocation counts are those of the
+    // forward pass and not of rayon's bookkeeping.
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
 @ARMS@
     println!("all generated models match");
 }
@@ -176,6 +272,65 @@ fn arm(m: &Model) -> String {
             ));
         }
     }
+    // forward_into: the same values in reused buffers that hold stale data
+    // (a previous batch), no allocation of its own, errors for bad buffers.
+    let ys: Vec<String> = (0..g.outputs.len()).map(|k| format!("y{k}")).collect();
+    let noise: Vec<String> = (0..g.inputs.len())
+        .map(|k| format!("noise[{k}].view().into_dimensionality().expect(\"rank\")"))
+        .collect();
+    let tuple = |v: Vec<String>| {
+        if v.len() == 1 {
+            v[0].clone()
+        } else {
+            format!("({})", v.join(", "))
+        }
+    };
+    let noise_call = tuple(noise);
+    let bufs = tuple(ys.iter().map(|y| format!("{y}_into.view_mut()")).collect());
+    let strided_bufs = tuple(
+        ys.iter()
+            .enumerate()
+            .map(|(k, y)| {
+                if k == 0 {
+                    format!("every_other(&mut {y}_strided)")
+                } else {
+                    format!("{y}_into.view_mut()")
+                }
+            })
+            .collect(),
+    );
+    if g.outputs.len() == 1 {
+        s.push_str("        let y0 = y;\n");
+    }
+    for y in &ys {
+        s.push_str(&format!(
+            "        let mut {y}_into = Array::from_elem({y}.raw_dim(), f32::NAN);\n\
+             let mut {y}_strided = strided(&{y});\n"
+        ));
+    }
+    s.push_str(&format!(
+        "        let noise: Vec<ArrayD<f32>> = x.iter().map(|a| a.mapv(|v| 3.0 * v + 1.0)).collect();\n\
+         let mut ws = {module}::{ty}Workspace::new(3);\n\
+         m.forward_into({noise_call}, {bufs}, &mut ws).expect(\"{module}: forward_into\");\n\
+         m.forward_into({call}, {bufs}, &mut ws).expect(\"{module}: forward_into\");\n"
+    ));
+    for y in &ys {
+        s.push_str(&format!(
+            "        assert!({y}_into == {y}, \"{module}: forward_into differs from forward\");\n"
+        ));
+    }
+    s.push_str(&format!(
+        "        let count = one.install(|| {{\n\
+             m.forward_into({call}, {bufs}, &mut ws).expect(\"warm-up\");\n\
+             allocations(|| m.forward_into({call}, {bufs}, &mut ws).expect(\"{module}: forward_into\"))\n\
+         }});\n\
+         let gemm = one.install(|| gemm_allocations({file:?}, {input}));\n\
+         println!(\"{module}: {{count}} allocations in forward_into, all in gemm ({{gemm}})\");\n\
+         assert_eq!(count, gemm, \"{module}: forward_into allocates besides gemm's buffers\");\n\
+         let mut small = {module}::{ty}Workspace::new(1);\n\
+         assert!(matches!(m.forward_into({call}, {bufs}, &mut small), Err({module}::ForwardError::Workspace {{ batch: 2, capacity: 1 }})));\n\
+         assert!(matches!(m.forward_into({call}, {strided_bufs}, &mut ws), Err({module}::ForwardError::OutputShape {{ .. }})));\n"
+    ));
     // A wrong input shape is an error, not a panic.
     let bad: Vec<String> = views
         .iter()
@@ -245,7 +400,7 @@ fn generated_code_matches_interpreter_and_pytorch() {
         &dir.join("Cargo.toml"),
         &format!(
             "[package]\nname = \"codegen-test\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\nresnetc = {{ path = {:?}, default-features = false, features = [\"compiler\"] }}\n\n\
+             [dependencies]\nresnetc = {{ path = {:?}, default-features = false, features = [\"compiler\"] }}\nrayon = \"1\"\n\n\
              [profile.dev]\nopt-level = 1\n\n[profile.dev.package.\"*\"]\nopt-level = 2\n\n[workspace]\n",
             root().display().to_string()
         ),

@@ -5,8 +5,9 @@ use codegen::{Function, Impl, Scope, Struct};
 
 use super::EmitOptions;
 use super::blocks::{BlockType, Body};
-use super::layers::{BodyCode, Ctx, array, emit_body, view};
+use super::layers::{BodyCode, Ctx, array, view, view_mut};
 use super::names::{Namer, camel, screaming, snake};
+use super::text::call;
 use crate::ir::Shape;
 
 /// A visibility marker for private associated consts, removed after formatting.
@@ -89,14 +90,6 @@ fn rank(cx: &Ctx<'_>, node: usize) -> usize {
     cx.g.nodes[node].shape.0.len() + 1
 }
 
-fn tuple_or_one(items: Vec<String>) -> String {
-    if items.len() == 1 {
-        items.into_iter().next().unwrap_or_default()
-    } else {
-        format!("({})", items.join(", "))
-    }
-}
-
 fn add_fields(s: &mut Struct, code: &BodyCode) {
     for (name, ty, doc) in &code.fields {
         let f = s.new_field(name, ty);
@@ -138,18 +131,126 @@ fn add_consts(im: &mut Impl, code: &BodyCode) {
     }
 }
 
-/// One block type: its struct and impl.
-pub(crate) fn block_type(scope: &mut Scope, cx: &Ctx<'_>, t: usize, bt: &BlockType) {
+/// `1048576` → `1,048,576`.
+fn thousands(v: usize) -> String {
+    crate::report::group(v as u64)
+}
+
+/// The `f32` elements per sample of the workspace of each block type
+/// (its slots and those of the blocks it calls).
+pub(crate) fn workspace_sizes(codes: &[BodyCode], type_names: &[String]) -> Vec<usize> {
+    fn size(t: usize, codes: &[BodyCode], names: &[String], memo: &mut [Option<usize>]) -> usize {
+        if let Some(s) = memo[t] {
+            return s;
+        }
+        let mut total: usize = codes[t].slots.iter().sum();
+        for (_, ty) in &codes[t].workspaces {
+            if let Some(c) = names.iter().position(|n| format!("{n}Workspace") == *ty) {
+                total += size(c, codes, names, memo);
+            }
+        }
+        memo[t] = Some(total);
+        total
+    }
+    let mut memo = vec![None; codes.len()];
+    (0..codes.len())
+        .map(|t| size(t, codes, type_names, &mut memo))
+        .collect()
+}
+
+/// The per-sample size of a body's own slots plus its children's workspaces.
+pub(crate) fn body_workspace_size(
+    code: &BodyCode,
+    type_names: &[String],
+    sizes: &[usize],
+) -> usize {
+    let mut total: usize = code.slots.iter().sum();
+    for (_, ty) in &code.workspaces {
+        if let Some(c) = type_names
+            .iter()
+            .position(|n| format!("{n}Workspace") == *ty)
+        {
+            total += sizes[c];
+        }
+    }
+    total
+}
+
+/// The workspace struct of a body: its slots, then its children's workspaces.
+fn workspace(scope: &mut Scope, name: &str, code: &BodyCode, doc: String, top: bool) {
+    let s = scope.new_struct(name).vis("pub").doc(doc);
+    if top {
+        s.new_field("batch", "usize");
+    }
+    for (i, len) in code.slots.iter().enumerate() {
+        s.new_field(format!("s{i}"), "Vec<f32>")
+            .doc(format!("{} `f32` per sample.", thousands(*len)));
+    }
+    for (f, ty) in &code.workspaces {
+        s.new_field(f, ty);
+    }
+    let im = scope.new_impl(name);
+    let unused = code.slots.is_empty() && code.workspaces.is_empty() && !top;
+    let f = im
+        .new_fn("new")
+        .doc("Buffers for batches of up to `batch` samples.")
+        .vis("pub")
+        .arg(if unused { "_batch" } else { "batch" }, "usize")
+        .ret("Self");
+    if unused {
+        f.line("Self {}");
+    } else {
+        f.line("Self {");
+        if top {
+            f.line("    batch,");
+        }
+        for (i, len) in code.slots.iter().enumerate() {
+            f.line(format!("    s{i}: vec![0.0; batch * {}],", len));
+        }
+        for (field, ty) in &code.workspaces {
+            f.line(format!("    {field}: {ty}::new(batch),"));
+        }
+        f.line("}");
+    }
+    if top {
+        im.new_fn("batch")
+            .doc("The largest batch these buffers hold.")
+            .vis("pub")
+            .arg_ref_self()
+            .ret("usize")
+            .line("self.batch");
+    }
+}
+
+/// The body of a `forward_into`: `let n` if it is used, then the code.
+fn forward_lines(f: &mut Function, code: &BodyCode, first_param: &str, define_n: bool) {
+    if define_n && code.forward.iter().any(|l| l.contains("[n, ")) {
+        f.line(format!("let n = {first_param}.shape()[0];"));
+    }
+    for l in &code.forward {
+        f.line(l);
+    }
+}
+
+/// Whether the code reads the workspace.
+fn uses_workspace(code: &BodyCode) -> bool {
+    code.forward.iter().any(|l| l.contains("ws."))
+}
+
+/// One block type: its struct, impl and workspace.
+pub(crate) fn block_type(
+    scope: &mut Scope,
+    cx: &Ctx<'_>,
+    t: usize,
+    bt: &BlockType,
+    code: &BodyCode,
+    ws_size: usize,
+) {
     let g = cx.g;
     let name = &cx.type_names[t];
     let inst = &g.instances[bt.first];
     let body: &Body = &cx.st.bodies[bt.first];
-    let params: Vec<String> = if body.inputs.len() == 1 {
-        vec!["x".into()]
-    } else {
-        (0..body.inputs.len()).map(|k| format!("x{k}")).collect()
-    };
-    let code = emit_body(cx, Some(bt.first), body, &params);
+    let (params, outs) = block_params(body);
     let names: Vec<&str> = bt
         .instances
         .iter()
@@ -174,7 +275,7 @@ pub(crate) fn block_type(scope: &mut Scope, cx: &Ctx<'_>, t: usize, bt: &BlockTy
         shown
     );
     let s = scope.new_struct(name).vis("pub").doc(doc);
-    add_fields(s, &code);
+    add_fields(s, code);
     let im = scope.new_impl(name);
     let (ty, value) = dims_const(&inst.input_shape);
     im.associate_const("INPUT", ty.as_str(), value, "pub");
@@ -182,32 +283,79 @@ pub(crate) fn block_type(scope: &mut Scope, cx: &Ctx<'_>, t: usize, bt: &BlockTy
         let (ty, value) = dims_const(&g.nodes[*o].shape);
         im.associate_const("OUTPUT", ty.as_str(), value, "pub");
     }
-    add_consts(im, &code);
-    im.push_fn(load_fn(&code));
-    let mut f = Function::new("forward");
-    f.doc("Runs the block on a batch.")
-        .vis("pub")
-        .arg_ref_self();
-    let views: Vec<String> = body.inputs.iter().map(|&x| view(rank(cx, x))).collect();
-    f.arg(tuple_or_one(params.clone()), tuple_or_one(views));
-    let outs: Vec<String> = body.outputs.iter().map(|&o| array(rank(cx, o))).collect();
-    f.ret(format!("Result<{}, ForwardError>", tuple_or_one(outs)));
-    for l in &code.forward {
-        f.line(l);
+    add_consts(im, code);
+    im.push_fn(load_fn(code));
+    let ws_type = format!("{name}Workspace");
+    let mut f = Function::new("forward_into");
+    f.doc(
+        "Runs the block on a batch, writing its output into `out` (standard layout, \
+         the batch's shape) and its intermediate values into `ws`.",
+    )
+    .vis("pub")
+    .arg_ref_self();
+    for (p, &x) in params.iter().zip(&body.inputs) {
+        f.arg(p, view(rank(cx, x)));
     }
+    for (o, &v) in outs.iter().zip(&body.outputs) {
+        f.arg(format!("mut {o}"), view_mut(rank(cx, v)));
+    }
+    let ws = if uses_workspace(code) { "ws" } else { "_ws" };
+    f.arg(ws, format!("&mut {ws_type}"));
+    f.ret("Result<(), ForwardError>");
+    forward_lines(&mut f, code, &params[0], true);
     im.push_fn(f);
+    let doc = format!(
+        "The buffers of [`{name}::forward_into`]: {} `f32` per sample.",
+        thousands(ws_size)
+    );
+    workspace(scope, &ws_type, code, doc, false);
 }
 
-/// The model: its struct, constructors and `forward`.
-pub(crate) fn model(scope: &mut Scope, cx: &Ctx<'_>, name: &str, options: &EmitOptions) {
-    let g = cx.g;
-    let mut namer = Namer::with_reserved(&["self", "k", "l", "at", "block"]);
+/// The parameter and output names of a block's `forward_into`.
+pub(crate) fn block_params(body: &Body) -> (Vec<String>, Vec<String>) {
+    let numbered = |base: &str, n: usize| -> Vec<String> {
+        if n == 1 {
+            vec![base.to_string()]
+        } else {
+            (0..n).map(|k| format!("{base}{k}")).collect()
+        }
+    };
+    (
+        numbered("x", body.inputs.len()),
+        numbered("out", body.outputs.len()),
+    )
+}
+
+/// The parameter and output names of the model's `forward_into`.
+pub(crate) fn model_params(g: &crate::ir::Graph) -> (Vec<String>, Vec<String>) {
+    let mut namer = Namer::with_reserved(&["self", "k", "l", "at", "block", "n", "ws"]);
     let params: Vec<String> = g
         .inputs
         .iter()
         .map(|i| namer.fresh(&snake(&i.name)))
         .collect();
-    let code = emit_body(cx, None, &cx.st.top, &params);
+    let outs: Vec<String> = if g.outputs.len() == 1 {
+        vec![namer.fresh("out")]
+    } else {
+        g.outputs
+            .iter()
+            .map(|o| namer.fresh(&format!("out_{}", snake(&o.name))))
+            .collect()
+    };
+    (params, outs)
+}
+
+/// The model: its struct, constructors, `forward`, `forward_into` and workspace.
+pub(crate) fn model(
+    scope: &mut Scope,
+    cx: &Ctx<'_>,
+    name: &str,
+    options: &EmitOptions,
+    code: &BodyCode,
+    ws_size: usize,
+) {
+    let g = cx.g;
+    let (params, outs) = model_params(g);
     let in_ranks: Vec<usize> = g
         .inputs
         .iter()
@@ -237,22 +385,36 @@ pub(crate) fn model(scope: &mut Scope, cx: &Ctx<'_>, name: &str, options: &EmitO
     } else {
         array(out_ranks[0])
     };
+    let out_mut_sig = if many_out {
+        "OutputsMut<'_>".to_string()
+    } else {
+        view_mut(out_ranks[0])
+    };
+    let list = |names: Vec<String>| names.join(", ");
+    let in_names = list(g.inputs.iter().map(|i| format!("`{}`", i.name)).collect());
+    let out_names = list(g.outputs.iter().map(|o| format!("`{}`", o.name)).collect());
     if many_in {
         let v: Vec<String> = in_ranks
             .iter()
             .map(|&r| view(r).replace("'_", "'a"))
             .collect();
         scope.raw(format!(
-            "/// The inputs of [`{name}::forward`], in declaration order ({}).\npub type Inputs<'a> = ({});",
-            g.inputs.iter().map(|i| format!("`{}`", i.name)).collect::<Vec<_>>().join(", "),
+            "/// The inputs of [`{name}::forward`], in declaration order ({in_names}).\npub type Inputs<'a> = ({});",
             v.join(", ")
         ));
     }
     if many_out {
         let v: Vec<String> = out_ranks.iter().map(|&r| array(r)).collect();
         scope.raw(format!(
-            "/// The outputs of [`{name}::forward`], in declaration order ({}).\npub type Outputs = ({});",
-            g.outputs.iter().map(|o| format!("`{}`", o.name)).collect::<Vec<_>>().join(", "),
+            "/// The outputs of [`{name}::forward`], in declaration order ({out_names}).\npub type Outputs = ({});",
+            v.join(", ")
+        ));
+        let v: Vec<String> = out_ranks
+            .iter()
+            .map(|&r| view_mut(r).replace("'_", "'a"))
+            .collect();
+        scope.raw(format!(
+            "/// The output buffers of [`{name}::forward_into`], in declaration order ({out_names}).\npub type OutputsMut<'a> = ({});",
             v.join(", ")
         ));
     }
@@ -285,6 +447,12 @@ pub(crate) fn model(scope: &mut Scope, cx: &Ctx<'_>, name: &str, options: &EmitO
     } else {
         "x.view()"
     };
+    let example_out = if many_out {
+        "(ya.view_mut(), yb.view_mut())"
+    } else {
+        "y.view_mut()"
+    };
+    let ws_type = format!("{name}Workspace");
     let doc = format!(
         "Model `{model}` from `{src}`, compiled by resnetc.\n\
          \n\
@@ -300,16 +468,23 @@ pub(crate) fn model(scope: &mut Scope, cx: &Ctx<'_>, name: &str, options: &EmitO
          (`StoreError::Mismatch`); extra tensors are ignored.\n\
          \n\
          [`{name}::forward`] runs a batch of any size N ≥ 1 ({many}) and returns \
-         [`ForwardError::InputShape`] for an input of the wrong shape.\n\
+         [`ForwardError::InputShape`] for an input of the wrong shape. \
+         [`{name}::forward_into`] writes into caller-owned outputs (standard layout) \
+         and keeps every intermediate value in a [`{ws_type}`] made once for the \
+         largest batch ({per_sample} `f32` per sample): it allocates nothing itself.\n\
          \n\
          ```ignore\n\
          let model = {name}::from_path(\"weights.safetensors\".as_ref())?;\n\
          let y = model.forward({example_in})?;\n\
+         // Or, with buffers made once and reused for every batch of up to 8:\n\
+         let mut ws = {ws_type}::new(8);\n\
+         model.forward_into({example_in}, {example_out}, &mut ws)?;\n\
          ```",
         model = g.name,
         src = options.source_name,
         ins = inputs_doc.join(", "),
         outs = outputs_doc.join(", "),
+        per_sample = thousands(ws_size),
         many = match (many_in, many_out) {
             (false, false) => "one array in, one array out",
             (true, false) => "the inputs as the tuple [`Inputs`]",
@@ -318,7 +493,7 @@ pub(crate) fn model(scope: &mut Scope, cx: &Ctx<'_>, name: &str, options: &EmitO
         },
     );
     let s = scope.new_struct(name).vis("pub").doc(doc);
-    add_fields(s, &code);
+    add_fields(s, code);
     let im = scope.new_impl(name);
     for i in &g.inputs {
         let (ty, value) = dims_const(&g.nodes[i.node.0 as usize].shape);
@@ -338,7 +513,7 @@ pub(crate) fn model(scope: &mut Scope, cx: &Ctx<'_>, name: &str, options: &EmitO
             "pub",
         );
     }
-    add_consts(im, &code);
+    add_consts(im, code);
     im.new_fn("from_path")
         .doc("Loads the weights from a safetensors file (memory-mapped).")
         .vis("pub")
@@ -373,22 +548,129 @@ pub(crate) fn model(scope: &mut Scope, cx: &Ctx<'_>, name: &str, options: &EmitO
         .line("};")
         .line("let model = Self::load(&mut l, \"\");")
         .line("l.finish(model)");
-    im.push_fn(load_fn(&code));
+    im.push_fn(load_fn(code));
+    // forward: buffers for this batch, then forward_into.
+    let inputs_arg = if many_in {
+        "inputs".to_string()
+    } else {
+        params[0].clone()
+    };
+    let first_input = if many_in {
+        "inputs.0".to_string()
+    } else {
+        params[0].clone()
+    };
+    let zeros = |o: &crate::ir::Output, r: usize| {
+        let mut d = vec!["n".to_string()];
+        d.extend(
+            g.nodes[o.node.0 as usize]
+                .shape
+                .0
+                .iter()
+                .map(usize::to_string),
+        );
+        format!(
+            "{}::zeros([{}])",
+            array(r).trim_end_matches("<f32>"),
+            d.join(", ")
+        )
+    };
     let mut f = Function::new("forward");
     f.doc("Runs the model on a batch of any size N ≥ 1.")
         .vis("pub")
         .arg_ref_self()
-        .arg(tuple_or_one(params.clone()), in_sig)
+        .arg(&inputs_arg, in_sig.clone())
         .ret(format!("Result<{out_sig}, ForwardError>"));
+    f.line(format!("let n = {first_input}.shape()[0];"));
+    f.line(format!("let mut ws = {ws_type}::new(n);"));
+    if many_out {
+        let z: Vec<String> = g
+            .outputs
+            .iter()
+            .zip(&out_ranks)
+            .map(|(o, &r)| zeros(o, r))
+            .collect();
+        for l in call(8, "let mut outputs = ", "", &z, ";") {
+            f.line(l);
+        }
+        let views: Vec<String> = (0..g.outputs.len())
+            .map(|k| format!("outputs.{k}.view_mut()"))
+            .collect();
+        for l in call(
+            8,
+            "",
+            "self.forward_into",
+            &[
+                inputs_arg.clone(),
+                format!("({})", views.join(", ")),
+                "&mut ws".into(),
+            ],
+            "?;",
+        ) {
+            f.line(l);
+        }
+        f.line("Ok(outputs)");
+    } else {
+        f.line(format!(
+            "let mut out = {};",
+            zeros(&g.outputs[0], out_ranks[0])
+        ));
+        f.line(format!(
+            "self.forward_into({inputs_arg}, out.view_mut(), &mut ws)?;"
+        ));
+        f.line("Ok(out)");
+    }
+    im.push_fn(f);
+    // forward_into: check the arguments, then the body.
+    let mut f = Function::new("forward_into");
+    f.doc(
+        "Runs the model on a batch of N ≥ 1 samples, writing the outputs into \
+         caller-owned buffers of shape N × `OUTPUT` in standard layout and every \
+         intermediate value into `ws`, made for a batch of at least N. Allocates nothing.",
+    )
+    .vis("pub")
+    .arg_ref_self();
+    if many_in {
+        f.arg("inputs", in_sig.clone());
+    } else {
+        f.arg(&params[0], view(in_ranks[0]));
+    }
+    if many_out {
+        f.arg("outputs", out_mut_sig);
+    } else {
+        f.arg(format!("mut {}", outs[0]), out_mut_sig);
+    }
+    f.arg("ws", format!("&mut {ws_type}"));
+    f.ret("Result<(), ForwardError>");
+    if many_in {
+        f.line(format!("let ({}) = inputs;", params.join(", ")));
+    }
+    if many_out {
+        let m: Vec<String> = outs.iter().map(|o| format!("mut {o}")).collect();
+        f.line(format!("let ({}) = outputs;", m.join(", ")));
+    }
+    f.line(format!("let n = {}.shape()[0];", params[0]));
     for (i, p) in g.inputs.iter().zip(&params) {
         f.line(format!(
-            "check_input({:?}, &Self::{}, {p}.shape())?;",
+            "check_input({:?}, &Self::{}, n, {p}.shape())?;",
             i.name,
             const_name("INPUT", &i.name, many_in)
         ));
     }
-    for l in &code.forward {
-        f.line(l);
+    for (o, v) in g.outputs.iter().zip(&outs) {
+        f.line(format!(
+            "check_output({:?}, &Self::{}, n, &{v})?;",
+            o.name,
+            const_name("OUTPUT", &o.name, many_out)
+        ));
     }
+    f.line("check_batch(n, ws.batch)?;");
+    forward_lines(&mut f, code, &params[0], false);
     im.push_fn(f);
+    let doc = format!(
+        "The buffers of [`{name}::forward_into`], made once for batches of up to a \
+         given size: {} `f32` per sample.",
+        thousands(ws_size)
+    );
+    workspace(scope, &ws_type, code, doc, true);
 }

@@ -1,10 +1,9 @@
 //! The code of one body (a block type or the model): its fields, its
 //! kernel-parameter consts, its loading code and its `forward` lines.
 
-use std::collections::HashMap;
-
-use super::blocks::{Body, Item, Structure, relative};
+use super::blocks::{Body, Structure, relative};
 use super::names::{Namer, screaming, snake};
+use super::plan::{Plan, StepKind, Storage};
 use super::text::{call, comment_line, float};
 use crate::ir::{Activation, Graph, Op};
 use crate::span::{SourceMap, Span};
@@ -32,30 +31,12 @@ pub(crate) struct BodyCode {
     pub consts: Vec<(String, String, String)>,
     /// The lines of `Self { … }` field initialisers (relative indentation).
     pub load: Vec<String>,
-    /// The lines of `forward` after the input checks.
+    /// The lines of `forward_into` after the argument checks.
     pub forward: Vec<String>,
-}
-
-#[derive(Clone)]
-struct Val {
-    name: String,
-    param: bool,
-}
-
-impl Val {
-    fn arg(&self) -> String {
-        if self.param {
-            self.name.clone()
-        } else {
-            format!("{}.view()", self.name)
-        }
-    }
-}
-
-/// One statement with the locals it reads.
-struct Stmt {
-    lines: Vec<String>,
-    reads: Vec<String>,
+    /// The workspace's slots: their lengths in `f32` per sample.
+    pub slots: Vec<usize>,
+    /// The workspaces of nested blocks: `(field, type)`, one per block type.
+    pub workspaces: Vec<(String, String)>,
 }
 
 /// The Rust type of a tensor of `rank` dimensions (batch included).
@@ -74,6 +55,14 @@ pub(crate) fn view(rank: usize) -> String {
     }
 }
 
+/// The Rust mutable view type of a tensor of `rank` dimensions (batch included).
+pub(crate) fn view_mut(rank: usize) -> String {
+    match rank {
+        1..=6 => format!("ArrayViewMut{rank}<'_, f32>"),
+        _ => "ArrayViewMutD<'_, f32>".to_string(),
+    }
+}
+
 fn dims(d: &[usize]) -> String {
     let v: Vec<String> = d.iter().map(usize::to_string).collect();
     format!("[{}]", v.join(", "))
@@ -83,13 +72,62 @@ fn pad(p: [usize; 4]) -> String {
     dims(&p)
 }
 
+/// How the body's values are named in generated code.
+struct Places<'a> {
+    g: &'a Graph,
+    plan: &'a Plan,
+    params: &'a [String],
+    outs: &'a [String],
+    out_shapes: Vec<Vec<usize>>,
+}
+
+impl Places<'_> {
+    /// `[n, 64, 56, 56]`: the shape of value `v`, batch included.
+    fn shape(&self, v: usize) -> String {
+        let mut d = vec!["n".to_string()];
+        d.extend(self.g.nodes[v].shape.0.iter().map(usize::to_string));
+        format!("[{}]", d.join(", "))
+    }
+
+    /// An expression for a view of value `v`.
+    fn read(&self, v: usize) -> String {
+        match self.plan.storage(v) {
+            Storage::Param(k) => self.params[k].clone(),
+            Storage::Out(k) if self.out_shapes[k] == self.g.nodes[v].shape.0 => {
+                format!("{}.view()", self.outs[k])
+            }
+            Storage::Out(k) => format!("reshaped({}.view(), {})?", self.outs[k], self.shape(v)),
+            Storage::Slot(s) => format!("tensor(&ws.s{s}, {})?", self.shape(v)),
+        }
+    }
+
+    /// An expression for a mutable view of value `v`'s buffer.
+    fn write(&self, v: usize) -> String {
+        match self.plan.storage(v) {
+            // Never planned: parameters are read-only.
+            Storage::Param(k) => self.params[k].clone(),
+            Storage::Out(k) if self.out_shapes[k] == self.g.nodes[v].shape.0 => {
+                format!("{}.view_mut()", self.outs[k])
+            }
+            Storage::Out(k) => format!(
+                "reshaped_mut({}.view_mut(), {})?",
+                self.outs[k],
+                self.shape(v)
+            ),
+            Storage::Slot(s) => format!("tensor_mut(&mut ws.s{s}, {})?", self.shape(v)),
+        }
+    }
+}
+
 /// Emits `body`, whose external inputs are named `params` (the model's
-/// inputs at the top level). `scope` is the instance whose code this is.
+/// inputs at the top level) and whose outputs are written to the views
+/// named `outs`. `scope` is the instance whose code this is.
 pub(crate) fn emit_body(
     cx: &Ctx<'_>,
     scope: Option<usize>,
     body: &Body,
     params: &[String],
+    outs: &[String],
 ) -> BodyCode {
     let g = cx.g;
     let scope_name = scope.map(|s| g.instances[s].name.as_str());
@@ -97,81 +135,63 @@ pub(crate) fn emit_body(
     let mut code = BodyCode::default();
     let mut fields = Namer::default();
     let mut consts = Namer::with_reserved(&["INPUT", "OUTPUT"]);
-    let mut reserved: Vec<&str> = vec!["self", "k", "l", "at", "block"];
-    reserved.extend(params.iter().map(String::as_str));
-    let mut locals = Namer::with_reserved(&reserved);
-    let mut vals: HashMap<usize, Val> = HashMap::new();
-    for (k, &x) in body.inputs.iter().enumerate() {
-        vals.insert(
-            x,
-            Val {
-                name: params[k].clone(),
-                param: true,
-            },
-        );
-    }
-    if scope.is_none() {
-        for (k, inp) in g.inputs.iter().enumerate() {
-            vals.insert(
-                inp.node.0 as usize,
-                Val {
-                    name: params[k].clone(),
-                    param: true,
-                },
-            );
-        }
-    }
-    let mut local_name = |node: usize, base: &str| -> String {
-        let base = if base.starts_with("op_") {
-            format!("v_{base}")
-        } else {
-            base.to_string()
-        };
-        let dead = cx.st.consumers[node].is_empty() && !cx.st.is_output[node];
-        if dead {
-            locals.fresh(&format!("_{base}"))
-        } else {
-            locals.fresh(&base)
-        }
+    let param_nodes: Vec<usize> = if scope.is_none() {
+        g.inputs.iter().map(|i| i.node.0 as usize).collect()
+    } else {
+        body.inputs.clone()
     };
-    let mut stmts: Vec<Stmt> = Vec::new();
-    for item in &body.items {
-        match item {
-            Item::Layer(chain) => {
-                let head = chain[0];
-                let last = chain[chain.len() - 1];
-                let node = &g.nodes[head];
-                let mut lines = comments(cx, chain.iter().map(|&i| g.nodes[i].span));
-                let ins: Vec<Val> = node
-                    .inputs
-                    .iter()
-                    .filter_map(|x| vals.get(&(x.0 as usize)).cloned())
-                    .collect();
-                let reads: Vec<String> = ins
-                    .iter()
-                    .filter(|v| !v.param)
-                    .map(|v| v.name.clone())
-                    .collect();
-                let x = ins.first().map(Val::arg).unwrap_or_default();
+    let plan = Plan::new(g, cx.st, body, &param_nodes);
+    let places = Places {
+        g,
+        plan: &plan,
+        params,
+        outs,
+        out_shapes: body
+            .outputs
+            .iter()
+            .map(|&o| g.nodes[o].shape.0.clone())
+            .collect(),
+    };
+    let mut lines: Vec<String> = Vec::new();
+    let mut last_comment = String::new();
+    let child_workspace = |code: &mut BodyCode, ty: &str| -> String {
+        let field = snake(ty);
+        if !code.workspaces.iter().any(|(f, _)| *f == field) {
+            code.workspaces
+                .push((field.clone(), format!("{ty}Workspace")));
+        }
+        field
+    };
+    for step in &plan.steps {
+        match &step.kind {
+            StepKind::Alias(chain) => {
+                // A source line of its own says what became of the layer.
+                let what = match g.nodes[chain[0]].op {
+                    Op::Flatten => " (a reshape)",
+                    _ => " (identity)",
+                };
+                for c in comments(cx, chain.iter().map(|&i| g.nodes[i].span)) {
+                    if c != last_comment {
+                        lines.push(format!("{c}{what}"));
+                        last_comment = c;
+                    }
+                }
+            }
+            StepKind::Layer(chain) => {
+                let node = &g.nodes[chain[0]];
+                push_comments(
+                    &mut lines,
+                    &mut last_comment,
+                    comments(cx, chain.iter().map(|&i| g.nodes[i].span)),
+                );
+                let v = chain[chain.len() - 1];
+                let reads: Vec<String> = step.reads.iter().map(|&x| places.read(x)).collect();
+                let x = reads.first().cloned().unwrap_or_default();
+                let out = places.write(v);
                 let r = rel(&node.name);
                 let layer = format!("{r:?}");
-                let op_call: Option<(&str, Vec<String>, &str)> = match &node.op {
-                    Op::Input => None,
-                    Op::Dropout { .. } | Op::Identity => {
-                        if let Some(v) = ins.first() {
-                            vals.insert(last, v.clone());
-                        }
-                        if !lines.is_empty() {
-                            if let Some(l) = lines.last_mut() {
-                                l.push_str(" (identity)");
-                            }
-                            stmts.push(Stmt {
-                                lines,
-                                reads: Vec::new(),
-                            });
-                        }
-                        continue;
-                    }
+                let (callee, args, tail): (String, Vec<String>, String) = match &node.op {
+                    Op::Input | Op::Identity | Op::Dropout { .. } => continue,
                     Op::Conv(c) => {
                         let f = fields.fresh(&snake(&r));
                         let k = consts.fresh(&screaming(&r));
@@ -223,11 +243,11 @@ pub(crate) fn emit_body(
                         };
                         code.load
                             .extend(call(INIT, &format!("{f}: "), load, &args, ","));
-                        Some((
-                            "op_conv",
-                            vec![format!("&self.{f}"), x, format!("&Self::{k}")],
-                            "?;",
-                        ))
+                        (
+                            "op_conv".into(),
+                            vec![format!("&self.{f}"), x, out, format!("&Self::{k}")],
+                            "?;".into(),
+                        )
                     }
                     Op::Dense(d) => {
                         let f = fields.fresh(&snake(&r));
@@ -246,11 +266,16 @@ pub(crate) fn emit_body(
                             ",",
                         ));
                         let act = if chain.len() > 1 { "Relu" } else { "None" };
-                        Some((
-                            "op_dense",
-                            vec![format!("&self.{f}"), x, format!("k::Activation::{act}")],
-                            "?;",
-                        ))
+                        (
+                            "op_dense".into(),
+                            vec![
+                                format!("&self.{f}"),
+                                x,
+                                out,
+                                format!("k::Activation::{act}"),
+                            ],
+                            "?;".into(),
+                        )
                     }
                     Op::BatchNorm(b) => {
                         let f = fields.fresh(&snake(&r));
@@ -268,18 +293,38 @@ pub(crate) fn emit_body(
                             ],
                             ",",
                         ));
-                        Some(("op_batchnorm", vec![format!("&self.{f}"), x], "?;"))
+                        (
+                            "op_batchnorm".into(),
+                            vec![format!("&self.{f}"), x, out],
+                            "?;".into(),
+                        )
                     }
-                    Op::Activation(a) => Some(match a {
-                        Activation::Relu => ("k::relu", vec![x], ";"),
-                        Activation::Relu6 => ("k::relu6", vec![x], ";"),
-                        Activation::Sigmoid => ("k::sigmoid", vec![x], ";"),
-                        Activation::Tanh => ("k::tanh", vec![x], ";"),
-                        Activation::Gelu => ("k::gelu", vec![x], ";"),
-                        Activation::LeakyRelu { slope } => {
-                            ("k::leaky_relu", vec![x, float(*slope as f32)], ";")
+                    Op::Activation(a) => {
+                        let (name, extra) = match a {
+                            Activation::Relu => ("relu", None),
+                            Activation::Relu6 => ("relu6", None),
+                            Activation::Sigmoid => ("sigmoid", None),
+                            Activation::Tanh => ("tanh", None),
+                            Activation::Gelu => ("gelu", None),
+                            Activation::LeakyRelu { slope } => {
+                                ("leaky_relu", Some(float(*slope as f32)))
+                            }
+                        };
+                        if step.in_place.is_some() {
+                            let mut args = vec![out];
+                            args.extend(extra);
+                            (format!("k::{name}_inplace"), args, ";".into())
+                        } else {
+                            let mut args = vec![x];
+                            args.extend(extra);
+                            args.push(out);
+                            (
+                                format!("k::{name}_into"),
+                                args,
+                                format!(".map_err(kernel_error({layer}))?;"),
+                            )
                         }
-                    }),
+                    }
                     Op::MaxPool(p) => {
                         let k = consts.fresh(&screaming(&r));
                         code.consts.push((
@@ -294,7 +339,11 @@ pub(crate) fn emit_body(
                                 p.ceil_mode
                             ),
                         ));
-                        Some(("op_max_pool", vec![x, format!("&Self::{k}"), layer], "?;"))
+                        (
+                            "op_max_pool".into(),
+                            vec![x, out, format!("&Self::{k}"), layer],
+                            "?;".into(),
+                        )
                     }
                     Op::AvgPool(p) => {
                         let k = consts.fresh(&screaming(&r));
@@ -310,38 +359,49 @@ pub(crate) fn emit_body(
                                 p.count_include_pad
                             ),
                         ));
-                        Some(("op_avg_pool", vec![x, format!("&Self::{k}"), layer], "?;"))
+                        (
+                            "op_avg_pool".into(),
+                            vec![x, out, format!("&Self::{k}"), layer],
+                            "?;".into(),
+                        )
                     }
-                    Op::GlobalAvgPool => Some(("op_global_avg_pool", vec![x, layer], "?;")),
-                    Op::Flatten => Some(("op_flatten", vec![x, layer], "?;")),
-                    Op::Softmax => Some(("op_softmax", vec![x, layer], "?;")),
-                    Op::Add | Op::Concat => {
-                        let list: Vec<String> = ins.iter().map(Val::arg).collect();
-                        let f = match (&node.op, node.shape.0.len()) {
-                            (Op::Add, _) => "op_add",
-                            (_, 3) => "op_concat_channels",
-                            _ => "op_concat_features",
-                        };
-                        Some((f, vec![format!("&[{}]", list.join(", ")), layer], "?;"))
-                    }
-                };
-                let Some((callee, args, tail)) = op_call else {
-                    continue;
-                };
-                let v = local_name(last, &snake(&rel(&g.nodes[last].name)));
-                lines.extend(call(BODY, &format!("let {v} = "), callee, &args, tail));
-                vals.insert(
-                    last,
-                    Val {
-                        name: v,
-                        param: false,
+                    Op::GlobalAvgPool => (
+                        "op_global_avg_pool".into(),
+                        vec![x, out, layer],
+                        "?;".into(),
+                    ),
+                    Op::Flatten => ("op_flatten".into(), vec![x, out, layer], "?;".into()),
+                    Op::Softmax => ("op_softmax".into(), vec![x, out, layer], "?;".into()),
+                    Op::Add => match step.in_place {
+                        Some(acc) => {
+                            let others: Vec<String> = step
+                                .reads
+                                .iter()
+                                .filter(|&&u| u != acc)
+                                .map(|&u| places.read(u))
+                                .collect();
+                            (
+                                "op_add_assign".into(),
+                                vec![out, format!("&[{}]", others.join(", ")), layer],
+                                "?;".into(),
+                            )
+                        }
+                        None => (
+                            "op_add".into(),
+                            vec![format!("&[{}]", reads.join(", ")), out, layer],
+                            "?;".into(),
+                        ),
                     },
-                );
-                stmts.push(Stmt { lines, reads });
+                    Op::Concat => (
+                        "op_concat".into(),
+                        vec![format!("&[{}]", reads.join(", ")), out, layer],
+                        "?;".into(),
+                    ),
+                };
+                lines.extend(call(BODY, "", &callee, &args, &tail));
             }
-            Item::Child(c) => {
+            StepKind::Child(c) => {
                 let c = *c;
-                let cb = &cx.st.bodies[c];
                 let ty = &cx.type_names[cx.st.type_of[c].unwrap_or(0)];
                 let r = rel(&g.instances[c].name);
                 let f = fields.fresh(&snake(&r));
@@ -353,40 +413,19 @@ pub(crate) fn emit_body(
                     &["l".into(), format!("&scope(at, {r:?})")],
                     ",",
                 ));
-                let mut lines = comments(cx, [g.instances[c].span].into_iter());
-                let ins: Vec<Val> = cb
-                    .inputs
-                    .iter()
-                    .filter_map(|x| vals.get(x).cloned())
-                    .collect();
-                let reads = ins
-                    .iter()
-                    .filter(|v| !v.param)
-                    .map(|v| v.name.clone())
-                    .collect();
+                push_comments(
+                    &mut lines,
+                    &mut last_comment,
+                    comments(cx, [g.instances[c].span].into_iter()),
+                );
+                let w = child_workspace(&mut code, ty);
                 let mut args = vec![format!("&self.{f}")];
-                args.extend(ins.iter().map(Val::arg));
-                let outs: Vec<String> = if cb.outputs.len() == 1 {
-                    vec![local_name(cb.outputs[0], &snake(&r))]
-                } else {
-                    cb.outputs
-                        .iter()
-                        .enumerate()
-                        .map(|(k, &o)| local_name(o, &format!("{}_{k}", snake(&r))))
-                        .collect()
-                };
-                let lhs = if outs.len() == 1 {
-                    format!("let {} = ", outs[0])
-                } else {
-                    format!("let ({}) = ", outs.join(", "))
-                };
-                lines.extend(call(BODY, &lhs, &format!("{ty}::forward"), &args, "?;"));
-                for (&o, name) in cb.outputs.iter().zip(outs) {
-                    vals.insert(o, Val { name, param: false });
-                }
-                stmts.push(Stmt { lines, reads });
+                args.extend(step.reads.iter().map(|&x| places.read(x)));
+                args.extend(step.defs.iter().map(|&v| places.write(v)));
+                args.push(format!("&mut ws.{w}"));
+                lines.extend(call(BODY, "", &format!("{ty}::forward_into"), &args, "?;"));
             }
-            Item::Loop(cs) => {
+            StepKind::Loop(cs) => {
                 let first = cs[0];
                 let lastc = cs[cs.len() - 1];
                 let ty = &cx.type_names[cx.st.type_of[first].unwrap_or(0)];
@@ -427,105 +466,60 @@ pub(crate) fn emit_body(
                     ],
                     ",",
                 ));
-                let mut lines = comments(cx, [g.instances[first].span].into_iter());
-                let cb = &cx.st.bodies[first];
-                let ins: Vec<Val> = cb
-                    .inputs
-                    .iter()
-                    .filter_map(|x| vals.get(x).cloned())
-                    .collect();
-                let reads = ins
-                    .iter()
-                    .filter(|v| !v.param)
-                    .map(|v| v.name.clone())
-                    .collect();
-                let out = cx.st.bodies[lastc].outputs[0];
-                let v = local_name(out, &f);
-                let mut args = vec![format!("&self.{f}[0]")];
-                args.extend(ins.iter().map(Val::arg));
-                lines.extend(call(
-                    BODY,
-                    &format!("let mut {v} = "),
-                    &format!("{ty}::forward"),
-                    &args,
-                    "?;",
-                ));
-                lines.push(format!("for block in &self.{f}[1..] {{"));
-                lines.extend(
-                    call(
-                        BODY + 4,
-                        &format!("{v} = "),
-                        &format!("{ty}::forward"),
-                        &["block".into(), format!("{v}.view()")],
-                        "?;",
-                    )
-                    .into_iter()
-                    .map(|l| format!("    {l}")),
+                push_comments(
+                    &mut lines,
+                    &mut last_comment,
+                    comments(cx, [g.instances[first].span].into_iter()),
                 );
-                lines.push("}".into());
-                vals.insert(
-                    out,
-                    Val {
-                        name: v,
-                        param: false,
-                    },
-                );
-                stmts.push(Stmt { lines, reads });
+                let w = child_workspace(&mut code, ty);
+                let temp = |t: Option<&usize>| {
+                    t.map_or("&mut []".to_string(), |s| format!("&mut ws.s{s}"))
+                };
+                let mut args = vec![format!("&self.{f}")];
+                args.extend(step.reads.iter().map(|&x| places.read(x)));
+                args.extend(step.defs.iter().map(|&v| places.write(v)));
+                args.push(temp(step.temps.first()));
+                args.push(temp(step.temps.get(1)));
+                args.push(format!("&mut ws.{w}"));
+                args.push(format!("{ty}::forward_into"));
+                lines.extend(call(BODY, "", "chain", &args, "?;"));
             }
         }
     }
-    // Free each intermediate tensor right after its last reader.
-    let outputs: Vec<Val> = body
-        .outputs
-        .iter()
-        .filter_map(|o| vals.get(o).cloned())
-        .collect();
-    let mut last_read: HashMap<&str, usize> = HashMap::new();
-    for (i, s) in stmts.iter().enumerate() {
-        for r in &s.reads {
-            last_read.insert(r.as_str(), i);
-        }
-    }
-    let mut frees: Vec<Vec<&str>> = vec![Vec::new(); stmts.len()];
-    for (name, &i) in &last_read {
-        if !outputs.iter().any(|o| o.name == *name) && i + 1 < stmts.len() {
-            frees[i].push(name);
-        }
-    }
-    let mut last_comment = String::new();
-    for (s, mut f) in stmts.iter().zip(frees) {
-        for l in &s.lines {
-            // One comment for consecutive layers of the same source line.
-            if l.starts_with("// ") {
-                if *l == last_comment {
-                    continue;
-                }
-                last_comment = l.clone();
-            }
-            code.forward.push(l.clone());
-        }
-        f.sort_unstable();
-        for name in f {
-            code.forward.push(format!("drop({name});"));
-        }
-    }
-    let mut ret: Vec<String> = Vec::new();
-    for (k, o) in outputs.iter().enumerate() {
-        ret.push(if o.param {
-            format!("{}.to_owned()", o.name)
-        } else if outputs[k + 1..].iter().any(|p| p.name == o.name) {
-            format!("{}.clone()", o.name)
+    // Outputs computed elsewhere are copied to their views.
+    for &(k, v) in &plan.copies {
+        let o = &outs[k];
+        if places.out_shapes[k] == g.nodes[v].shape.0 {
+            lines.push(format!("{o}.assign(&{});", places.read(v)));
         } else {
-            o.name.clone()
-        });
+            lines.extend(call(
+                BODY,
+                "",
+                "op_flatten",
+                &[
+                    places.read(v),
+                    format!("{o}.view_mut()"),
+                    "\"output\"".into(),
+                ],
+                "?;",
+            ));
+        }
     }
-    if ret.len() == 1 {
-        code.forward.push(format!("Ok({})", ret[0]));
-    } else {
-        code.forward
-            .extend(call(BODY, "", "Ok", &[format!("({})", ret.join(", "))], ""));
-    }
+    lines.push("Ok(())".into());
+    code.slots = plan.slots.clone();
+    code.forward = lines;
     code
+}
+
+/// Appends comment lines, skipping a repeat of the previous one (consecutive
+/// layers of the same source line share one comment).
+fn push_comments(lines: &mut Vec<String>, last: &mut String, comments: Vec<String>) {
+    for c in comments {
+        if c != *last {
+            last.clone_from(&c);
+            lines.push(c);
+        }
+    }
 }
 
 /// `// file:line: text` for each distinct source line of `spans`.

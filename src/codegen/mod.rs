@@ -27,12 +27,18 @@
 //!   and outputs). With several inputs or outputs, `forward` takes the
 //!   tuple `Inputs<'_>` and returns the tuple `Outputs`, in declaration
 //!   order. A wrong input shape is `ForwardError::InputShape`, never a panic.
+//! - `forward_into(&self, x, out: ArrayViewMut2<'_, f32>, ws: &mut
+//!   Resnet18Workspace) -> Result<(), ForwardError>` writes into caller-owned
+//!   outputs (standard layout; `OutputsMut<'_>` when there are several) and
+//!   keeps every intermediate value in the workspace, made once with
+//!   `Resnet18Workspace::new(max_batch)`; it allocates nothing itself. The
+//!   buffers are planned at compile time (`codegen/plan.rs`).
 //!
 //! Layer code calls `resnetc::runtime::kernels` with its parameters as
 //! consts (`const CONV1: k::Conv2dParams = conv_params([1, 1], …)`) and the
 //! same fusions as the interpreter (conv + bn + relu/relu6, dense + relu),
 //! limited to layers of the same block; each layer is preceded by the `.rn`
-//! line it comes from. Intermediate tensors are dropped after their last use.
+//! line it comes from.
 //!
 //! The output is deterministic, starts with a `// @generated` header naming
 //! [`EmitOptions::source_name`], contains no absolute path, is rustfmt-clean
@@ -45,6 +51,7 @@ mod blocks;
 mod items;
 mod layers;
 mod names;
+mod plan;
 mod prelude;
 mod text;
 
@@ -73,16 +80,28 @@ pub fn emit(model: &CheckedModel, sources: &SourceMap, options: &EmitOptions) ->
         sources,
         type_names: &type_names,
     };
+    let codes: Vec<layers::BodyCode> = st
+        .types
+        .iter()
+        .map(|bt| {
+            let (params, outs) = items::block_params(&st.bodies[bt.first]);
+            layers::emit_body(&cx, Some(bt.first), &st.bodies[bt.first], &params, &outs)
+        })
+        .collect();
+    let sizes = items::workspace_sizes(&codes, &type_names);
+    let (params, outs) = items::model_params(g);
+    let top = layers::emit_body(&cx, None, &st.top, &params, &outs);
+    let top_size = items::body_workspace_size(&top, &type_names, &sizes);
     let mut scope = codegen::Scope::new();
-    items::model(&mut scope, &cx, &model_name, options);
+    items::model(&mut scope, &cx, &model_name, options, &top, top_size);
     for (t, bt) in st.types.iter().enumerate() {
-        items::block_type(&mut scope, &cx, t, bt);
+        items::block_type(&mut scope, &cx, t, bt, &codes[t], sizes[t]);
     }
-    let mut body = scope
+    let body = scope
         .to_string()
         .replace(&format!("{} const", items::PRIVATE), "const")
         .replace(" = \n", " =\n");
-    body.push('\n');
+    let body = text::wrap_signatures(&body);
     let helpers = prelude::helpers(&body);
     let mut all = body.clone();
     for h in &helpers {

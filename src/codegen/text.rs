@@ -79,3 +79,73 @@ pub(crate) fn float(v: f32) -> String {
         format!("{s}.0")
     }
 }
+
+/// Lays out every `fn` signature longer than rustfmt's `max_width` as
+/// rustfmt does: one parameter per line (the `codegen` crate writes each
+/// signature on one line).
+pub(crate) fn wrap_signatures(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    for line in code.lines() {
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        let is_fn = body.starts_with("fn ") || body.starts_with("pub fn ");
+        let open = line.find('(');
+        let close = open.and_then(|o| matching_paren(line, o));
+        match (is_fn, open, close) {
+            (true, Some(open), Some(close)) if width(line) > MAX_WIDTH && body.ends_with(" {") => {
+                out.push_str(&line[..=open]);
+                out.push('\n');
+                for arg in split_top_level(&line[open + 1..close]) {
+                    out.push_str(&format!("{indent}    {arg},\n"));
+                }
+                out.push_str(indent);
+                out.push_str(&line[close..]);
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The index of the `)` closing the `(` at `open`.
+fn matching_paren(line: &str, open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in line[open..].char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(open + i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `a, B<c, d>, e` → `a`, `B<c, d>`, `e`: commas outside brackets.
+fn split_top_level(args: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut cur = String::new();
+    for c in args.chars() {
+        match c {
+            '<' | '(' | '[' => depth += 1,
+            '>' | ')' | ']' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(cur.trim().to_string());
+                cur.clear();
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    if !cur.trim().is_empty() {
+        parts.push(cur.trim().to_string());
+    }
+    parts
+}

@@ -1,9 +1,11 @@
-//! `bench-generated MODEL BATCH REPEAT THREADS`: times the forward pass of a
-//! resnetc-generated model and prints `median_ms=…` like `resnetc bench`.
+//! `bench-generated MODEL BATCH REPEAT THREADS [alloc]`: times the forward
+//! pass of a resnetc-generated model and prints `median_ms=…` like `resnetc
+//! bench`. It times `forward_into` with a workspace and an output buffer made
+//! once (the way to run a model repeatedly), or `forward` with `alloc`.
 
 use std::time::Instant;
 
-use resnetc::runtime::ndarray::Array4;
+use resnetc::runtime::ndarray::{Array2, Array4};
 
 // Generated code exposes more than this binary uses.
 #[allow(dead_code)]
@@ -34,6 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let batch: usize = args.get(2).map_or(Ok(1), |s| s.parse())?;
     let repeat: usize = args.get(3).map_or(Ok(10), |s| s.parse())?;
     let threads: usize = args.get(4).map_or(Ok(0), |s| s.parse())?;
+    let alloc = args.get(5).is_some_and(|a| a == "alloc");
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
@@ -46,13 +49,37 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     let m = resnet18::Resnet18::from_path(
                         format!("{dir}/resnet18.safetensors").as_ref(),
                     )?;
-                    time(|| m.forward(x.view()).map(|y| y.len()).unwrap_or(0), repeat)
+                    let mut ws = resnet18::Resnet18Workspace::new(batch);
+                    let mut y = Array2::zeros([batch, resnet18::Resnet18::OUTPUT[0]]);
+                    if alloc {
+                        time(|| m.forward(x.view()).map(|y| y.len()).unwrap_or(0), repeat)
+                    } else {
+                        time(
+                            || {
+                                m.forward_into(x.view(), y.view_mut(), &mut ws)
+                                    .map_or(0, |()| y.len())
+                            },
+                            repeat,
+                        )
+                    }
                 }
                 "resnet50" => {
                     let m = resnet50::Resnet50::from_path(
                         format!("{dir}/resnet50.safetensors").as_ref(),
                     )?;
-                    time(|| m.forward(x.view()).map(|y| y.len()).unwrap_or(0), repeat)
+                    let mut ws = resnet50::Resnet50Workspace::new(batch);
+                    let mut y = Array2::zeros([batch, resnet50::Resnet50::OUTPUT[0]]);
+                    if alloc {
+                        time(|| m.forward(x.view()).map(|y| y.len()).unwrap_or(0), repeat)
+                    } else {
+                        time(
+                            || {
+                                m.forward_into(x.view(), y.view_mut(), &mut ws)
+                                    .map_or(0, |()| y.len())
+                            },
+                            repeat,
+                        )
+                    }
                 }
                 other => {
                     return Err(format!("unknown model `{other}` (resnet18 or resnet50)").into());
@@ -61,8 +88,9 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         },
     )?;
     println!(
-        "model={model} batch={batch} threads={} median_ms={median:.3} min_ms={min:.3} runs={repeat}",
-        pool.current_num_threads()
+        "model={model} batch={batch} threads={} median_ms={median:.3} min_ms={min:.3} runs={repeat} api={}",
+        pool.current_num_threads(),
+        if alloc { "forward" } else { "forward_into" }
     );
     Ok(())
 }

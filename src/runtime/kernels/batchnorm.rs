@@ -1,10 +1,14 @@
 //! Batch normalisation (inference): folding into a preceding conv, and a
 //! standalone kernel using running statistics.
 
-use ndarray::{Array, Array1, Array4, ArrayView, ArrayView1, ArrayView4, Axis, Dimension};
+use ndarray::{
+    Array, Array1, Array4, ArrayView, ArrayView1, ArrayView4, ArrayViewMut, Axis, Dimension,
+};
 use rayon::prelude::*;
 
-use crate::runtime::kernels::error::{KernelError, param_err, shape_err};
+use crate::runtime::kernels::error::{
+    KernelError, check_out_shape, out_slice, param_err, shape_err,
+};
 
 /// Inference-mode batch-norm parameters for `C` channels:
 /// `y = (x - running_mean) / sqrt(running_var + eps) · gamma + beta`.
@@ -28,6 +32,18 @@ impl BatchNormParams<'_> {
     /// Errors if the four vectors do not all have length `channels` or if
     /// `eps` is negative / not finite.
     pub fn scale_shift(&self, channels: usize) -> Result<(Array1<f32>, Array1<f32>), KernelError> {
+        self.validate(channels)?;
+        let mut scale = Array1::<f32>::zeros(channels);
+        let mut shift = Array1::<f32>::zeros(channels);
+        for ch in 0..channels {
+            (scale[ch], shift[ch]) = self.channel_scale_shift(ch);
+        }
+        Ok((scale, shift))
+    }
+
+    /// Checks that the four vectors all have length `channels` and that
+    /// `eps` is non-negative and finite.
+    fn validate(&self, channels: usize) -> Result<(), KernelError> {
         for (name, v) in [
             ("gamma", &self.gamma),
             ("beta", &self.beta),
@@ -44,15 +60,19 @@ impl BatchNormParams<'_> {
         if !(self.eps >= 0.0 && self.eps.is_finite()) {
             return param_err(format!("batchnorm: invalid eps {}", self.eps));
         }
-        let mut scale = Array1::<f32>::zeros(channels);
-        let mut shift = Array1::<f32>::zeros(channels);
-        for ch in 0..channels {
-            let s = f64::from(self.gamma[ch])
-                / (f64::from(self.running_var[ch]) + f64::from(self.eps)).sqrt();
-            scale[ch] = s as f32;
-            shift[ch] = (f64::from(self.beta[ch]) - f64::from(self.running_mean[ch]) * s) as f32;
-        }
-        Ok((scale, shift))
+        Ok(())
+    }
+
+    /// `(scale, shift)` of channel `ch` (computed in f64, rounded once), after
+    /// [`Self::validate`].
+    #[inline]
+    fn channel_scale_shift(&self, ch: usize) -> (f32, f32) {
+        let s = f64::from(self.gamma[ch])
+            / (f64::from(self.running_var[ch]) + f64::from(self.eps)).sqrt();
+        (
+            s as f32,
+            (f64::from(self.beta[ch]) - f64::from(self.running_mean[ch]) * s) as f32,
+        )
     }
 }
 
@@ -98,33 +118,50 @@ pub fn fold_batchnorm(
 /// at least 2 dimensions (`[N, C]`, `[N, C, L]`, `[N, C, H, W]`, …).
 ///
 /// Errors if `x` has fewer than 2 dimensions or the parameter vectors'
-/// lengths differ from `C`.
+/// lengths differ from `C`. Allocating wrapper around [`batchnorm_into`].
 pub fn batchnorm<D: Dimension>(
     x: ArrayView<'_, f32, D>,
     bn: &BatchNormParams<'_>,
 ) -> Result<Array<f32, D>, KernelError> {
+    let mut out = Array::zeros(x.raw_dim());
+    batchnorm_into(x, bn, out.view_mut())?;
+    Ok(out)
+}
+
+/// [`batchnorm`] writing into `out` (every element overwritten; allocates
+/// nothing for standard-layout inputs: the per-channel scale and shift are
+/// computed per plane).
+///
+/// Errors like [`batchnorm`], and with [`KernelError::Shape`] if `out` does
+/// not have the shape of `x` or is not in standard (C-contiguous) layout.
+pub fn batchnorm_into<D: Dimension>(
+    x: ArrayView<'_, f32, D>,
+    bn: &BatchNormParams<'_>,
+    out: ArrayViewMut<'_, f32, D>,
+) -> Result<(), KernelError> {
     if x.ndim() < 2 {
         return shape_err("batchnorm: input needs at least 2 dimensions");
     }
     let c = x.len_of(Axis(1));
-    let (scale, shift) = bn.scale_shift(c)?;
-    let mut out = x.as_standard_layout().into_owned();
+    bn.validate(c)?;
+    check_out_shape("batchnorm", x.shape(), out.shape())?;
+    let out = out_slice("batchnorm", out)?;
     let inner: usize = x.shape()[2..].iter().product();
-    if inner == 0 || c == 0 {
-        return Ok(out);
+    if inner == 0 || c == 0 || out.is_empty() {
+        return Ok(());
     }
-    let slice = out
-        .as_slice_mut()
-        .ok_or_else(|| KernelError::Shape("batchnorm: output not contiguous".into()))?;
-    slice
-        .par_chunks_mut(inner)
+    let xc = x.as_standard_layout();
+    let xs = xc
+        .as_slice()
+        .ok_or_else(|| KernelError::Shape("batchnorm: input not contiguous".into()))?;
+    out.par_chunks_mut(inner)
+        .zip(xs.par_chunks(inner))
         .enumerate()
-        .for_each(|(i, plane)| {
-            let ch = i % c;
-            let (s, t) = (scale[ch], shift[ch]);
-            for v in plane.iter_mut() {
-                *v = *v * s + t;
+        .for_each(|(i, (plane, src))| {
+            let (s, t) = bn.channel_scale_shift(i % c);
+            for (v, &u) in plane.iter_mut().zip(src) {
+                *v = u * s + t;
             }
         });
-    Ok(out)
+    Ok(())
 }

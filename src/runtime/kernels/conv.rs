@@ -8,11 +8,13 @@
 //! single-threaded); otherwise they run one after another with im2col, the
 //! GEMM (`gemm::Parallelism::Rayon`) and the epilogue parallelised inside.
 
-use ndarray::{Array4, ArrayView1, ArrayView4};
+use ndarray::{Array4, ArrayView1, ArrayView4, ArrayViewMut4};
 use rayon::prelude::*;
 
 use crate::runtime::kernels::activation::Activation;
-use crate::runtime::kernels::error::{KernelError, param_err, shape_err};
+use crate::runtime::kernels::error::{
+    KernelError, check_out_shape, out_slice, param_err, shape_err,
+};
 use crate::runtime::kernels::matmul::{Mat, matmul};
 
 /// Zero padding added to each side of the spatial dimensions.
@@ -265,24 +267,14 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
     })
 }
 
-/// 2-D convolution (cross-correlation, like PyTorch `F.conv2d`).
-///
-/// * `input`: `[N, C, H, W]`
-/// * `weight`: `[O, C / groups, KH, KW]` (PyTorch OIHW)
-/// * `bias`: optional `[O]`
-///
-/// Returns `[N, O, OH, OW]` with `OH, OW` from [`conv2d_output_hw`], after
-/// `params.activation` has been applied. Implemented as im2col + GEMM
-/// (im2col skipped for 1×1, stride-1, unpadded convolutions).
-///
-/// Errors on inconsistent shapes (channel count vs. groups, bias length,
-/// kernel larger than padded input) or invalid parameters.
-pub fn conv2d(
-    input: ArrayView4<'_, f32>,
-    weight: ArrayView4<'_, f32>,
-    bias: Option<ArrayView1<'_, f32>>,
+/// Validates the operands of a convolution and returns its output shape
+/// `[N, O, OH, OW]`.
+fn conv2d_shape(
+    input: &ArrayView4<'_, f32>,
+    weight: &ArrayView4<'_, f32>,
+    bias: Option<&ArrayView1<'_, f32>>,
     params: &Conv2dParams,
-) -> Result<Array4<f32>, KernelError> {
+) -> Result<[usize; 4], KernelError> {
     let (n, c, h, w) = input.dim();
     let (o, cg, kh, kw) = weight.dim();
     let groups = params.groups;
@@ -299,7 +291,7 @@ pub fn conv2d(
             "conv2d: weight expects {cg} input channels per group, input has {c}/{groups}"
         ));
     }
-    if let Some(b) = &bias
+    if let Some(b) = bias
         && b.len() != o
     {
         return shape_err(format!(
@@ -308,26 +300,76 @@ pub fn conv2d(
         ));
     }
     let (oh, ow) = conv2d_output_hw((h, w), (kh, kw), params)?;
+    Ok([n, o, oh, ow])
+}
+
+/// 2-D convolution (cross-correlation, like PyTorch `F.conv2d`).
+///
+/// * `input`: `[N, C, H, W]`
+/// * `weight`: `[O, C / groups, KH, KW]` (PyTorch OIHW)
+/// * `bias`: optional `[O]`
+///
+/// Returns `[N, O, OH, OW]` with `OH, OW` from [`conv2d_output_hw`], after
+/// `params.activation` has been applied. Implemented as im2col + GEMM
+/// (im2col skipped for 1×1, stride-1, unpadded convolutions).
+///
+/// Errors on inconsistent shapes (channel count vs. groups, bias length,
+/// kernel larger than padded input) or invalid parameters. Allocating wrapper
+/// around [`conv2d_into`].
+pub fn conv2d(
+    input: ArrayView4<'_, f32>,
+    weight: ArrayView4<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    params: &Conv2dParams,
+) -> Result<Array4<f32>, KernelError> {
+    let shape = conv2d_shape(&input, &weight, bias.as_ref(), params)?;
+    let mut out = Array4::zeros(shape);
+    conv2d_into(input, weight, bias, params, out.view_mut())?;
+    Ok(out)
+}
+
+/// [`conv2d`] writing its `[N, O, OH, OW]` result into `out` (every element
+/// is overwritten; allocates nothing for standard-layout inputs besides the
+/// per-thread im2col scratch, which only grows, and `gemm`'s packing buffers).
+///
+/// Errors like [`conv2d`], and with [`KernelError::Shape`] if `out` does not
+/// have the output shape or is not in standard (C-contiguous) layout.
+pub fn conv2d_into(
+    input: ArrayView4<'_, f32>,
+    weight: ArrayView4<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    params: &Conv2dParams,
+    out: ArrayViewMut4<'_, f32>,
+) -> Result<(), KernelError> {
+    let [n, o, oh, ow] = conv2d_shape(&input, &weight, bias.as_ref(), params)?;
+    check_out_shape("conv2d", &[n, o, oh, ow], out.shape())?;
+    let out = out_slice("conv2d", out)?;
+    if out.is_empty() {
+        return Ok(());
+    }
+    let (_, c, h, w) = input.dim();
+    let (_, cg, kh, kw) = weight.dim();
+    let groups = params.groups;
     let og = o / groups;
     let kdim = cg * kh * kw;
     let p = oh * ow;
-    let mut out = vec![0.0f32; n * o * p];
-
-    let to_shape_err = |e: ndarray::ShapeError| KernelError::Shape(format!("conv2d: {e}"));
-    if out.is_empty() {
-        return Array4::from_shape_vec((n, o, oh, ow), out).map_err(to_shape_err);
-    }
 
     let x = input.as_standard_layout();
     let wt = weight.as_standard_layout();
-    let bias_c: Option<Vec<f32>> = bias.map(|b| b.to_vec());
+    let bias_c = bias.as_ref().map(|b| b.as_standard_layout());
     let xs = x
         .as_slice()
         .ok_or_else(|| KernelError::Shape("conv2d: input not contiguous".into()))?;
     let ws = wt
         .as_slice()
         .ok_or_else(|| KernelError::Shape("conv2d: weight not contiguous".into()))?;
-    let bs: Option<&[f32]> = bias_c.as_deref();
+    let bs: Option<&[f32]> = match &bias_c {
+        Some(b) => Some(
+            b.as_slice()
+                .ok_or_else(|| KernelError::Shape("conv2d: bias not contiguous".into()))?,
+        ),
+        None => None,
+    };
 
     let pad = params.padding;
     let geom = Geom {
@@ -388,5 +430,5 @@ pub fn conv2d(
             }
         });
     }
-    Array4::from_shape_vec((n, o, oh, ow), out).map_err(to_shape_err)
+    Ok(())
 }

@@ -7,6 +7,13 @@
 //! * Public signatures take [`ndarray`] views (`ArrayView4`, `ArrayView1`, …)
 //!   and return owned arrays in standard (C-contiguous) layout. Views that are
 //!   not contiguous are accepted; they are copied to a contiguous buffer first.
+//! * Every allocating kernel `foo` has a `foo_into` variant (plus
+//!   [`add_assign`]) that writes into a caller-owned `ArrayViewMut` of exactly
+//!   the output shape and allocates nothing itself for standard-layout inputs
+//!   (the conv's per-thread im2col scratch only grows; `gemm` may allocate
+//!   packing buffers). `foo` allocates `Array::zeros` and calls `foo_into`.
+//!   Kernels that work on slices (conv2d, dense, pools, batchnorm, softmax)
+//!   require `out` in standard layout; element-wise ones accept any layout.
 //! * Kernels never panic on bad data or shapes: they return
 //!   [`KernelError`]. (Panics only on internal invariant violations, which
 //!   would be bugs.)
@@ -26,17 +33,19 @@ pub mod pool;
 pub mod softmax;
 
 pub use activation::{
-    Activation, gelu, gelu_inplace, leaky_relu, leaky_relu_inplace, relu, relu_inplace, relu6,
-    relu6_inplace, sigmoid, sigmoid_inplace, tanh, tanh_inplace,
+    Activation, gelu, gelu_inplace, gelu_into, leaky_relu, leaky_relu_inplace, leaky_relu_into,
+    relu, relu_inplace, relu_into, relu6, relu6_inplace, relu6_into, sigmoid, sigmoid_inplace,
+    sigmoid_into, tanh, tanh_inplace, tanh_into,
 };
-pub use add::add;
-pub use batchnorm::{BatchNormParams, batchnorm, fold_batchnorm};
-pub use concat::concat_channels;
-pub use conv::{Conv2dParams, Padding2d, conv2d, conv2d_output_hw};
-pub use dense::dense;
+pub use add::{add, add_assign, add_into};
+pub use batchnorm::{BatchNormParams, batchnorm, batchnorm_into, fold_batchnorm};
+pub use concat::{concat_channels, concat_into};
+pub use conv::{Conv2dParams, Padding2d, conv2d, conv2d_into, conv2d_output_hw};
+pub use dense::{dense, dense_into};
 pub use error::KernelError;
-pub use flatten::flatten;
+pub use flatten::{flatten, flatten_into};
 pub use pool::{
-    AvgPool2dParams, MaxPool2dParams, avg_pool2d, global_avg_pool, max_pool2d, pool_output_size,
+    AvgPool2dParams, MaxPool2dParams, avg_pool2d, avg_pool2d_into, global_avg_pool,
+    global_avg_pool_into, max_pool2d, max_pool2d_into, pool_output_size,
 };
-pub use softmax::softmax_dim1;
+pub use softmax::{softmax_dim1, softmax_dim1_into};

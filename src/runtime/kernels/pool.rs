@@ -7,11 +7,13 @@
 //! window is dropped if it would start at or after `in + pad_before` (i.e. it
 //! must start inside the input or the leading padding).
 
-use ndarray::{Array4, ArrayView4};
+use ndarray::{Array4, ArrayView4, ArrayViewMut4};
 use rayon::prelude::*;
 
 use crate::runtime::kernels::conv::Padding2d;
-use crate::runtime::kernels::error::{KernelError, param_err, shape_err};
+use crate::runtime::kernels::error::{
+    KernelError, check_out_shape, out_slice, param_err, shape_err,
+};
 
 /// Parameters of [`max_pool2d`] (PyTorch `nn.MaxPool2d`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,46 +84,129 @@ pub fn pool_output_size(
     Ok(out as usize)
 }
 
-/// Shared plane-parallel driver: applies `f(in_plane, out_plane)` to every
-/// (n, c) plane.
-fn per_plane(
+/// Shared plane-parallel driver: checks that `out` is `[N, C, oh, ow]` in
+/// standard layout, then applies `f(in_plane, out_plane)` to every (n, c)
+/// plane (`f` must write every element of `out_plane`).
+fn per_plane_into(
+    kernel: &str,
     input: ArrayView4<'_, f32>,
     oh: usize,
     ow: usize,
+    out: ArrayViewMut4<'_, f32>,
     f: impl Fn(&[f32], &mut [f32]) + Sync,
-) -> Result<Array4<f32>, KernelError> {
+) -> Result<(), KernelError> {
     let (n, c, h, w) = input.dim();
-    let mut out = vec![0.0f32; n * c * oh * ow];
-    let to_err = |e: ndarray::ShapeError| KernelError::Shape(format!("pool: {e}"));
-    if out.is_empty() || h * w == 0 {
-        return Array4::from_shape_vec((n, c, oh, ow), out).map_err(to_err);
+    check_out_shape(kernel, &[n, c, oh, ow], out.shape())?;
+    let out = out_slice(kernel, out)?;
+    if out.is_empty() {
+        return Ok(());
+    }
+    if h * w == 0 {
+        // Windows made only of padding (the allocating version returns zeros).
+        out.fill(0.0);
+        return Ok(());
     }
     let x = input.as_standard_layout();
     let xs = x
         .as_slice()
-        .ok_or_else(|| KernelError::Shape("pool: input not contiguous".into()))?;
+        .ok_or_else(|| KernelError::Shape(format!("{kernel}: input not contiguous")))?;
     out.par_chunks_mut(oh * ow)
         .zip(xs.par_chunks(h * w))
         .for_each(|(o, i)| f(i, o));
-    Array4::from_shape_vec((n, c, oh, ow), out).map_err(to_err)
+    Ok(())
+}
+
+/// Output size `(oh, ow)` of [`max_pool2d`] for an `(h, w)` input.
+fn max_pool2d_hw(
+    h: usize,
+    w: usize,
+    params: &MaxPool2dParams,
+) -> Result<(usize, usize), KernelError> {
+    let p = params.padding;
+    let oh = pool_output_size(
+        h,
+        params.kernel.0,
+        p.top,
+        p.bottom,
+        params.stride.0,
+        params.dilation.0,
+        params.ceil_mode,
+    )?;
+    let ow = pool_output_size(
+        w,
+        params.kernel.1,
+        p.left,
+        p.right,
+        params.stride.1,
+        params.dilation.1,
+        params.ceil_mode,
+    )?;
+    Ok((oh, ow))
+}
+
+/// Output size `(oh, ow)` of [`avg_pool2d`] for an `(h, w)` input.
+fn avg_pool2d_hw(
+    h: usize,
+    w: usize,
+    params: &AvgPool2dParams,
+) -> Result<(usize, usize), KernelError> {
+    if params.divisor_override == Some(0) {
+        return param_err("avg_pool2d: divisor_override must be non-zero");
+    }
+    let p = params.padding;
+    let oh = pool_output_size(
+        h,
+        params.kernel.0,
+        p.top,
+        p.bottom,
+        params.stride.0,
+        1,
+        params.ceil_mode,
+    )?;
+    let ow = pool_output_size(
+        w,
+        params.kernel.1,
+        p.left,
+        p.right,
+        params.stride.1,
+        1,
+        params.ceil_mode,
+    )?;
+    Ok((oh, ow))
 }
 
 /// 2-D max pooling over NCHW input, PyTorch `F.max_pool2d` semantics
 /// (padding acts as `-inf`; NaN propagates).
 ///
 /// Returns `[N, C, OH, OW]`. Errors on zero kernel/stride/dilation or empty
-/// output.
+/// output. Allocating wrapper around [`max_pool2d_into`].
 pub fn max_pool2d(
     input: ArrayView4<'_, f32>,
     params: &MaxPool2dParams,
 ) -> Result<Array4<f32>, KernelError> {
+    let (n, c, h, w) = input.dim();
+    let (oh, ow) = max_pool2d_hw(h, w, params)?;
+    let mut out = Array4::zeros((n, c, oh, ow));
+    max_pool2d_into(input, params, out.view_mut())?;
+    Ok(out)
+}
+
+/// [`max_pool2d`] writing its `[N, C, OH, OW]` result into `out` (every
+/// element overwritten; allocates nothing for standard-layout inputs).
+///
+/// Errors like [`max_pool2d`], and with [`KernelError::Shape`] if `out` does
+/// not have the output shape or is not in standard (C-contiguous) layout.
+pub fn max_pool2d_into(
+    input: ArrayView4<'_, f32>,
+    params: &MaxPool2dParams,
+    out: ArrayViewMut4<'_, f32>,
+) -> Result<(), KernelError> {
     let (_, _, h, w) = input.dim();
     let (kh, kw) = params.kernel;
     let (sh, sw) = params.stride;
     let (dh, dw) = params.dilation;
     let p = params.padding;
-    let oh = pool_output_size(h, kh, p.top, p.bottom, sh, dh, params.ceil_mode)?;
-    let ow = pool_output_size(w, kw, p.left, p.right, sw, dw, params.ceil_mode)?;
+    let (oh, ow) = max_pool2d_hw(h, w, params)?;
     // Window start/end (exclusive) along one axis, clipped to the input and
     // with the start advanced onto the dilation grid.
     let bounds = |o: usize, s: usize, pad: usize, k: usize, d: usize, len: usize| {
@@ -132,7 +217,7 @@ pub fn max_pool2d(
         }
         (start as usize, end.max(0) as usize)
     };
-    per_plane(input, oh, ow, |xi, xo| {
+    per_plane_into("max_pool2d", input, oh, ow, out, |xi, xo| {
         for o_h in 0..oh {
             let (h0, h1) = bounds(o_h, sh, p.top, kh, dh, h);
             for o_w in 0..ow {
@@ -157,20 +242,34 @@ pub fn max_pool2d(
 /// (including the divisor rules for `count_include_pad` and `ceil_mode`).
 ///
 /// Returns `[N, C, OH, OW]`. Errors on zero kernel/stride or empty output.
-/// A window containing no input element yields `0`.
+/// A window containing no input element yields `0`. Allocating wrapper around
+/// [`avg_pool2d_into`].
 pub fn avg_pool2d(
     input: ArrayView4<'_, f32>,
     params: &AvgPool2dParams,
 ) -> Result<Array4<f32>, KernelError> {
+    let (n, c, h, w) = input.dim();
+    let (oh, ow) = avg_pool2d_hw(h, w, params)?;
+    let mut out = Array4::zeros((n, c, oh, ow));
+    avg_pool2d_into(input, params, out.view_mut())?;
+    Ok(out)
+}
+
+/// [`avg_pool2d`] writing its `[N, C, OH, OW]` result into `out` (every
+/// element overwritten; allocates nothing for standard-layout inputs).
+///
+/// Errors like [`avg_pool2d`], and with [`KernelError::Shape`] if `out` does
+/// not have the output shape or is not in standard (C-contiguous) layout.
+pub fn avg_pool2d_into(
+    input: ArrayView4<'_, f32>,
+    params: &AvgPool2dParams,
+    out: ArrayViewMut4<'_, f32>,
+) -> Result<(), KernelError> {
     let (_, _, h, w) = input.dim();
     let (kh, kw) = params.kernel;
     let (sh, sw) = params.stride;
     let p = params.padding;
-    if params.divisor_override == Some(0) {
-        return param_err("avg_pool2d: divisor_override must be non-zero");
-    }
-    let oh = pool_output_size(h, kh, p.top, p.bottom, sh, 1, params.ceil_mode)?;
-    let ow = pool_output_size(w, kw, p.left, p.right, sw, 1, params.ceil_mode)?;
+    let (oh, ow) = avg_pool2d_hw(h, w, params)?;
     // (clipped start, clipped end, padded window length) along one axis.
     let bounds = |o: usize, s: usize, pb: usize, pa: usize, k: usize, len: usize| {
         let start = (o * s) as isize - pb as isize;
@@ -180,7 +279,7 @@ pub fn avg_pool2d(
         let e0 = (end.min(len as isize).max(0) as usize).max(s0);
         (s0, e0, padded_len)
     };
-    per_plane(input, oh, ow, |xi, xo| {
+    per_plane_into("avg_pool2d", input, oh, ow, out, |xi, xo| {
         for o_h in 0..oh {
             let (h0, h1, ph) = bounds(o_h, sh, p.top, p.bottom, kh, h);
             for o_w in 0..ow {
@@ -203,14 +302,29 @@ pub fn avg_pool2d(
 /// Global average pooling: `[N, C, H, W] → [N, C, 1, 1]` (mean over H×W,
 /// accumulated in f64). Follow with [`crate::runtime::kernels::flatten()`] to get `[N, C]`.
 ///
-/// Errors if `H·W == 0`.
+/// Errors if `H·W == 0`. Allocating wrapper around [`global_avg_pool_into`].
 pub fn global_avg_pool(input: ArrayView4<'_, f32>) -> Result<Array4<f32>, KernelError> {
+    let (n, c, _, _) = input.dim();
+    let mut out = Array4::zeros((n, c, 1, 1));
+    global_avg_pool_into(input, out.view_mut())?;
+    Ok(out)
+}
+
+/// [`global_avg_pool`] writing its `[N, C, 1, 1]` result into `out` (every
+/// element overwritten; allocates nothing for standard-layout inputs).
+///
+/// Errors if `H·W == 0`, and with [`KernelError::Shape`] if `out` is not
+/// `[N, C, 1, 1]` or not in standard (C-contiguous) layout.
+pub fn global_avg_pool_into(
+    input: ArrayView4<'_, f32>,
+    out: ArrayViewMut4<'_, f32>,
+) -> Result<(), KernelError> {
     let (_, _, h, w) = input.dim();
     if h * w == 0 {
         return shape_err("global_avg_pool: empty spatial dimensions");
     }
     let inv = 1.0 / (h * w) as f64;
-    per_plane(input, 1, 1, |xi, xo| {
+    per_plane_into("global_avg_pool", input, 1, 1, out, |xi, xo| {
         xo[0] = (xi.iter().map(|&v| f64::from(v)).sum::<f64>() * inv) as f32;
     })
 }

@@ -1,0 +1,313 @@
+//! Buffer planning for one body: where every value lives.
+//!
+//! Generated code computes into buffers planned here once, at compile time,
+//! so a forward pass allocates nothing. Each value lives in one of:
+//!
+//! - a parameter (the body's input views, read-only);
+//! - an output (the caller's `out` view: the value is computed in place there);
+//! - a slot of the body's workspace, a flat `Vec<f32>` of `batch × len`
+//!   elements. Values whose lifetimes do not overlap share a slot.
+//!
+//! Values that need no buffer of their own share their input's: identity and
+//! dropout, flatten of a computed value (a reshape), and element-wise layers
+//! (activation, add) whose input dies there (computed in place).
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use super::blocks::{Body, Item, Structure};
+use crate::ir::{Graph, Op};
+
+/// What one step computes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum StepKind {
+    /// A layer: the chain of fused nodes (see [`Item::Layer`]).
+    Layer(Vec<usize>),
+    /// A value that is its input under another name or shape (no code).
+    Alias(Vec<usize>),
+    /// A nested block instance.
+    Child(usize),
+    /// Identical chained instances called in a loop.
+    Loop(Vec<usize>),
+}
+
+/// One statement of `forward_into`.
+#[derive(Clone, Debug)]
+pub(crate) struct Step {
+    /// What it computes.
+    pub kind: StepKind,
+    /// The values it reads, in argument order.
+    pub reads: Vec<usize>,
+    /// The values it defines.
+    pub defs: Vec<usize>,
+    /// For an element-wise layer computed in place: the read value it overwrites.
+    pub in_place: Option<usize>,
+    /// Slots used only during this step (a loop's intermediate buffers).
+    pub temps: Vec<usize>,
+}
+
+/// Where a value lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Storage {
+    /// The body's `k`-th input view.
+    Param(usize),
+    /// The body's `k`-th output view.
+    Out(usize),
+    /// Slot `s` of the body's workspace.
+    Slot(usize),
+}
+
+/// The buffer plan of one body.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// The statements, in order.
+    pub steps: Vec<Step>,
+    /// For each value, the value whose buffer it uses (itself if it owns one).
+    root: HashMap<usize, usize>,
+    /// Where each buffer-owning value lives.
+    storage: HashMap<usize, Storage>,
+    /// The length of each slot, in `f32` elements per sample.
+    pub slots: Vec<usize>,
+    /// Outputs that are not computed in their output view: `(output index,
+    /// value)`, copied there at the end.
+    pub copies: Vec<(usize, usize)>,
+}
+
+impl Plan {
+    /// Where value `v` lives.
+    pub(crate) fn storage(&self, v: usize) -> Storage {
+        let r = self.root.get(&v).copied().unwrap_or(v);
+        self.storage.get(&r).copied().unwrap_or(Storage::Slot(0))
+    }
+
+    /// Plans `body`, whose external inputs are `params` (node ids, in order).
+    pub(crate) fn new(g: &Graph, st: &Structure, body: &Body, params: &[usize]) -> Plan {
+        let steps = steps(g, st, body, params);
+        let outputs = &body.outputs;
+        // The last step reading each value; outputs live to the end.
+        let mut last_use: HashMap<usize, usize> = HashMap::new();
+        for (i, s) in steps.iter().enumerate() {
+            for &d in &s.defs {
+                last_use.entry(d).or_insert(i);
+            }
+            for &r in &s.reads {
+                last_use.insert(r, i);
+            }
+        }
+        for &o in outputs {
+            last_use.insert(o, usize::MAX);
+        }
+        let mut plan = Plan {
+            steps,
+            root: HashMap::new(),
+            storage: HashMap::new(),
+            slots: Vec::new(),
+            copies: Vec::new(),
+        };
+        for (k, &p) in params.iter().enumerate() {
+            plan.storage.insert(p, Storage::Param(k));
+        }
+        plan.share_buffers(g, &last_use);
+        // Outputs are computed in the caller's views where they own a buffer.
+        for (k, &o) in outputs.iter().enumerate() {
+            let r = plan.root_of(o);
+            match plan.storage.entry(r) {
+                Entry::Occupied(_) => plan.copies.push((k, o)),
+                Entry::Vacant(e) => {
+                    e.insert(Storage::Out(k));
+                }
+            }
+        }
+        plan.assign_slots(g, &last_use);
+        plan
+    }
+
+    fn root_of(&self, v: usize) -> usize {
+        self.root.get(&v).copied().unwrap_or(v)
+    }
+
+    /// Decides which values use their input's buffer.
+    fn share_buffers(&mut self, g: &Graph, last_use: &HashMap<usize, usize>) {
+        let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
+        let is_param = |p: &Plan, r: usize| matches!(p.storage.get(&r), Some(Storage::Param(_)));
+        for i in 0..self.steps.len() {
+            let step = &self.steps[i];
+            let shared = match &step.kind {
+                StepKind::Alias(_) => step.reads.first().copied(),
+                StepKind::Layer(chain) => {
+                    let candidates: &[usize] = match (&g.nodes[chain[0]].op, step.reads.len()) {
+                        (Op::Activation(_), 1) => &[0],
+                        // The sum keeps the interpreter's order of operations.
+                        (Op::Add, 2) => &[0, 1],
+                        (Op::Add, _) => &[0],
+                        _ => &[],
+                    };
+                    candidates.iter().map(|&k| step.reads[k]).find(|&u| {
+                        let r = self.root_of(u);
+                        let alone = step.reads.iter().filter(|&&x| self.root_of(x) == r).count();
+                        let dies = members.get(&r).is_some_and(|ms| {
+                            ms.iter().all(|m| last_use.get(m).is_some_and(|&l| l <= i))
+                        });
+                        !is_param(self, r) && alone == 1 && dies
+                    })
+                }
+                StepKind::Child(_) | StepKind::Loop(_) => None,
+            };
+            let defs = step.defs.clone();
+            if let Some(u) = shared {
+                let r = self.root_of(u);
+                if matches!(step.kind, StepKind::Layer(_)) {
+                    self.steps[i].in_place = Some(u);
+                }
+                for d in defs {
+                    self.root.insert(d, r);
+                    members.entry(r).or_default().push(d);
+                }
+            } else {
+                for d in defs {
+                    self.root.insert(d, d);
+                    members.entry(d).or_default().push(d);
+                }
+            }
+        }
+        // Parameters own their buffers.
+        let params: Vec<usize> = self
+            .storage
+            .iter()
+            .filter(|(_, s)| matches!(s, Storage::Param(_)))
+            .map(|(&p, _)| p)
+            .collect();
+        for p in params {
+            self.root.insert(p, p);
+        }
+    }
+
+    /// Packs the remaining buffers and the loops' scratch into slots.
+    fn assign_slots(&mut self, g: &Graph, last_use: &HashMap<usize, usize>) {
+        // The step after which each buffer is free again.
+        let mut end: HashMap<usize, usize> = HashMap::new();
+        for (&v, &r) in &self.root {
+            let l = last_use.get(&v).copied().unwrap_or(0);
+            let e = end.entry(r).or_insert(0);
+            *e = (*e).max(l);
+        }
+        let mut busy_until: Vec<usize> = Vec::new();
+        for i in 0..self.steps.len() {
+            let mut wanted: Vec<(Option<usize>, usize, usize)> = Vec::new();
+            for &d in &self.steps[i].defs {
+                if self.root_of(d) == d && !self.storage.contains_key(&d) {
+                    let e = end.get(&d).copied().unwrap_or(i);
+                    wanted.push((Some(d), g.nodes[d].shape.elements(), e));
+                }
+            }
+            if let StepKind::Loop(insts) = &self.steps[i].kind {
+                let len = self.steps[i]
+                    .defs
+                    .first()
+                    .map_or(0, |&d| g.nodes[d].shape.elements());
+                let temps = if insts.len() > 2 { 2 } else { 1 };
+                for _ in 0..temps {
+                    wanted.push((None, len, i));
+                }
+            }
+            for (value, len, until) in wanted {
+                let s = pick_slot(&mut self.slots, &busy_until, i, len);
+                if s == busy_until.len() {
+                    busy_until.push(until);
+                } else {
+                    busy_until[s] = until;
+                }
+                match value {
+                    Some(v) => {
+                        self.storage.insert(v, Storage::Slot(s));
+                    }
+                    None => self.steps[i].temps.push(s),
+                }
+            }
+        }
+    }
+}
+
+/// A slot free at step `i` for `len` elements: the smallest free one that
+/// is large enough, else the largest free one (grown), else a new one.
+fn pick_slot(slots: &mut Vec<usize>, busy_until: &[usize], i: usize, len: usize) -> usize {
+    let free = || (0..slots.len()).filter(|&s| busy_until[s] < i);
+    let fit = free()
+        .filter(|&s| slots[s] >= len)
+        .min_by_key(|&s| (slots[s], s));
+    if let Some(s) = fit {
+        return s;
+    }
+    if let Some(s) = free().max_by_key(|&s| (slots[s], std::cmp::Reverse(s))) {
+        slots[s] = len;
+        return s;
+    }
+    slots.push(len);
+    slots.len() - 1
+}
+
+/// The statements of `body` with what each reads and defines.
+fn steps(g: &Graph, st: &Structure, body: &Body, params: &[usize]) -> Vec<Step> {
+    let local = |x: usize| !params.contains(&x);
+    let mut out = Vec::new();
+    for item in &body.items {
+        let (kind, reads, defs) = match item {
+            Item::Layer(chain) => {
+                let head = chain[0];
+                let last = chain[chain.len() - 1];
+                let reads: Vec<usize> = g.nodes[head].inputs.iter().map(|x| x.0 as usize).collect();
+                let alias = match g.nodes[head].op {
+                    Op::Input => continue,
+                    Op::Identity | Op::Dropout { .. } => true,
+                    Op::Flatten => reads.first().is_some_and(|&x| local(x)),
+                    _ => false,
+                };
+                let kind = if alias {
+                    StepKind::Alias(chain.clone())
+                } else {
+                    StepKind::Layer(chain.clone())
+                };
+                (kind, reads, vec![last])
+            }
+            Item::Child(c) => {
+                let b = &st.bodies[*c];
+                (StepKind::Child(*c), b.inputs.clone(), b.outputs.clone())
+            }
+            Item::Loop(cs) => {
+                let first = &st.bodies[cs[0]];
+                let last = &st.bodies[cs[cs.len() - 1]];
+                (
+                    StepKind::Loop(cs.clone()),
+                    first.inputs.clone(),
+                    last.outputs.clone(),
+                )
+            }
+        };
+        out.push(Step {
+            kind,
+            reads,
+            defs,
+            in_place: None,
+            temps: Vec::new(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_reused_best_fit_first() {
+        let mut slots = vec![10, 4, 6];
+        // Slot 1 (4) is busy; 2 (6) is the smallest free one that fits 5.
+        assert_eq!(pick_slot(&mut slots, &[0, 5, 0], 3, 5), 2);
+        // Nothing free fits 20: the largest free slot grows.
+        assert_eq!(pick_slot(&mut slots, &[0, 5, 0], 3, 20), 0);
+        assert_eq!(slots, vec![20, 4, 6]);
+        // Nothing free: a new slot.
+        assert_eq!(pick_slot(&mut slots, &[9, 9, 9], 3, 7), 3);
+        assert_eq!(slots, vec![20, 4, 6, 7]);
+    }
+}
