@@ -2,7 +2,8 @@
 same run, interleaved, and prints the ratio of the medians.
 
 Run by hand (not by CI), after `cargo build --release` (and, for the generated
-code's column, `cargo build --release -p bench-generated`):
+code's column, `cargo build --release -p bench-generated`, which times
+the generated `forward_into` on buffers made once):
 
     pip install torch torchvision onnx onnxruntime onnxscript
     python3 benches/compare_onnxruntime.py [--threads 2] [--rounds 5] [--repeat 10]
