@@ -122,7 +122,8 @@ impl Plan {
         plan
     }
 
-    fn root_of(&self, v: usize) -> usize {
+    /// The value whose buffer `v` uses (`v` itself if it owns one).
+    pub(crate) fn root_of(&self, v: usize) -> usize {
         self.root.get(&v).copied().unwrap_or(v)
     }
 
@@ -297,6 +298,119 @@ fn steps(g: &Graph, st: &Structure, body: &Body, params: &[usize]) -> Vec<Step> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{CheckOptions, compile_file};
+
+    /// Checks one body's plan: a buffer is never shared by two values that
+    /// are live at the same time, except an in-place layer's input and result.
+    fn check_plan(g: &Graph, st: &Structure, body: &Body, params: &[usize], what: &str) {
+        let plan = Plan::new(g, st, body, params);
+        let mut def = HashMap::new();
+        let mut last = HashMap::new();
+        for (i, step) in plan.steps.iter().enumerate() {
+            for &d in &step.defs {
+                def.insert(d, i);
+                last.entry(d).or_insert(i);
+            }
+            for &r in &step.reads {
+                last.insert(r, i);
+            }
+        }
+        for &o in &body.outputs {
+            last.insert(o, usize::MAX);
+        }
+        // The interval of each buffer: from its owner's definition to the
+        // last use of any value in it.
+        let mut span: HashMap<usize, (usize, usize)> = HashMap::new();
+        for (&v, &d) in &def {
+            let r = plan.root_of(v);
+            let e = span.entry(r).or_insert((usize::MAX, 0));
+            e.0 = e.0.min(d);
+            e.1 = e.1.max(last[&v]);
+        }
+        let mut owners: Vec<(Storage, usize, (usize, usize))> = span
+            .iter()
+            .map(|(&r, &iv)| (plan.storage(r), r, iv))
+            .collect();
+        for (i, step) in plan.steps.iter().enumerate() {
+            for &t in &step.temps {
+                owners.push((Storage::Slot(t), usize::MAX - i, (i, i)));
+            }
+        }
+        // Parameters are read-only: only aliases live there.
+        for step in &plan.steps {
+            if !matches!(step.kind, StepKind::Alias(_)) {
+                for &d in &step.defs {
+                    assert!(
+                        !matches!(plan.storage(d), Storage::Param(_)),
+                        "{what}: a layer writes into a parameter"
+                    );
+                }
+            }
+        }
+        owners.retain(|(s, _, _)| !matches!(s, Storage::Param(_)));
+        for (a, &(sa, ra, (da, ea))) in owners.iter().enumerate() {
+            for &(sb, rb, (db, eb)) in &owners[a + 1..] {
+                let overlap = da <= eb && db <= ea;
+                assert!(
+                    !(sa == sb && overlap),
+                    "{what}: values {ra} and {rb} share {sa:?} while both are live"
+                );
+            }
+        }
+        // Every output is computed in its view or copied there.
+        for (k, &o) in body.outputs.iter().enumerate() {
+            let copied = plan.copies.iter().any(|&(c, v)| c == k && v == o);
+            assert!(
+                copied || plan.storage(o) == Storage::Out(k),
+                "{what}: output {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn live_values_never_share_a_buffer_in_any_example() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "rn"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 10);
+        for file in files {
+            let compiled = compile_file(&file, &CheckOptions::default()).unwrap();
+            let g = compiled.model.graph();
+            let st = Structure::new(g);
+            let what = file.display().to_string();
+            let inputs: Vec<usize> = g.inputs.iter().map(|i| i.node.0 as usize).collect();
+            check_plan(g, &st, &st.top, &inputs, &what);
+            for t in &st.types {
+                let body = &st.bodies[t.first];
+                check_plan(g, &st, body, &body.inputs, &what);
+            }
+        }
+    }
+
+    #[test]
+    fn residual_adds_and_relus_run_in_place_in_the_output() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/seed.rn");
+        let compiled = compile_file(&file, &CheckOptions::default()).unwrap();
+        let g = compiled.model.graph();
+        let st = Structure::new(g);
+        let body = &st.bodies[st.types[0].first];
+        let plan = Plan::new(g, &st, body, &body.inputs);
+        // conv-bn-relu, conv-bn, add, relu.
+        assert_eq!(plan.steps.len(), 4);
+        let value = |i: usize| plan.steps[i].defs[0];
+        assert_eq!(plan.storage(value(0)), Storage::Slot(0));
+        for i in 1..4 {
+            assert_eq!(plan.storage(value(i)), Storage::Out(0), "step {i}");
+        }
+        assert_eq!(plan.steps[2].in_place, Some(value(1)));
+        assert_eq!(plan.steps[3].in_place, Some(value(2)));
+        assert_eq!(plan.slots, vec![64 * 64 * 64]);
+        assert!(plan.copies.is_empty());
+    }
 
     #[test]
     fn slots_are_reused_best_fit_first() {
