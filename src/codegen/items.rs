@@ -13,6 +13,10 @@ use crate::ir::Shape;
 /// A visibility marker for private associated consts, removed after formatting.
 pub(crate) const PRIVATE: &str = "#private#";
 
+/// A visibility marker for the `WORKSPACE` consts, replaced by their doc
+/// comment and `pub` after formatting (`codegen` has no docs on consts).
+pub(crate) const WORKSPACE_DOC: &str = "#workspace#";
+
 /// Names the helpers and the model take; block types avoid them.
 const RESERVED_TYPES: &[&str] = &[
     "Conv",
@@ -136,105 +140,97 @@ fn thousands(v: usize) -> String {
     crate::report::group(v as u64)
 }
 
-/// The `f32` elements per sample of the workspace of each block type
-/// (its slots and those of the blocks it calls).
-pub(crate) fn workspace_sizes(codes: &[BodyCode], type_names: &[String]) -> Vec<usize> {
-    fn size(t: usize, codes: &[BodyCode], names: &[String], memo: &mut [Option<usize>]) -> usize {
+/// The scratch `f32` per sample of each block type: its slots, then room
+/// for the largest block it calls (nested calls use the space after the
+/// caller's slots, one at a time).
+pub(crate) fn workspace_sizes(codes: &[BodyCode]) -> Vec<usize> {
+    fn size(t: usize, codes: &[BodyCode], memo: &mut [Option<usize>]) -> usize {
         if let Some(s) = memo[t] {
             return s;
         }
-        let mut total: usize = codes[t].slots.iter().sum();
-        for (_, ty) in &codes[t].workspaces {
-            if let Some(c) = names.iter().position(|n| format!("{n}Workspace") == *ty) {
-                total += size(c, codes, names, memo);
-            }
-        }
+        let total = body_workspace_size(&codes[t], &[]) + {
+            let children = codes[t].children.clone();
+            children
+                .into_iter()
+                .map(|c| size(c, codes, memo))
+                .max()
+                .unwrap_or(0)
+        };
         memo[t] = Some(total);
         total
     }
     let mut memo = vec![None; codes.len()];
     (0..codes.len())
-        .map(|t| size(t, codes, type_names, &mut memo))
+        .map(|t| size(t, codes, &mut memo))
         .collect()
 }
 
-/// The per-sample size of a body's own slots plus its children's workspaces.
-pub(crate) fn body_workspace_size(
-    code: &BodyCode,
-    type_names: &[String],
-    sizes: &[usize],
-) -> usize {
-    let mut total: usize = code.slots.iter().sum();
-    for (_, ty) in &code.workspaces {
-        if let Some(c) = type_names
-            .iter()
-            .position(|n| format!("{n}Workspace") == *ty)
-        {
-            total += sizes[c];
-        }
-    }
-    total
+/// The scratch `f32` per sample of a body, given its children's sizes.
+pub(crate) fn body_workspace_size(code: &BodyCode, sizes: &[usize]) -> usize {
+    let own: usize = code.slots.iter().sum();
+    own + code
+        .children
+        .iter()
+        .filter_map(|&c| sizes.get(c).copied())
+        .max()
+        .unwrap_or(0)
 }
 
-/// The workspace struct of a body: its slots, then its children's workspaces.
-fn workspace(scope: &mut Scope, name: &str, code: &BodyCode, doc: String, top: bool) {
+/// The model's workspace: one buffer for every slot of every body.
+fn workspace(scope: &mut Scope, name: &str, model: &str, doc: String, size: usize) {
     let s = scope.new_struct(name).vis("pub").doc(doc);
-    if top {
-        s.new_field("batch", "usize");
-    }
-    for (i, len) in code.slots.iter().enumerate() {
-        s.new_field(format!("s{i}"), "Vec<f32>")
-            .doc(format!("{} `f32` per sample.", thousands(*len)));
-    }
-    for (f, ty) in &code.workspaces {
-        s.new_field(f, ty);
-    }
+    s.new_field("batch", "usize");
+    s.new_field("buf", "Vec<f32>");
     let im = scope.new_impl(name);
-    let unused = code.slots.is_empty() && code.workspaces.is_empty() && !top;
     let f = im
         .new_fn("new")
         .doc("Buffers for batches of up to `batch` samples.")
         .vis("pub")
-        .arg(if unused { "_batch" } else { "batch" }, "usize")
-        .ret("Self");
-    if unused {
-        f.line("Self {}");
+        .arg("batch", "usize")
+        .ret("Self")
+        .line("Self {")
+        .line("    batch,");
+    if size == 0 {
+        f.line("    buf: Vec::new(),");
     } else {
-        f.line("Self {");
-        if top {
-            f.line("    batch,");
-        }
-        for (i, len) in code.slots.iter().enumerate() {
-            f.line(format!("    s{i}: vec![0.0; batch * {}],", len));
-        }
-        for (field, ty) in &code.workspaces {
-            f.line(format!("    {field}: {ty}::new(batch),"));
-        }
-        f.line("}");
+        // 16 more, to start on a 64-byte boundary (`aligned`).
+        f.line(format!(
+            "    buf: vec![0.0; batch * {model}::WORKSPACE + 16],"
+        ));
     }
-    if top {
-        im.new_fn("batch")
-            .doc("The largest batch these buffers hold.")
-            .vis("pub")
-            .arg_ref_self()
-            .ret("usize")
-            .line("self.batch");
-    }
+    f.line("}");
+    im.new_fn("batch")
+        .doc("The largest batch these buffers hold.")
+        .vis("pub")
+        .arg_ref_self()
+        .ret("usize")
+        .line("self.batch");
 }
 
-/// The body of a `forward_into`: `let n` if it is used, then the code.
+/// The body of a `forward_into`: `let n` if it is used, the slots carved
+/// from the front of `ws` (the rest is for the blocks it calls), the code.
 fn forward_lines(f: &mut Function, code: &BodyCode, first_param: &str, define_n: bool) {
-    if define_n && code.forward.iter().any(|l| l.contains("[n, ")) {
+    let uses_n = !code.slots.is_empty() || code.forward.iter().any(|l| l.contains("[n, "));
+    if define_n && uses_n {
         f.line(format!("let n = {first_param}.shape()[0];"));
+    }
+    let last = code.slots.len();
+    for (i, len) in code.slots.iter().enumerate() {
+        let rest = if i + 1 == last && code.children.is_empty() {
+            "_"
+        } else {
+            "ws"
+        };
+        f.line(format!("let (s{i}, {rest}) = split(ws, n * {len})?;"));
     }
     for l in &code.forward {
         f.line(l);
     }
 }
 
-/// Whether the code reads the workspace.
+/// Whether the code needs the workspace.
 fn uses_workspace(code: &BodyCode) -> bool {
-    code.forward.iter().any(|l| l.contains("ws."))
+    !code.slots.is_empty() || !code.children.is_empty()
 }
 
 /// One block type: its struct, impl and workspace.
@@ -283,13 +279,14 @@ pub(crate) fn block_type(
         let (ty, value) = dims_const(&g.nodes[*o].shape);
         im.associate_const("OUTPUT", ty.as_str(), value, "pub");
     }
+    im.associate_const("WORKSPACE", "usize", ws_size.to_string(), WORKSPACE_DOC);
     add_consts(im, code);
     im.push_fn(load_fn(code));
-    let ws_type = format!("{name}Workspace");
     let mut f = Function::new("forward_into");
     f.doc(
-        "Runs the block on a batch, writing its output into `out` (standard layout, \
-         the batch's shape) and its intermediate values into `ws`.",
+        "Runs the block on a batch of N, writing its output into `out` (standard \
+         layout, the batch's shape) and its intermediate values into `ws` (at least \
+         N × `WORKSPACE` elements).",
     )
     .vis("pub")
     .arg_ref_self();
@@ -300,15 +297,10 @@ pub(crate) fn block_type(
         f.arg(format!("mut {o}"), view_mut(rank(cx, v)));
     }
     let ws = if uses_workspace(code) { "ws" } else { "_ws" };
-    f.arg(ws, format!("&mut {ws_type}"));
+    f.arg(ws, "&mut [f32]");
     f.ret("Result<(), ForwardError>");
     forward_lines(&mut f, code, &params[0], true);
     im.push_fn(f);
-    let doc = format!(
-        "The buffers of [`{name}::forward_into`]: {} `f32` per sample.",
-        thousands(ws_size)
-    );
-    workspace(scope, &ws_type, code, doc, false);
 }
 
 /// The parameter and output names of a block's `forward_into`.
@@ -513,6 +505,7 @@ pub(crate) fn model(
             "pub",
         );
     }
+    im.associate_const("WORKSPACE", "usize", ws_size.to_string(), WORKSPACE_DOC);
     add_consts(im, code);
     im.new_fn("from_path")
         .doc("Loads the weights from a safetensors file (memory-mapped).")
@@ -665,6 +658,9 @@ pub(crate) fn model(
         ));
     }
     f.line("check_batch(n, ws.batch)?;");
+    if uses_workspace(code) {
+        f.line("let ws = aligned(&mut ws.buf);");
+    }
     forward_lines(&mut f, code, &params[0], false);
     im.push_fn(f);
     let doc = format!(
@@ -672,5 +668,5 @@ pub(crate) fn model(
          given size: {} `f32` per sample.",
         thousands(ws_size)
     );
-    workspace(scope, &ws_type, code, doc, true);
+    workspace(scope, &ws_type, name, doc, ws_size);
 }

@@ -35,8 +35,8 @@ pub(crate) struct BodyCode {
     pub forward: Vec<String>,
     /// The workspace's slots: their lengths in `f32` per sample.
     pub slots: Vec<usize>,
-    /// The workspaces of nested blocks: `(field, type)`, one per block type.
-    pub workspaces: Vec<(String, String)>,
+    /// The block types it calls (their scratch follows its slots in `ws`).
+    pub children: Vec<usize>,
 }
 
 /// The Rust type of a tensor of `rank` dimensions (batch included).
@@ -97,7 +97,7 @@ impl Places<'_> {
                 format!("{}.view()", self.outs[k])
             }
             Storage::Out(k) => format!("reshaped({}.view(), {})?", self.outs[k], self.shape(v)),
-            Storage::Slot(s) => format!("tensor(&ws.s{s}, {})?", self.shape(v)),
+            Storage::Slot(s) => format!("tensor(s{s}, {})?", self.shape(v)),
         }
     }
 
@@ -114,7 +114,7 @@ impl Places<'_> {
                 self.outs[k],
                 self.shape(v)
             ),
-            Storage::Slot(s) => format!("tensor_mut(&mut ws.s{s}, {})?", self.shape(v)),
+            Storage::Slot(s) => format!("tensor_mut(s{s}, {})?", self.shape(v)),
         }
     }
 }
@@ -154,13 +154,11 @@ pub(crate) fn emit_body(
     };
     let mut lines: Vec<String> = Vec::new();
     let mut last_comment = String::new();
-    let child_workspace = |code: &mut BodyCode, ty: &str| -> String {
-        let field = snake(ty);
-        if !code.workspaces.iter().any(|(f, _)| *f == field) {
-            code.workspaces
-                .push((field.clone(), format!("{ty}Workspace")));
+    let called = |code: &mut BodyCode, inst: usize| {
+        let t = cx.st.type_of[inst].unwrap_or(0);
+        if !code.children.contains(&t) {
+            code.children.push(t);
         }
-        field
     };
     for step in &plan.steps {
         match &step.kind {
@@ -418,11 +416,11 @@ pub(crate) fn emit_body(
                     &mut last_comment,
                     comments(cx, [g.instances[c].span].into_iter()),
                 );
-                let w = child_workspace(&mut code, ty);
+                called(&mut code, c);
                 let mut args = vec![format!("&self.{f}")];
                 args.extend(step.reads.iter().map(|&x| places.read(x)));
                 args.extend(step.defs.iter().map(|&v| places.write(v)));
-                args.push(format!("&mut ws.{w}"));
+                args.push("ws".into());
                 lines.extend(call(BODY, "", &format!("{ty}::forward_into"), &args, "?;"));
             }
             StepKind::Loop(cs) => {
@@ -471,16 +469,14 @@ pub(crate) fn emit_body(
                     &mut last_comment,
                     comments(cx, [g.instances[first].span].into_iter()),
                 );
-                let w = child_workspace(&mut code, ty);
-                let temp = |t: Option<&usize>| {
-                    t.map_or("&mut []".to_string(), |s| format!("&mut ws.s{s}"))
-                };
+                called(&mut code, first);
+                let temp = |t: Option<&usize>| t.map_or("&mut []".to_string(), |s| format!("s{s}"));
                 let mut args = vec![format!("&self.{f}")];
                 args.extend(step.reads.iter().map(|&x| places.read(x)));
                 args.extend(step.defs.iter().map(|&v| places.write(v)));
                 args.push(temp(step.temps.first()));
                 args.push(temp(step.temps.get(1)));
-                args.push(format!("&mut ws.{w}"));
+                args.push("ws".into());
                 args.push(format!("{ty}::forward_into"));
                 lines.extend(call(BODY, "", "chain", &args, "?;"));
             }

@@ -88,10 +88,10 @@ pub fn emit(model: &CheckedModel, sources: &SourceMap, options: &EmitOptions) ->
             layers::emit_body(&cx, Some(bt.first), &st.bodies[bt.first], &params, &outs)
         })
         .collect();
-    let sizes = items::workspace_sizes(&codes, &type_names);
+    let sizes = items::workspace_sizes(&codes);
     let (params, outs) = items::model_params(g);
     let top = layers::emit_body(&cx, None, &st.top, &params, &outs);
-    let top_size = items::body_workspace_size(&top, &type_names, &sizes);
+    let top_size = items::body_workspace_size(&top, &sizes);
     let mut scope = codegen::Scope::new();
     items::model(&mut scope, &cx, &model_name, options, &top, top_size);
     for (t, bt) in st.types.iter().enumerate() {
@@ -100,6 +100,10 @@ pub fn emit(model: &CheckedModel, sources: &SourceMap, options: &EmitOptions) ->
     let body = scope
         .to_string()
         .replace(&format!("{} const", items::PRIVATE), "const")
+        .replace(
+            &format!("{} const", items::WORKSPACE_DOC),
+            "/// The scratch `forward_into` needs, in `f32` per sample.\n    pub const",
+        )
         .replace(" = \n", " =\n");
     let body = text::wrap_signatures(&body);
     let helpers = prelude::helpers(&body);

@@ -18,6 +18,10 @@ use std::collections::hash_map::Entry;
 use super::blocks::{Body, Item, Structure};
 use crate::ir::{Graph, Op};
 
+/// Slot lengths are multiples of this many `f32` (64 bytes: a cache line,
+/// one AVX-512 register).
+pub(crate) const SLOT_ALIGN: usize = 16;
+
 /// What one step computes.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum StepKind {
@@ -119,6 +123,10 @@ impl Plan {
             }
         }
         plan.assign_slots(g, &last_use);
+        // Every slot starts on a 64-byte boundary, whatever the batch.
+        for len in &mut plan.slots {
+            *len = len.next_multiple_of(SLOT_ALIGN);
+        }
         plan
     }
 
@@ -409,6 +417,7 @@ mod tests {
         assert_eq!(plan.steps[2].in_place, Some(value(1)));
         assert_eq!(plan.steps[3].in_place, Some(value(2)));
         assert_eq!(plan.slots, vec![64 * 64 * 64]);
+        assert!(plan.slots.iter().all(|l| l % SLOT_ALIGN == 0));
         assert!(plan.copies.is_empty());
     }
 

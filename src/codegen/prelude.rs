@@ -27,6 +27,8 @@ const NEEDS: &[(&str, &str)] = &[
     ("tensor_mut", "tensor_mut("),
     ("reshaped", "reshaped("),
     ("reshaped_mut", "reshaped_mut("),
+    ("aligned", "aligned("),
+    ("split", "split("),
     ("chain", "chain("),
 ];
 
