@@ -44,43 +44,30 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let dir = env!("OUT_DIR");
     let (median, min) = pool.install(
         || -> Result<(f64, f64), Box<dyn std::error::Error + Send + Sync>> {
+            // The same timing code for each generated model type.
+            macro_rules! bench {
+                ($module:ident :: $model:ident, $workspace:ident) => {{
+                    let m = $module::$model::from_path(
+                        format!("{dir}/{}.safetensors", stringify!($module)).as_ref(),
+                    )?;
+                    let mut ws = $module::$workspace::new(batch);
+                    let mut y = Array2::zeros([batch, $module::$model::OUTPUT[0]]);
+                    if alloc {
+                        time(|| m.forward(x.view()).map(|y| y.len()).unwrap_or(0), repeat)
+                    } else {
+                        time(
+                            || {
+                                m.forward_into(x.view(), y.view_mut(), &mut ws)
+                                    .map_or(0, |()| y.len())
+                            },
+                            repeat,
+                        )
+                    }
+                }};
+            }
             Ok(match model {
-                "resnet18" => {
-                    let m = resnet18::Resnet18::from_path(
-                        format!("{dir}/resnet18.safetensors").as_ref(),
-                    )?;
-                    let mut ws = resnet18::Resnet18Workspace::new(batch);
-                    let mut y = Array2::zeros([batch, resnet18::Resnet18::OUTPUT[0]]);
-                    if alloc {
-                        time(|| m.forward(x.view()).map(|y| y.len()).unwrap_or(0), repeat)
-                    } else {
-                        time(
-                            || {
-                                m.forward_into(x.view(), y.view_mut(), &mut ws)
-                                    .map_or(0, |()| y.len())
-                            },
-                            repeat,
-                        )
-                    }
-                }
-                "resnet50" => {
-                    let m = resnet50::Resnet50::from_path(
-                        format!("{dir}/resnet50.safetensors").as_ref(),
-                    )?;
-                    let mut ws = resnet50::Resnet50Workspace::new(batch);
-                    let mut y = Array2::zeros([batch, resnet50::Resnet50::OUTPUT[0]]);
-                    if alloc {
-                        time(|| m.forward(x.view()).map(|y| y.len()).unwrap_or(0), repeat)
-                    } else {
-                        time(
-                            || {
-                                m.forward_into(x.view(), y.view_mut(), &mut ws)
-                                    .map_or(0, |()| y.len())
-                            },
-                            repeat,
-                        )
-                    }
-                }
+                "resnet18" => bench!(resnet18::Resnet18, Resnet18Workspace),
+                "resnet50" => bench!(resnet50::Resnet50, Resnet50Workspace),
                 other => {
                     return Err(format!("unknown model `{other}` (resnet18 or resnet50)").into());
                 }
