@@ -10,7 +10,7 @@
 //!                                            shape rules)
 //! ```
 //!
-//! Errors of every phase become [`diag::Diagnostic`]s, rendered rustc-style.
+//! Errors of every phase become `diag::Diagnostic`s (feature `compiler`), rendered rustc-style.
 //!
 //! ```
 //! let src = r#"

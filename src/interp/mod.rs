@@ -1,4 +1,4 @@
-//! The interpreter: runs a [`CheckedModel`] on the CPU with `ndarray`.
+//! The interpreter: runs a [`CheckedModel`](crate::ir::CheckedModel) on the CPU with `ndarray`.
 //!
 //! [`Interpreter::new`] turns the checked graph and its weights into a plan:
 //! batch norm is folded into the convolution before it, ReLU / ReLU6 are
