@@ -410,29 +410,23 @@ pub(crate) fn model(
             v.join(", ")
         ));
     }
+    // `image`: N×3×224×224 (`Model::INPUT_IMAGE`)
+    let port_doc = |kind: &str, port: &str, node: crate::ir::NodeId, many: bool| {
+        format!(
+            "`{port}`: {} (`{name}::{}`)",
+            g.node(node).shape,
+            const_name(kind, port, many)
+        )
+    };
     let inputs_doc: Vec<String> = g
         .inputs
         .iter()
-        .map(|i| {
-            format!(
-                "`{}`: {} (`{name}::{}`)",
-                i.name,
-                g.nodes[i.node.0 as usize].shape,
-                const_name("INPUT", &i.name, many_in)
-            )
-        })
+        .map(|i| port_doc("INPUT", &i.name, i.node, many_in))
         .collect();
     let outputs_doc: Vec<String> = g
         .outputs
         .iter()
-        .map(|o| {
-            format!(
-                "`{}`: {} (`{name}::{}`)",
-                o.name,
-                g.nodes[o.node.0 as usize].shape,
-                const_name("OUTPUT", &o.name, many_out)
-            )
-        })
+        .map(|o| port_doc("OUTPUT", &o.name, o.node, many_out))
         .collect();
     let example_in = if many_in {
         "(a.view(), b.view())"
