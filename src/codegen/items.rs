@@ -542,11 +542,6 @@ pub(crate) fn model(
     } else {
         params[0].clone()
     };
-    let first_input = if many_in {
-        "inputs.0".to_string()
-    } else {
-        params[0].clone()
-    };
     let zeros = |o: &crate::ir::Output, r: usize| {
         let mut d = vec!["n".to_string()];
         d.extend(
@@ -562,13 +557,31 @@ pub(crate) fn model(
             d.join(", ")
         )
     };
+    // input_batch: the batch size, once every input is checked.
+    let mut f = Function::new("input_batch");
+    f.doc("The batch size N of the inputs, if each is N × its `INPUT` shape with N ≥ 1.")
+        .arg(&inputs_arg, in_sig.clone())
+        .ret("Result<usize, ForwardError>");
+    if many_in {
+        f.line(format!("let ({}) = {inputs_arg};", params.join(", ")));
+    }
+    f.line(format!("let n = {}.shape()[0];", params[0]));
+    for (i, p) in g.inputs.iter().zip(&params) {
+        f.line(format!(
+            "check_input({:?}, &Self::{}, n, {p}.shape())?;",
+            i.name,
+            const_name("INPUT", &i.name, many_in)
+        ));
+    }
+    f.line("Ok(n)");
+    im.push_fn(f);
     let mut f = Function::new("forward");
     f.doc("Runs the model on a batch of any size N ≥ 1.")
         .vis("pub")
         .arg_ref_self()
         .arg(&inputs_arg, in_sig.clone())
         .ret(format!("Result<{out_sig}, ForwardError>"));
-    f.line(format!("let n = {first_input}.shape()[0];"));
+    f.line(format!("let n = Self::input_batch({inputs_arg})?;"));
     f.line(format!("let mut ws = {ws_type}::new(n);"));
     if many_out {
         let z: Vec<String> = g
@@ -629,20 +642,13 @@ pub(crate) fn model(
     }
     f.arg("ws", format!("&mut {ws_type}"));
     f.ret("Result<(), ForwardError>");
+    f.line(format!("let n = Self::input_batch({inputs_arg})?;"));
     if many_in {
         f.line(format!("let ({}) = inputs;", params.join(", ")));
     }
     if many_out {
         let m: Vec<String> = outs.iter().map(|o| format!("mut {o}")).collect();
         f.line(format!("let ({}) = outputs;", m.join(", ")));
-    }
-    f.line(format!("let n = {}.shape()[0];", params[0]));
-    for (i, p) in g.inputs.iter().zip(&params) {
-        f.line(format!(
-            "check_input({:?}, &Self::{}, n, {p}.shape())?;",
-            i.name,
-            const_name("INPUT", &i.name, many_in)
-        ));
     }
     for (o, v) in g.outputs.iter().zip(&outs) {
         f.line(format!(
