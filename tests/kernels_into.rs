@@ -432,21 +432,41 @@ fn activations_into_match() {
     assert_shape_err(relu_into(xd, wrong_rank.view_mut()), "relu_into rank");
 }
 
+/// Random batch-norm statistics for `c` channels (variances positive).
+struct BatchNormStats {
+    gamma: Array1<f32>,
+    beta: Array1<f32>,
+    mean: Array1<f32>,
+    var: Array1<f32>,
+}
+
+impl BatchNormStats {
+    fn random(rng: &mut Rng, c: usize) -> Self {
+        BatchNormStats {
+            gamma: rng.array(c),
+            beta: rng.array(c),
+            mean: rng.array(c),
+            var: rng.array(c).mapv(|v: f32| v.abs() + 0.1),
+        }
+    }
+
+    fn params(&self) -> BatchNormParams<'_> {
+        BatchNormParams {
+            gamma: self.gamma.view(),
+            beta: self.beta.view(),
+            running_mean: self.mean.view(),
+            running_var: self.var.view(),
+            eps: 1e-5,
+        }
+    }
+}
+
 #[test]
 fn batchnorm_into_matches() {
     let mut rng = Rng::new(5);
     let c = 6;
-    let gamma: Array1<f32> = rng.array(c);
-    let beta: Array1<f32> = rng.array(c);
-    let mean: Array1<f32> = rng.array(c);
-    let var: Array1<f32> = rng.array(c).mapv(|v| v.abs() + 0.1);
-    let bn = BatchNormParams {
-        gamma: gamma.view(),
-        beta: beta.view(),
-        running_mean: mean.view(),
-        running_var: var.view(),
-        eps: 1e-5,
-    };
+    let stats = BatchNormStats::random(&mut rng, c);
+    let bn = stats.params();
     let x2: Array2<f32> = rng.array((4, c));
     check_into(
         "batchnorm 2d",
@@ -778,18 +798,8 @@ fn into_kernels_do_not_allocate() {
     let mut rng = Rng::new(11);
     let x: Array4<f32> = rng.array((2, 4, 8, 8));
     let y: Array4<f32> = rng.array((2, 4, 8, 8));
-    let c = 4;
-    let gamma: Array1<f32> = rng.array(c);
-    let beta: Array1<f32> = rng.array(c);
-    let mean: Array1<f32> = rng.array(c);
-    let var: Array1<f32> = rng.array(c).mapv(|v| v.abs() + 0.1);
-    let bn = BatchNormParams {
-        gamma: gamma.view(),
-        beta: beta.view(),
-        running_mean: mean.view(),
-        running_var: var.view(),
-        eps: 1e-5,
-    };
+    let stats = BatchNormStats::random(&mut rng, 4);
+    let bn = stats.params();
     let mp = MaxPool2dParams {
         kernel: (3, 3),
         stride: (2, 2),

@@ -148,16 +148,9 @@ pub(crate) fn workspace_sizes(codes: &[BodyCode]) -> Vec<usize> {
         if let Some(s) = memo[t] {
             return s;
         }
-        let total = body_workspace_size(&codes[t], &[]) + {
-            let children = codes[t].children.clone();
-            children
-                .into_iter()
-                .map(|c| size(c, codes, memo))
-                .max()
-                .unwrap_or(0)
-        };
-        memo[t] = Some(total);
-        total
+        let s = scratch(&codes[t], |c| size(c, codes, memo));
+        memo[t] = Some(s);
+        s
     }
     let mut memo = vec![None; codes.len()];
     (0..codes.len())
@@ -167,13 +160,23 @@ pub(crate) fn workspace_sizes(codes: &[BodyCode]) -> Vec<usize> {
 
 /// The scratch `f32` per sample of a body, given its children's sizes.
 pub(crate) fn body_workspace_size(code: &BodyCode, sizes: &[usize]) -> usize {
+    scratch(code, |c| sizes[c])
+}
+
+/// A body's slots plus the largest `child_size` of the blocks it calls.
+fn scratch(code: &BodyCode, mut child_size: impl FnMut(usize) -> usize) -> usize {
     let own: usize = code.slots.iter().sum();
     own + code
         .children
         .iter()
-        .filter_map(|&c| sizes.get(c).copied())
+        .map(|&c| child_size(c))
         .max()
         .unwrap_or(0)
+}
+
+/// `check_input("x", &Self::INPUT, n, x.shape())?;`: a port's check.
+fn check_line(check: &str, port: &str, shape_const: &str, value: &str) -> String {
+    format!("{check}({port:?}, &Self::{shape_const}, n, {value})?;")
 }
 
 /// The model's workspace: one buffer for every slot of every body.
@@ -567,10 +570,11 @@ pub(crate) fn model(
     }
     f.line(format!("let n = {}.shape()[0];", params[0]));
     for (i, p) in g.inputs.iter().zip(&params) {
-        f.line(format!(
-            "check_input({:?}, &Self::{}, n, {p}.shape())?;",
-            i.name,
-            const_name("INPUT", &i.name, many_in)
+        f.line(check_line(
+            "check_input",
+            &i.name,
+            &const_name("INPUT", &i.name, many_in),
+            &format!("{p}.shape()"),
         ));
     }
     f.line("Ok(n)");
@@ -651,10 +655,11 @@ pub(crate) fn model(
         f.line(format!("let ({}) = outputs;", m.join(", ")));
     }
     for (o, v) in g.outputs.iter().zip(&outs) {
-        f.line(format!(
-            "check_output({:?}, &Self::{}, n, &{v})?;",
-            o.name,
-            const_name("OUTPUT", &o.name, many_out)
+        f.line(check_line(
+            "check_output",
+            &o.name,
+            &const_name("OUTPUT", &o.name, many_out),
+            &format!("&{v}"),
         ));
     }
     f.line("check_batch(n, ws.batch)?;");

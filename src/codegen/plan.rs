@@ -179,16 +179,6 @@ impl Plan {
                 }
             }
         }
-        // Parameters own their buffers.
-        let params: Vec<usize> = self
-            .storage
-            .iter()
-            .filter(|(_, s)| matches!(s, Storage::Param(_)))
-            .map(|(&p, _)| p)
-            .collect();
-        for p in params {
-            self.root.insert(p, p);
-        }
     }
 
     /// Packs the remaining buffers and the loops' scratch into slots.
