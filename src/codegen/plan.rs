@@ -80,7 +80,8 @@ pub(crate) struct Plan {
 impl Plan {
     /// Where value `v` lives.
     pub(crate) fn storage(&self, v: usize) -> Storage {
-        let r = self.root.get(&v).copied().unwrap_or(v);
+        let r = self.root_of(v);
+        debug_assert!(self.storage.contains_key(&r), "value {v} was not planned");
         self.storage.get(&r).copied().unwrap_or(Storage::Slot(0))
     }
 
