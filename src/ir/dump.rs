@@ -21,58 +21,57 @@ fn pad(p: [usize; 4]) -> String {
     }
 }
 
-/// Op arguments as `key=value` words.
+/// Op arguments as `key=value` words, separated by spaces (the IR dump).
 pub(crate) fn op_args(op: &Op) -> String {
+    op_arg_words(op).join(" ")
+}
+
+/// Op arguments as `key=value` words (`out=64`, `kernel=3`, ...): the IR
+/// dump joins them with spaces, the graph picture with commas.
+pub(crate) fn op_arg_words(op: &Op) -> Vec<String> {
+    let mut w = Vec::new();
     match op {
         Op::Conv(c) => {
-            let mut s = format!(
-                "out={} kernel={} stride={} pad={}",
-                c.out_channels,
-                pair(c.kernel),
-                pair(c.stride),
-                pad(c.padding)
-            );
+            w.push(format!("out={}", c.out_channels));
+            w.push(format!("kernel={}", pair(c.kernel)));
+            w.push(format!("stride={}", pair(c.stride)));
+            w.push(format!("pad={}", pad(c.padding)));
             if c.dilation != [1, 1] {
-                let _ = write!(s, " dilation={}", pair(c.dilation));
+                w.push(format!("dilation={}", pair(c.dilation)));
             }
             if c.groups != 1 {
-                let _ = write!(s, " groups={}", c.groups);
+                w.push(format!("groups={}", c.groups));
             }
             if !c.bias {
-                s.push_str(" bias=false");
+                w.push("bias=false".to_string());
             }
-            s
         }
-        Op::BatchNorm(b) => format!("eps={}", b.eps),
+        Op::BatchNorm(b) => w.push(format!("eps={}", b.eps)),
         Op::MaxPool(p) | Op::AvgPool(p) => {
-            let mut s = format!(
-                "kernel={} stride={} pad={}",
-                pair(p.kernel),
-                pair(p.stride),
-                pad(p.padding)
-            );
+            w.push(format!("kernel={}", pair(p.kernel)));
+            w.push(format!("stride={}", pair(p.stride)));
+            w.push(format!("pad={}", pad(p.padding)));
             if p.dilation != [1, 1] {
-                let _ = write!(s, " dilation={}", pair(p.dilation));
+                w.push(format!("dilation={}", pair(p.dilation)));
             }
             if p.ceil_mode {
-                s.push_str(" ceil=true");
+                w.push("ceil=true".to_string());
             }
             if matches!(op, Op::AvgPool(_)) && !p.count_include_pad {
-                s.push_str(" count_pad=false");
+                w.push("count_pad=false".to_string());
             }
-            s
         }
         Op::Dense(d) => {
-            if d.bias {
-                format!("out={}", d.out_features)
-            } else {
-                format!("out={} bias=false", d.out_features)
+            w.push(format!("out={}", d.out_features));
+            if !d.bias {
+                w.push("bias=false".to_string());
             }
         }
-        Op::Activation(super::Activation::LeakyRelu { slope }) => format!("slope={slope}"),
-        Op::Dropout { p } => format!("p={p}"),
-        _ => String::new(),
+        Op::Activation(super::Activation::LeakyRelu { slope }) => w.push(format!("slope={slope}")),
+        Op::Dropout { p } => w.push(format!("p={p}")),
+        _ => {}
     }
+    w
 }
 
 pub(crate) fn dump(g: &Graph, sources: &SourceMap) -> String {

@@ -10,6 +10,7 @@ pub mod ops;
 
 use serde::Serialize;
 
+pub(crate) use dump::op_arg_words;
 pub use ops::{Activation, ConvParams, DenseParams, Op, OpKind, ParamSpec, PoolParams};
 
 use crate::span::Span;

@@ -6,6 +6,8 @@
 
 mod bench;
 mod emit;
+mod graph;
+mod man;
 mod run;
 
 use std::io::Write;
@@ -49,6 +51,12 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Emit specialised Rust source for a model (depends only on `resnetc::runtime`).
     Emit(emit::EmitArgs),
+    /// Draw the checked graph: DOT on stdout, or a .dot/.svg/.png file (SVG and PNG through Graphviz).
+    Graph(graph::GraphArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(man::CompletionsArgs),
+    /// Print the manual page, resnetc(1), as roff.
+    Man(man::ManArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -110,6 +118,9 @@ fn main() -> ExitCode {
         Some(Command::Check(args)) => run::check(&args),
         Some(Command::Bench(args)) => bench::bench(&args),
         Some(Command::Emit(args)) => emit::emit(&args),
+        Some(Command::Graph(args)) => graph::graph(&args),
+        Some(Command::Completions(args)) => man::completions(&args),
+        Some(Command::Man(args)) => man::man(&args),
         None => summary(&cli.summary),
     }
 }

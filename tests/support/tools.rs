@@ -1,0 +1,40 @@
+//! Finding an external program a test needs (Graphviz `dot`, `groff`, a shell).
+//!
+//! The project's convention: when the program is missing, a test fails if the
+//! environment variable `CI` is set (CI must install it: `.ci/setup-graphviz.sh`),
+//! and otherwise prints `skipped: <why>` to stderr and passes.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The program `name` on `PATH`, if there is one.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The program `name`, or `None` after printing `skipped: …` (outside CI);
+/// in CI a missing program fails the test with `install` as the fix.
+pub fn required(name: &str, install: &str) -> Option<PathBuf> {
+    if let Some(p) = on_path(name) {
+        return Some(p);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "`{name}` is not on PATH and CI is set: install it ({install}; .ci/setup-graphviz.sh does)"
+    );
+    eprintln!("skipped: `{name}` is not on PATH ({install})");
+    None
+}
+
+/// The program `name`, or `None` after printing `skipped: …`, in CI too
+/// (for optional checks such as `zsh -n` when zsh is not installed).
+pub fn optional(name: &str) -> Option<PathBuf> {
+    let found = on_path(name);
+    if found.is_none() {
+        eprintln!("skipped: `{name}` is not installed");
+    }
+    found
+}
