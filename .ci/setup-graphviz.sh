@@ -23,5 +23,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt_opts=(-q -y -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=300)
 apt-get "${apt_opts[@]}" update >/dev/null
-apt-get "${apt_opts[@]}" install --no-install-recommends "${need[@]}" >/dev/null
+# debconf's "delaying package configuration" notice is noise; real errors still show.
+apt-get "${apt_opts[@]}" install --no-install-recommends "${need[@]}" >/dev/null \
+  2> >(grep -v '^debconf: ' >&2)
 dot -V

@@ -499,6 +499,22 @@ fn cli_failing_graphviz_shows_its_stderr() {
 }
 
 #[test]
+fn cli_help_explains_the_picture() {
+    let out = resnetc().args(["graph", "--help"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "--expand-blocks",
+        "every outermost block instance is one box",
+        "Skip connections are dashed",
+        "apt-get install",
+        "`.svg` and `.png` are rendered by Graphviz",
+    ] {
+        assert!(help.contains(needle), "`{needle}` missing from:\n{help}");
+    }
+}
+
+#[test]
 fn cli_model_errors_exit_1() {
     let out = resnetc()
         .args(["graph", "tests/errors/e0200_skip_without_projection.rn"])

@@ -68,7 +68,11 @@ impl Picture<'_> {
         } else {
             "one box per outermost block instance; --expand-blocks draws their layers"
         };
-        let _ = writeln!(self.out, "// resnetc graph: model `{}` ({mode})", g.name);
+        let _ = writeln!(
+            self.out,
+            "// resnetc graph: model {} ({mode})",
+            quote(&g.name)
+        );
         let _ = writeln!(
             self.out,
             "// skip connections are dashed: an add/concat operand that also feeds another operand"
