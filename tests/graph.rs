@@ -112,20 +112,43 @@ fn seed_skip_edges_are_the_two_identity_shortcuts() {
 }
 
 #[test]
-fn projection_shortcuts_and_independent_branches_are_not_skips() {
-    // resnet18: 8 basic blocks, 3 with a downsample branch, whose add reads two computed tensors.
+fn projection_shortcuts_are_skips_and_independent_branches_are_not() {
+    // resnet18: 8 basic blocks; 5 add their input (identity skips), 3 add a
+    // downsample branch of 2 layers, shorter than the 5-layer main branch.
     let c = example("resnet18.rn");
-    let names: Vec<String> = skips_by_name(c.model.graph())
-        .into_iter()
-        .map(|(_, to)| to)
+    let skips = skips_by_name(c.model.graph());
+    let pairs: Vec<(&str, &str)> = skips
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
         .collect();
     assert_eq!(
-        names,
-        ["layer1.0", "layer1.1", "layer2.1", "layer3.1", "layer4.1"].map(|b| format!("{b}.add"))
+        pairs,
+        [
+            ("maxpool", "layer1.0.add"),
+            ("layer1.0.relu_1", "layer1.1.add"),
+            ("layer1.1.relu_1", "layer2.0.downsample.0"),
+            ("layer2.0.downsample.0", "layer2.0.downsample.1"),
+            ("layer2.0.downsample.1", "layer2.0.add"),
+            ("layer2.0.relu_1", "layer2.1.add"),
+            ("layer2.1.relu_1", "layer3.0.downsample.0"),
+            ("layer3.0.downsample.0", "layer3.0.downsample.1"),
+            ("layer3.0.downsample.1", "layer3.0.add"),
+            ("layer3.0.relu_1", "layer3.1.add"),
+            ("layer3.1.relu_1", "layer4.0.downsample.0"),
+            ("layer4.0.downsample.0", "layer4.0.downsample.1"),
+            ("layer4.0.downsample.1", "layer4.0.add"),
+            ("layer4.0.relu_1", "layer4.1.add"),
+        ]
     );
     // two_heads: concat(trunk, extra) joins branches from two different inputs.
     assert!(
         skip_edges(example("two_heads.rn").model.graph())
+            .unwrap()
+            .is_empty()
+    );
+    // plain18: the same network without shortcuts has no skip edge.
+    assert!(
+        skip_edges(example("plain18.rn").model.graph())
             .unwrap()
             .is_empty()
     );
@@ -134,6 +157,25 @@ fn projection_shortcuts_and_independent_branches_are_not_skips() {
     let skips = skip_edges(c.model.graph()).unwrap();
     assert_eq!(skips.len(), 6 + 12 + 24 + 16);
     assert!(skips.iter().all(|e| e.operand == 0));
+}
+
+#[test]
+fn branches_of_equal_length_are_not_skips_and_a_shorter_one_is() {
+    let src = |shortcut: &str| {
+        format!(
+            "model m {{\n  input x: [4, 8, 8]\n  h = x -> relu\n  a = h -> conv(4, 1) -> relu\n  b = h -> {shortcut}\n  a + b\n}}\n"
+        )
+    };
+    let names = |shortcut: &str| {
+        let c = resnetc::compile_source("m.rn", &src(shortcut), &CheckOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        skips_by_name(c.model.graph())
+    };
+    assert_eq!(names("conv(4, 3, pad: 1) -> relu"), []);
+    assert_eq!(
+        names("conv(4, 3, pad: 1)"),
+        [("relu", "conv_1"), ("conv_1", "add")].map(|(a, b)| (a.to_string(), b.to_string()))
+    );
 }
 
 #[test]

@@ -75,7 +75,7 @@ impl Picture<'_> {
         );
         let _ = writeln!(
             self.out,
-            "// skip connections are dashed: an add/concat operand that also feeds another operand"
+            "// dashed edges: skip connections (identity skips and projection shortcuts)"
         );
         let _ = writeln!(self.out, "digraph {} {{", quote(&g.name));
         let title = [

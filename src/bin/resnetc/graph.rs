@@ -37,9 +37,11 @@ with its output shape and parameter count) and layers outside blocks are one nod
 each; --expand-blocks draws every layer, with each block instance as a cluster.
 Layers read `name: op(args)`, their output shape and parameter count; edges carry
 the shape of their tensor. Skip connections are dashed and red: an edge into an
-add or concat from an operand that also feeds another operand of it (the tensor
-bypasses the layers in between). SVG and PNG need Graphviz (`apt-get install
-graphviz`, `brew install graphviz`).
+add or concat from an operand that also feeds another of its operands (the
+tensor bypasses the layers in between), and every edge of a projection shortcut
+(of two single-file branches from one tensor into an add or concat, the strictly
+shorter one). SVG and PNG need Graphviz (`apt-get install graphviz`, `brew
+install graphviz`).
 
 Examples:
   resnetc graph examples/resnet18.rn -o r18.svg
