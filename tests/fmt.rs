@@ -277,6 +277,19 @@ fn a_file_with_syntax_errors_is_reported_and_left_untouched() {
 }
 
 #[test]
+fn a_file_that_is_not_utf8_is_reported_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("latin1.rn");
+    let bytes = b"# caf\xe9\nmodel m {\n}\n";
+    std::fs::write(&bad, bytes).unwrap();
+    let out = resnetc().arg("fmt").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("error[E0003]"), "{stderr}");
+    assert_eq!(std::fs::read(&bad).unwrap(), bytes);
+}
+
+#[test]
 fn dash_reads_stdin_and_writes_stdout() {
     resnetc()
         .args(["fmt", "-"])

@@ -62,6 +62,12 @@ impl FormatError {
 /// with neither items nor comments). Spans in the diagnostics of
 /// [`FormatError::Syntax`] refer to `text` as file `FileId(0)`.
 pub fn format_source(text: &str) -> Result<String, FormatError> {
+    format_in_width(text, MAX_WIDTH)
+}
+
+/// [`format_source`] in `width` columns (tests use narrow widths to break
+/// every construct).
+fn format_in_width(text: &str, width: usize) -> Result<String, FormatError> {
     let (module, errors) = parse_module(FileId(0), text);
     if !errors.is_empty() {
         return Err(FormatError::Syntax {
@@ -73,7 +79,7 @@ pub fn format_source(text: &str) -> Result<String, FormatError> {
     let mut printer = print::Printer::new(text, comments);
     let out = match printer.module(&module) {
         Some(d) => {
-            let mut s = doc::render(&d, MAX_WIDTH);
+            let mut s = doc::render(&d, width);
             s.push('\n');
             s
         }
@@ -183,6 +189,27 @@ mod tests {
         let e = super::format_source("model m {").unwrap_err();
         assert_eq!(e.diagnostics().len(), 1);
         assert_eq!(e.diagnostics()[0].code.as_str(), "E0001");
+    }
+
+    #[test]
+    fn output_with_another_meaning_or_lost_comments_is_refused() {
+        let src = "model m {\n  input x: [3, 8, 8]\n  x # c\n}\n";
+        let (module, _) = crate::syntax::parse_module(crate::span::FileId(0), src);
+        assert!(super::verify(&module, src, 1).is_ok());
+        let other = "model m {\n  input x: [3, 8, 9]\n  x # c\n}\n";
+        assert!(matches!(
+            super::verify(&module, other, 1),
+            Err(super::FormatError::Internal(_))
+        ));
+        let uncommented = "model m {\n  input x: [3, 8, 8]\n  x\n}\n";
+        assert!(matches!(
+            super::verify(&module, uncommented, 1),
+            Err(super::FormatError::Internal(_))
+        ));
+        assert!(matches!(
+            super::verify(&module, "model {", 1),
+            Err(super::FormatError::Internal(_))
+        ));
     }
 
     #[test]

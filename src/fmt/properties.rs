@@ -3,12 +3,13 @@
 //! The generator writes valid `.rn` text for every rule of the grammar, with
 //! comments and odd white space (none, several spaces, tabs, blank lines)
 //! wherever the grammar allows them, and redundant parentheses. For each
-//! program: formatting is idempotent, keeps the parse tree (spans aside) and
+//! program, formatted in 100 columns and in narrower widths that break
+//! every construct: formatting is idempotent, keeps the parse tree (spans aside) and
 //! the comments (same texts, same order), and compiles to the same result.
 
 use proptest::prelude::*;
 
-use super::{comments, format_source, strip_spans};
+use super::{comments, format_in_width, format_source, strip_spans};
 use crate::span::FileId;
 use crate::syntax::parse_module;
 
@@ -384,14 +385,16 @@ fn compile_outcome(text: &str) -> Vec<String> {
 }
 
 /// Every property of one generated program.
-fn check_program(src: &str) -> Result<(), TestCaseError> {
+fn check_program(src: &str, width: usize) -> Result<(), TestCaseError> {
     let (tree, errors) = parse_module(FileId(0), src);
     prop_assert!(
         errors.is_empty(),
         "the generator wrote an invalid program: {errors:?}\n{src}"
     );
-    let once = format_source(src).map_err(|e| TestCaseError::fail(format!("{e}\n{src}")))?;
-    let twice = format_source(&once).map_err(|e| TestCaseError::fail(format!("{e}\n{once}")))?;
+    let fmt =
+        |s: &str| format_in_width(s, width).map_err(|e| TestCaseError::fail(format!("{e}\n{s}")));
+    let once = fmt(src)?;
+    let twice = fmt(&once)?;
     prop_assert_eq!(&once, &twice, "not idempotent; input:\n{}", src);
     let (again, _) = parse_module(FileId(0), &once);
     prop_assert_eq!(
@@ -403,15 +406,28 @@ fn check_program(src: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// 300 cases (about a second), or `PROPTEST_CASES` for a longer run.
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn generated_programs_format_idempotently_keeping_meaning_and_comments(
         pieces in program(),
         gaps in prop::collection::vec(any::<u8>(), 1..64),
+        width in prop::sample::select(&[100usize, 40, 16][..]),
     ) {
-        check_program(&render(&pieces, &gaps))?;
+        check_program(&render(&pieces, &gaps), width)?;
     }
 
     #[test]
