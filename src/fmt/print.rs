@@ -494,7 +494,15 @@ impl<'a> Printer<'a> {
                 chain.push(self.trailing(s.expr.span.end as usize, next).0);
             }
         }
-        concat([input, text(" "), concat(chain).align()]).group()
+        let chain = concat(chain);
+        // With one stage there is no arrow to align, and a list or call that
+        // breaks indents from the statement: `x -> [` … `]`.
+        let chain = if stages.len() == 1 {
+            chain
+        } else {
+            chain.align()
+        };
+        concat([input, text(" "), chain]).group()
     }
 
     /// The source text of a span (empty if the span is not in the text).
