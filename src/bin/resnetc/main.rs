@@ -8,6 +8,7 @@ mod bench;
 mod emit;
 mod graph;
 mod man;
+mod fmt;
 mod run;
 
 use std::io::Write;
@@ -57,6 +58,8 @@ enum Command {
     Completions(man::CompletionsArgs),
     /// Print the manual page, resnetc(1), as roff.
     Man(man::ManArgs),
+    /// Format `.rn` files in the canonical layout (in place, or `--check` with a diff).
+    Fmt(fmt::FmtArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -121,6 +124,7 @@ fn main() -> ExitCode {
         Some(Command::Graph(args)) => graph::graph(&args),
         Some(Command::Completions(args)) => man::completions(&args),
         Some(Command::Man(args)) => man::man(&args),
+        Some(Command::Fmt(args)) => fmt::fmt(&args),
         None => summary(&cli.summary),
     }
 }
