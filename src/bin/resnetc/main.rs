@@ -6,6 +6,7 @@
 
 mod bench;
 mod emit;
+mod export;
 mod run;
 
 use std::io::Write;
@@ -49,6 +50,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Emit specialised Rust source for a model (depends only on `resnetc::runtime`).
     Emit(emit::EmitArgs),
+    /// Export a model and its weights as ONNX (symbolic batch N, opset 17 by default).
+    Export(export::ExportArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
         Some(Command::Check(args)) => run::check(&args),
         Some(Command::Bench(args)) => bench::bench(&args),
         Some(Command::Emit(args)) => emit::emit(&args),
+        Some(Command::Export(args)) => export::export(&args),
         None => summary(&cli.summary),
     }
 }
