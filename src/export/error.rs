@@ -58,10 +58,10 @@ pub enum ExportError {
     },
     /// The model is too large for one protobuf message (2 GiB).
     #[error(
-        "the model's weights take {bytes} bytes, more than the 2 GiB a single ONNX protobuf can hold"
+        "the ONNX model would take {bytes} bytes, more than the 2 GiB a single protobuf message can hold (resnetc does not write external data files)"
     )]
     TooLarge {
-        /// The bytes of all initializers.
+        /// The encoded size.
         bytes: u64,
     },
     /// An inconsistency in the checked graph.

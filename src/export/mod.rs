@@ -127,11 +127,20 @@ pub fn to_model_proto(
     })
 }
 
-/// The model as the bytes of an ONNX file (`.onnx`).
+/// The model as the bytes of an ONNX file (`.onnx`); [`ExportError::TooLarge`]
+/// at 2 GiB or more, which protobuf readers refuse.
 pub fn export(
     model: &CheckedModel,
     weights: &Weights,
     options: &ExportOptions,
 ) -> Result<Vec<u8>, ExportError> {
-    Ok(to_model_proto(model, weights, options)?.encode_to_vec())
+    let proto = to_model_proto(model, weights, options)?;
+    let bytes = proto.encoded_len();
+    // Protobuf parsers (onnx, onnxruntime) refuse messages of 2 GiB or more.
+    if bytes >= i32::MAX as usize {
+        return Err(ExportError::TooLarge {
+            bytes: bytes as u64,
+        });
+    }
+    Ok(proto.encode_to_vec())
 }
