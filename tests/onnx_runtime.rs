@@ -1,7 +1,8 @@
 //! The ONNX export in onnxruntime: every example (and `tests/onnx/all_ops.rn`)
 //! exported with `resnetc export` on the weights of `resnetc init`, checked by
 //! `onnx.checker.check_model(full_check=True)` and run by onnxruntime on the
-//! same input as `resnetc run`: max |Δ| ≤ 1e-4 × max(1, |ref|)
+//! same input as `resnetc run`, and the PyTorch / Keras fixtures with their
+//! weights against their references: max |Δ| ≤ 1e-4 × max(1, |ref|)
 //! (`tests/onnx/check_export.py`).
 //!
 //! Python comes from `RESNETC_PYTHON`, else `target/ci-venv/bin/python`
@@ -180,6 +181,46 @@ fn prepare(dir: &Path, file: &Path, label: &str, export_args: &[&str], small: bo
     std::fs::write(dir.join("case.json"), meta).expect("case.json");
 }
 
+/// A case from the committed PyTorch / Keras fixtures (`tests/fixtures/nets`):
+/// their weights (through a name map for Keras), input and reference output.
+fn prepare_fixture(dir: &Path, file: &Path, weights: &str, names: Option<&str>, io: &str) {
+    std::fs::create_dir_all(dir).expect("case dir");
+    let nets = repo().join("tests/fixtures/nets");
+    let onnx = dir.join("model.onnx");
+    let weights = nets.join(weights);
+    let mut args = vec![
+        "export",
+        file.to_str().expect("utf-8 path"),
+        "--weights",
+        weights.to_str().expect("utf-8 path"),
+        "-o",
+        onnx.to_str().expect("utf-8 path"),
+    ];
+    let names = names.map(|n| nets.join(n));
+    if let Some(n) = &names {
+        args.extend(["--names", n.to_str().expect("utf-8 path")]);
+    }
+    resnetc(&args);
+    let compiled = resnetc::compile_file(file, &Default::default()).expect("fixture compiles");
+    let g = compiled.model.graph();
+    let (input, output) = (&g.inputs[0].name, &g.outputs[0].name);
+    std::fs::copy(
+        nets.join(format!("{io}_input.npy")),
+        dir.join(format!("input.{input}.npy")),
+    )
+    .expect("copy input");
+    std::fs::copy(
+        nets.join(format!("{io}_output.npy")),
+        dir.join(format!("expected.{output}.npy")),
+    )
+    .expect("copy output");
+    let label = dir.file_name().expect("name").to_string_lossy();
+    let meta = format!(
+        "{{\"name\": \"{label}\", \"inputs\": [\"{input}\"], \"outputs\": [\"{output}\"]}}\n"
+    );
+    std::fs::write(dir.join("case.json"), meta).expect("case.json");
+}
+
 #[test]
 fn every_example_matches_resnetc_in_onnxruntime() {
     let Some(python) = python() else { return };
@@ -226,6 +267,35 @@ fn every_example_matches_resnetc_in_onnxruntime() {
     for (file, label, args, small) in &cases {
         let dir = tmp.path().join(label);
         prepare(&dir, file, label, args, *small);
+        dirs.push(dir);
+    }
+    // Trained-like weights with independent references: PyTorch and Keras.
+    let nets = repo().join("tests/fixtures/nets");
+    for (label, file, weights, names, io) in [
+        (
+            "pytorch-mixed",
+            nets.join("mixed.rn"),
+            "mixed.safetensors",
+            None,
+            "mixed",
+        ),
+        (
+            "pytorch-resnet18_w8",
+            nets.join("resnet18_w8.rn"),
+            "resnet18_w8.safetensors",
+            None,
+            "resnet18_w8",
+        ),
+        (
+            "keras-seed",
+            repo().join("examples/seed.rn"),
+            "keras_seed_keras.safetensors",
+            Some("keras_seed.names.yaml"),
+            "keras_seed",
+        ),
+    ] {
+        let dir = tmp.path().join(label);
+        prepare_fixture(&dir, &file, weights, names, io);
         dirs.push(dir);
     }
     let out = Command::new(&python)
