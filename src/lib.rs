@@ -43,6 +43,8 @@ pub mod diag;
 #[cfg(feature = "compiler")]
 pub mod dot;
 #[cfg(feature = "compiler")]
+pub mod export;
+#[cfg(feature = "compiler")]
 pub mod fmt;
 #[cfg(feature = "compiler")]
 pub mod interp;

@@ -6,9 +6,10 @@
 
 mod bench;
 mod emit;
+mod export;
+mod fmt;
 mod graph;
 mod man;
-mod fmt;
 mod run;
 
 use std::io::Write;
@@ -60,6 +61,8 @@ enum Command {
     Man(man::ManArgs),
     /// Format `.rn` files in the canonical layout (in place, or `--check` with a diff).
     Fmt(fmt::FmtArgs),
+    /// Export a model and its weights as ONNX (symbolic batch N, opset 17 by default).
+    Export(export::ExportArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
         Some(Command::Completions(args)) => man::completions(&args),
         Some(Command::Man(args)) => man::man(&args),
         Some(Command::Fmt(args)) => fmt::fmt(&args),
+        Some(Command::Export(args)) => export::export(&args),
         None => summary(&cli.summary),
     }
 }

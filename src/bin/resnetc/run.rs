@@ -30,13 +30,13 @@ pub struct ModelArgs {
 pub struct WeightArgs {
     /// A safetensors file (e.g. `safetensors.torch.save_file(model.state_dict(), path)`).
     #[arg(long, value_name = "FILE")]
-    weights: Option<PathBuf>,
+    pub(crate) weights: Option<PathBuf>,
     /// A YAML map from resnetc parameter names to the file's names (and its layout).
     #[arg(long, value_name = "YAML", requires = "weights")]
     names: Option<PathBuf>,
     /// Seed of the deterministic initial weights used without --weights.
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub(crate) seed: u64,
 }
 
 /// Memory layout of 4-D tensors in .npy files.
@@ -114,7 +114,7 @@ pub struct CheckArgs {
 }
 
 /// A failure of a command: a message and an exit code.
-struct Failure(ExitCode);
+pub(crate) struct Failure(pub(crate) ExitCode);
 
 fn data_error(e: impl std::fmt::Display) -> Failure {
     eprintln!("error: {e}");
@@ -147,7 +147,7 @@ fn name_map(path: Option<&Path>) -> Result<NameMap, Failure> {
     }
 }
 
-fn load_weights(
+pub(crate) fn load_weights(
     c: &Compiled,
     w: &WeightArgs,
     note: Option<&str>,
