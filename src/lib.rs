@@ -44,6 +44,8 @@ pub mod diag;
 pub mod interp;
 #[cfg(feature = "compiler")]
 pub mod ir;
+#[cfg(feature = "lsp")]
+pub mod lsp;
 #[cfg(feature = "compiler")]
 pub mod report;
 pub mod runtime;

@@ -6,6 +6,7 @@
 
 mod bench;
 mod emit;
+mod lsp;
 mod run;
 
 use std::io::Write;
@@ -49,6 +50,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Emit specialised Rust source for a model (depends only on `resnetc::runtime`).
     Emit(emit::EmitArgs),
+    /// Run the language server on stdin/stdout (for editors: diagnostics, hover, definitions).
+    Lsp,
 }
 
 #[derive(clap::Args, Debug)]
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
         Some(Command::Check(args)) => run::check(&args),
         Some(Command::Bench(args)) => bench::bench(&args),
         Some(Command::Emit(args)) => emit::emit(&args),
+        Some(Command::Lsp) => lsp::lsp(),
         None => summary(&cli.summary),
     }
 }

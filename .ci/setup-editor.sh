@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the TextMate grammar test tools (vscode-tmgrammar-test, pinned in
+# editors/vscode/package.json and package-lock.json) for tests/editor_grammar.rs.
+# Idempotent: does nothing when editors/vscode/node_modules exists.
+set -euo pipefail
+cd "$(dirname "$0")/../editors/vscode"
+if [ -d node_modules ]; then
+    exit 0
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    echo "setup-editor: npm not found; install Node.js (>= 18) and npm" >&2
+    exit 1
+fi
+npm ci --no-audit --no-fund --loglevel=error >/dev/null
