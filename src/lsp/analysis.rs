@@ -56,8 +56,10 @@ impl Analysis {
                 Err(d) => diagnostics = d,
             }
         }
-        if is_library(&program) {
-            diagnostics.retain(|d| !is_no_model(d));
+        if let Some(span) = library_span(&program) {
+            diagnostics.retain(|d| {
+                d.code != Code::E0108 || d.primary.as_ref().map(|l| l.span) != Some(span)
+            });
         }
         Analysis {
             uri,
@@ -78,17 +80,28 @@ impl Analysis {
     }
 }
 
-/// A file that defines blocks but no model (like `examples/lib/resnet.rn`):
-/// it is checked for syntax and definitions, and "this file defines no
-/// model" is not an error in an editor.
-fn is_library(program: &Program) -> bool {
-    program.modules.first().is_some_and(|(_, m)| {
-        !m.items.iter().any(|i| matches!(i, ast::Item::Model(_)))
-            && m.items.iter().any(|i| matches!(i, ast::Item::Block(_)))
-    })
-}
-
-/// The checker's "this file defines no model" error (E0108 at the start of the main file).
-fn is_no_model(d: &Diagnostic) -> bool {
-    d.code == Code::E0108 && d.primary.as_ref().map(|l| l.span) == Some(Span::new(DOCUMENT, 0, 0))
+/// The span of what makes the document a library, if it is one: a file with
+/// blocks but no model (the start of the file), or whose first model has a
+/// parameter without a default (that model's name), like
+/// `examples/lib/resnet.rn`. Such a file cannot be compiled on its own, and
+/// in an editor that is no error: the checker's E0108 there is dropped.
+fn library_span(program: &Program) -> Option<Span> {
+    let (_, module) = program.modules.first()?;
+    let first_model = module.items.iter().find_map(|i| match i {
+        ast::Item::Model(m) => Some(m),
+        _ => None,
+    });
+    match first_model {
+        None => module
+            .items
+            .iter()
+            .any(|i| matches!(i, ast::Item::Block(_)))
+            .then(|| Span::new(DOCUMENT, 0, 0)),
+        Some(m) => match &m.kind {
+            ast::ModelKind::Body { params, .. } if params.iter().any(|p| p.default.is_none()) => {
+                Some(m.name.span)
+            }
+            _ => None,
+        },
+    }
 }
