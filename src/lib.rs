@@ -41,6 +41,8 @@ pub mod codegen;
 #[cfg(feature = "compiler")]
 pub mod diag;
 #[cfg(feature = "compiler")]
+pub mod fmt;
+#[cfg(feature = "compiler")]
 pub mod interp;
 #[cfg(feature = "compiler")]
 pub mod ir;

@@ -155,6 +155,7 @@ fn initialize_announces_the_capabilities() {
     assert_eq!(caps["textDocumentSync"], json!(1), "full sync");
     assert_eq!(caps["hoverProvider"], json!(true));
     assert_eq!(caps["definitionProvider"], json!(true));
+    assert_eq!(caps["documentFormattingProvider"], json!(true));
     assert_eq!(caps["positionEncoding"], json!("utf-16"));
     client.shutdown();
 }
@@ -392,5 +393,51 @@ fn malformed_requests_get_errors_and_the_server_carries_on() {
         Some(Value::Null)
     );
     assert_eq!(client.hover(&uri, 0, 7), "block `unit`");
+    client.shutdown();
+}
+
+#[test]
+fn formatting_replaces_the_whole_document() {
+    let (mut client, _) = Client::start();
+    let uri = untitled("messy.rn");
+    // Three lines, the last without a newline and with a two-unit `𝔾`.
+    let text = "model m{input x:[3,8,8]\n x->relu   # 𝔾\n}";
+    client.open(&uri, text);
+    let format = |client: &mut Client| {
+        client.request(
+            "textDocument/formatting",
+            json!({ "textDocument": { "uri": uri }, "options": { "tabSize": 2, "insertSpaces": true } }),
+        )
+    };
+    let r = format(&mut client);
+    let edits: Vec<lsp_types::TextEdit> = serde_json::from_value(r.result.unwrap()).unwrap();
+    assert_eq!(edits.len(), 1);
+    assert_eq!(edits[0].range, range(0, 0, 2, 1));
+    let expected = resnetc::fmt::format_source(text).unwrap();
+    assert_eq!(edits[0].new_text, expected);
+    assert_eq!(
+        expected,
+        "model m {\n  input x: [3, 8, 8]\n  x -> relu # 𝔾\n}\n"
+    );
+
+    // Formatted already: no edit.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 2 }, "contentChanges": [{ "text": expected }] }),
+    );
+    client.diagnostics(&uri);
+    let r = format(&mut client);
+    assert_eq!(r.result, Some(json!([])));
+
+    // Syntax errors: an error reply, nothing changed.
+    client.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri, "version": 3 }, "contentChanges": [{ "text": "model m {" }] }),
+    );
+    client.diagnostics(&uri);
+    let r = format(&mut client);
+    let e = r.error.expect("an error reply");
+    assert_eq!(e.code, lsp_server::ErrorCode::RequestFailed as i32);
+    assert!(e.message.contains("syntax error"), "{}", e.message);
     client.shutdown();
 }

@@ -5,10 +5,10 @@
 //! editor's) and the compiler's diagnostics are published, with UTF-16
 //! columns. Hover shows a tensor's shape and a layer's op, arguments, output
 //! shape and parameter count; go-to-definition jumps to blocks, models,
-//! tensors and parameters. Built on rust-analyzer's `lsp-server` (transport)
-//! and `lsp-types` (protocol types); [`serve`] runs over any
-//! [`lsp_server::Connection`], so tests drive it in-process through
-//! `Connection::memory()`.
+//! tensors and parameters; formatting is [`crate::fmt::format_source`].
+//! Built on rust-analyzer's `lsp-server` (transport) and `lsp-types`
+//! (protocol types); [`serve`] runs over any [`lsp_server::Connection`], so
+//! tests drive it in-process through `Connection::memory()`.
 
 mod analysis;
 mod definition;

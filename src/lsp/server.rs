@@ -7,12 +7,12 @@ use lsp_types::notification::{
     DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Exit,
     Notification as NotificationTrait, PublishDiagnostics,
 };
-use lsp_types::request::{GotoDefinition, HoverRequest, Request as RequestTrait};
+use lsp_types::request::{Formatting, GotoDefinition, HoverRequest, Request as RequestTrait};
 use lsp_types::{
-    GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents, HoverParams,
-    HoverProviderCapability, MarkupContent, MarkupKind, OneOf, PositionEncodingKind,
+    DocumentFormattingParams, GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents,
+    HoverParams, HoverProviderCapability, MarkupContent, MarkupKind, OneOf, PositionEncodingKind,
     PublishDiagnosticsParams, ServerCapabilities, TextDocumentSyncCapability, TextDocumentSyncKind,
-    Url,
+    TextEdit, Url,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -29,6 +29,7 @@ pub(crate) fn capabilities() -> ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         definition_provider: Some(OneOf::Left(true)),
+        document_formatting_provider: Some(OneOf::Left(true)),
         ..ServerCapabilities::default()
     }
 }
@@ -120,6 +121,10 @@ impl<'c> Server<'c> {
             GotoDefinition::METHOD => {
                 let p: GotoDefinitionParams = params(req)?;
                 to_json(self.definition(p).map(GotoDefinitionResponse::Scalar))
+            }
+            Formatting::METHOD => {
+                let p: DocumentFormattingParams = params(req)?;
+                to_json(self.format(p)?)
             }
             other => Err((
                 ErrorCode::MethodNotFound,
@@ -233,6 +238,26 @@ impl<'c> Server<'c> {
             }),
             range: Some(range(file, span)),
         })
+    }
+
+    /// The whole document replaced by `fmt::format_source`'s layout (no edit
+    /// when it is already formatted); a document with syntax errors is an
+    /// error reply (its diagnostics are already shown).
+    fn format(
+        &self,
+        p: DocumentFormattingParams,
+    ) -> Result<Option<Vec<TextEdit>>, (ErrorCode, String)> {
+        let Some(doc) = self.documents.get(&p.text_document.uri) else {
+            return Ok(None);
+        };
+        let formatted = crate::fmt::format_source(&doc.text)
+            .map_err(|e| (ErrorCode::RequestFailed, format!("cannot format: {e}")))?;
+        if formatted == doc.text {
+            return Ok(Some(Vec::new()));
+        }
+        let file = doc.analysis.program.sources.get(DOCUMENT);
+        let whole = range(file, crate::span::Span::new(DOCUMENT, 0, file.text.len()));
+        Ok(Some(vec![TextEdit::new(whole, formatted)]))
     }
 
     fn definition(&self, p: GotoDefinitionParams) -> Option<lsp_types::Location> {

@@ -15,8 +15,13 @@ pub(crate) fn record_hits(hits: &BTreeSet<&'static str>) {
     HITS.with(|h| h.borrow_mut().extend(hits.iter().copied()));
 }
 
+/// The rules recorded so far on this thread.
+pub(crate) fn hits() -> BTreeSet<&'static str> {
+    HITS.with(|h| h.borrow().clone())
+}
+
 /// The rule names defined in the grammar file.
-fn grammar_rules() -> Vec<String> {
+pub(crate) fn grammar_rules() -> Vec<String> {
     let text = include_str!("../../grammar/resnet.ebnf");
     // Drop comments, then take every `name =` at the start of a line.
     let mut clean = String::new();

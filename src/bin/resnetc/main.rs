@@ -6,6 +6,7 @@
 
 mod bench;
 mod emit;
+mod fmt;
 mod lsp;
 mod run;
 
@@ -50,6 +51,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Emit specialised Rust source for a model (depends only on `resnetc::runtime`).
     Emit(emit::EmitArgs),
+    /// Format `.rn` files in the canonical layout (in place, or `--check` with a diff).
+    Fmt(fmt::FmtArgs),
     /// Run the language server on stdin/stdout (for editors: diagnostics, hover, definitions).
     Lsp,
 }
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
         Some(Command::Check(args)) => run::check(&args),
         Some(Command::Bench(args)) => bench::bench(&args),
         Some(Command::Emit(args)) => emit::emit(&args),
+        Some(Command::Fmt(args)) => fmt::fmt(&args),
         Some(Command::Lsp) => lsp::lsp(),
         None => summary(&cli.summary),
     }
