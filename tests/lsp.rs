@@ -441,3 +441,38 @@ fn formatting_replaces_the_whole_document() {
     assert!(e.message.contains("syntax error"), "{}", e.message);
     client.shutdown();
 }
+
+/// `resnetc lsp` connects the same server to stdin/stdout.
+#[test]
+fn the_subcommand_serves_on_stdio_and_exits_cleanly() {
+    use std::io::Write;
+    let frame = |v: Value| {
+        let body = v.to_string();
+        format!("Content-Length: {}\r\n\r\n{body}", body.len())
+    };
+    let input = [
+        frame(json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": { "capabilities": {} } })),
+        frame(json!({ "jsonrpc": "2.0", "method": "initialized", "params": {} })),
+        frame(json!({ "jsonrpc": "2.0", "id": 2, "method": "shutdown" })),
+        frame(json!({ "jsonrpc": "2.0", "method": "exit" })),
+    ]
+    .concat();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_resnetc"))
+        .arg("lsp")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("\"hoverProvider\":true"), "{stdout}");
+    assert!(stdout.contains("\"id\":2"), "{stdout}");
+}
