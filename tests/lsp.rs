@@ -476,3 +476,25 @@ fn the_subcommand_serves_on_stdio_and_exits_cleanly() {
     assert!(stdout.contains("\"hoverProvider\":true"), "{stdout}");
     assert!(stdout.contains("\"id\":2"), "{stdout}");
 }
+
+/// `examples/resnet18.rn` specialises a model of its import with a block of it.
+#[test]
+fn definition_of_an_imported_model_and_block() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .canonicalize()
+        .unwrap();
+    let main = examples.join("resnet18.rn");
+    let uri = Url::from_file_path(&main).unwrap();
+    let lib = Url::from_file_path(examples.join("lib/resnet.rn")).unwrap();
+    let (mut client, _) = Client::start();
+    let text = std::fs::read_to_string(&main).unwrap();
+    assert_eq!(client.open(&uri, &text).diagnostics, vec![]);
+    // `model resnet18 = resnet(basic, [2, 2, 2, 2])` on line 4.
+    assert_eq!(
+        client.definition(&uri, 4, 18),
+        (lib.clone(), range(61, 6, 61, 12))
+    );
+    assert_eq!(client.definition(&uri, 4, 25), (lib, range(8, 6, 8, 11)));
+    client.shutdown();
+}
