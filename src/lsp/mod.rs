@@ -42,3 +42,45 @@ pub fn serve(connection: &Connection) -> Result<(), LspError> {
     connection.initialize(capabilities)?;
     server::Server::new(connection).run()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use lsp_types::Url;
+
+    use super::analysis::{Analysis, DOCUMENT};
+    use super::position::{offset, position};
+    use super::{definition, hover};
+
+    /// Hover and definition at every character of every example, and of every
+    /// error-corpus file: no panic, and positions round-trip.
+    #[test]
+    fn every_position_of_every_example_and_error_file() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        for dir in ["examples", "examples/lib", "tests/errors"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "rn") {
+                    files.push(path);
+                }
+            }
+        }
+        assert!(files.len() > 50, "{}", files.len());
+        let mut hovers = 0;
+        for path in files {
+            let bytes = std::fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            let uri = Url::from_file_path(path.canonicalize().unwrap()).unwrap();
+            let a = Analysis::new(uri, &text);
+            let file = a.program.sources.get(DOCUMENT);
+            for (i, _) in file.text.char_indices().chain([(file.text.len(), ' ')]) {
+                assert_eq!(offset(file, position(file, i)), i, "{}: {i}", path.display());
+                hovers += usize::from(hover::hover(&a, i).is_some());
+                let _ = definition::definition(&a, i);
+            }
+        }
+        assert!(hovers > 1000, "{hovers}");
+    }
+}
