@@ -286,6 +286,17 @@ fn hover_shows_shapes_layers_and_instances() {
         bn.contains("- `bn(eps=0.00001)` → N×8×16×16, 32 parameters (16 trainable)\n"),
         "{bn}"
     );
+    // A block parameter: its value in each instance.
+    let c = client.hover(&uri, 0, 11);
+    assert_eq!(
+        c,
+        "`c`: parameter of block `unit`, in 3 instances\n\n- 8\n- 16 (×2)\n"
+    );
+    let stride = client.hover(&uri, 2, 38);
+    assert_eq!(
+        stride,
+        "`stride`: parameter of block `unit`, in 3 instances\n\n- 1 (×2)\n- 2\n"
+    );
     // A block call: the instance.
     let call = client.hover(&uri, 8, 19);
     assert!(call.starts_with("block `unit` instance `unit_1`"), "{call}");

@@ -1,4 +1,4 @@
-//! Hover: a tensor name's shape, a layer's op, arguments, output shape and
+//! Hover: a tensor name's shape, a parameter's values, a layer's op, arguments, output shape and
 //! parameter count, a block call's instances, an op's or built-in's summary.
 //!
 //! Shapes come from the checked graph, so they are shown when the document
@@ -12,6 +12,7 @@ use super::analysis::{Analysis, DOCUMENT};
 use super::resolve::{self, LocalKind, Target};
 use crate::ir::{Graph, Node, op_args};
 use crate::span::Span;
+use crate::syntax::ast::Item;
 
 /// At most this many distinct variants or instance names are listed.
 const MAX_LISTED: usize = 8;
@@ -28,6 +29,14 @@ pub(crate) fn hover(a: &Analysis, offset: usize) -> Option<(Span, String)> {
         && let Some(text) = tensor(g, &hit.name, decl)
     {
         return Some((hit.span, text));
+    }
+    if let Some(hit) = &hit
+        && let Target::Local {
+            decl,
+            kind: LocalKind::Param,
+        } = hit.target
+    {
+        return Some((hit.span, parameter(a, graph, &hit.name, decl)?));
     }
     if let Some(g) = graph {
         if let Some(found) = layers(g, offset) {
@@ -49,6 +58,72 @@ pub(crate) fn hover(a: &Analysis, offset: usize) -> Option<(Span, String)> {
         Target::Local { .. } => return None,
     };
     Some((hit.span, text))
+}
+
+/// A parameter: of which block or model, and its value in each instance of
+/// that block.
+fn parameter(a: &Analysis, graph: Option<&Graph>, name: &str, decl: Span) -> Option<String> {
+    let items = a.program.modules.iter().flat_map(|(_, m)| &m.items);
+    for item in items {
+        match item {
+            Item::Block(b) if b.params.iter().any(|p| p.name.span == decl) => {
+                let block = &b.name.name;
+                let params: Vec<&str> = b.params.iter().map(|p| p.name.name.as_str()).collect();
+                let index = params.iter().position(|p| *p == name)?;
+                let values: Vec<String> = graph
+                    .map(|g| g.instances.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|i| i.block == *block)
+                    .map(|i| {
+                        param_value(&i.args, &params, index)
+                            .unwrap_or(&i.args)
+                            .to_string()
+                    })
+                    .collect();
+                return Some(match values.len() {
+                    0 => format!("`{name}`: parameter of block `{block}`"),
+                    1 => format!("`{name}` = {} (parameter of block `{block}`)", values[0]),
+                    n => {
+                        let mut out =
+                            format!("`{name}`: parameter of block `{block}`, in {n} instances\n\n");
+                        list(&mut out, &distinct(values.into_iter()));
+                        out
+                    }
+                });
+            }
+            Item::Model(m) if m.name.span.file == decl.file => {
+                if let crate::syntax::ast::ModelKind::Body { params, .. } = &m.kind
+                    && params.iter().any(|p| p.name.span == decl)
+                {
+                    return Some(format!("`{name}`: parameter of model `{}`", m.name.name));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The value of parameter `index` in an instance's rendered arguments
+/// (`planes=64, stride=1`: every parameter, in order, as `name=value`).
+fn param_value<'a>(args: &'a str, params: &[&str], index: usize) -> Option<&'a str> {
+    let marker = if index == 0 {
+        format!("{}=", params[0])
+    } else {
+        format!(", {}=", params[index])
+    };
+    let start = if index == 0 {
+        args.strip_prefix(&marker).map(|_| marker.len())?
+    } else {
+        args.find(&marker)? + marker.len()
+    };
+    let rest = &args[start..];
+    let end = match params.get(index + 1) {
+        Some(next) => rest.find(&format!(", {next}="))?,
+        None => rest.len(),
+    };
+    Some(&rest[..end])
 }
 
 /// `1,234,567`.
@@ -199,6 +274,16 @@ fn instances(g: &Graph, offset: usize) -> Option<(Span, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameter_values_from_rendered_arguments() {
+        let params = ["planes", "stride", "layers"];
+        let args = "planes=64, stride=2, layers=[2, 2]";
+        assert_eq!(param_value(args, &params, 0), Some("64"));
+        assert_eq!(param_value(args, &params, 1), Some("2"));
+        assert_eq!(param_value(args, &params, 2), Some("[2, 2]"));
+        assert_eq!(param_value("", &params, 0), None);
+    }
 
     #[test]
     fn thousands_separators() {

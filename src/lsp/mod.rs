@@ -76,7 +76,12 @@ mod tests {
             let a = Analysis::new(uri, &text);
             let file = a.program.sources.get(DOCUMENT);
             for (i, _) in file.text.char_indices().chain([(file.text.len(), ' ')]) {
-                assert_eq!(offset(file, position(file, i)), i, "{}: {i}", path.display());
+                assert_eq!(
+                    offset(file, position(file, i)),
+                    i,
+                    "{}: {i}",
+                    path.display()
+                );
                 hovers += usize::from(hover::hover(&a, i).is_some());
                 let _ = definition::definition(&a, i);
             }
