@@ -336,6 +336,14 @@ fn definition_of_blocks_and_tensors_across_imports() {
     );
     // Hover works through the import too.
     assert_eq!(client.hover(&uri, 5, 6), "`a`: N×4×8×8");
+    // The library alone compiles no model; with `main.rn` open, its layers
+    // show the shapes of main's model.
+    assert_eq!(client.open(&lib_uri, lib).diagnostics, vec![]);
+    assert_eq!(
+        client.hover(&lib_uri, 3, 8),
+        "layer `unit.conv`: `conv(out=4 kernel=3 stride=1 pad=1)` → N×4×8×8, 112 parameters\n"
+    );
+    assert_eq!(client.hover(&lib_uri, 2, 8), "`x`: N×3×8×8");
     // Nothing to jump to from an op.
     let r = client.at("textDocument/definition", &uri, 4, 9);
     assert_eq!(r.result, Some(Value::Null));

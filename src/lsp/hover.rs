@@ -8,19 +8,20 @@
 
 use std::fmt::Write;
 
-use super::analysis::{Analysis, DOCUMENT};
+use super::analysis::Analysis;
 use super::resolve::{self, LocalKind, Target};
 use crate::ir::{Graph, Node, op_args};
-use crate::span::Span;
+use crate::span::{FileId, Span};
 use crate::syntax::ast::Item;
 
 /// At most this many distinct variants or instance names are listed.
 const MAX_LISTED: usize = 8;
 
-/// The hover at byte `offset` of the document: the span it applies to and Markdown.
-pub(crate) fn hover(a: &Analysis, offset: usize) -> Option<(Span, String)> {
+/// The hover at byte `offset` of `file` of the analysis (its document, or a
+/// file it imports): the span it applies to and Markdown.
+pub(crate) fn hover(a: &Analysis, file: FileId, offset: usize) -> Option<(Span, String)> {
     let graph = a.model.as_ref().map(|m| m.graph());
-    let hit = resolve::at(&a.program, DOCUMENT, offset);
+    let hit = resolve::at(&a.program, file, offset);
     if let (Some(hit), Some(g)) = (&hit, graph)
         && let Target::Local {
             decl,
@@ -39,10 +40,10 @@ pub(crate) fn hover(a: &Analysis, offset: usize) -> Option<(Span, String)> {
         return Some((hit.span, parameter(a, graph, &hit.name, decl)?));
     }
     if let Some(g) = graph {
-        if let Some(found) = layers(g, offset) {
+        if let Some(found) = layers(g, file, offset) {
             return Some(found);
         }
-        if let Some(found) = instances(g, offset) {
+        if let Some(found) = instances(g, file, offset) {
             return Some(found);
         }
     }
@@ -218,9 +219,9 @@ fn layer_line(n: &Node) -> String {
 }
 
 /// The layers created by the innermost source text covering `offset`.
-fn layers(g: &Graph, offset: usize) -> Option<(Span, String)> {
+fn layers(g: &Graph, file: FileId, offset: usize) -> Option<(Span, String)> {
     let covering =
-        |s: Span| s.file == DOCUMENT && (s.start as usize) <= offset && offset <= s.end as usize;
+        |s: Span| s.file == file && (s.start as usize) <= offset && offset <= s.end as usize;
     let span = g
         .nodes
         .iter()
@@ -245,9 +246,9 @@ fn layers(g: &Graph, offset: usize) -> Option<(Span, String)> {
 }
 
 /// The block instances whose call site is the innermost covering `offset`.
-fn instances(g: &Graph, offset: usize) -> Option<(Span, String)> {
+fn instances(g: &Graph, file: FileId, offset: usize) -> Option<(Span, String)> {
     let covering =
-        |s: Span| s.file == DOCUMENT && (s.start as usize) <= offset && offset <= s.end as usize;
+        |s: Span| s.file == file && (s.start as usize) <= offset && offset <= s.end as usize;
     let span = g
         .instances
         .iter()

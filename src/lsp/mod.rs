@@ -82,7 +82,7 @@ mod tests {
                     "{}: {i}",
                     path.display()
                 );
-                hovers += usize::from(hover::hover(&a, i).is_some());
+                hovers += usize::from(hover::hover(&a, DOCUMENT, i).is_some());
                 let _ = definition::definition(&a, i);
             }
         }

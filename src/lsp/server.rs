@@ -21,6 +21,7 @@ use super::LspError;
 use super::analysis::{Analysis, DOCUMENT};
 use super::position::{offset, range};
 use super::{definition, diagnostics, hover};
+use crate::span::Span;
 
 /// What the server can do.
 pub(crate) fn capabilities() -> ServerCapabilities {
@@ -230,7 +231,13 @@ impl<'c> Server<'c> {
         let doc = self.documents.get(&at.text_document.uri)?;
         let a = &doc.analysis;
         let file = a.program.sources.get(DOCUMENT);
-        let (span, markdown) = hover::hover(a, offset(file, at.position))?;
+        let off = offset(file, at.position);
+        let (span, markdown) = if a.model.is_none() {
+            self.hover_through_importers(&at.text_document.uri, &doc.text, off)
+                .or_else(|| hover::hover(a, DOCUMENT, off))?
+        } else {
+            hover::hover(a, DOCUMENT, off)?
+        };
         Some(Hover {
             contents: HoverContents::Markup(MarkupContent {
                 kind: MarkupKind::Markdown,
@@ -258,6 +265,32 @@ impl<'c> Server<'c> {
         let file = doc.analysis.program.sources.get(DOCUMENT);
         let whole = range(file, crate::span::Span::new(DOCUMENT, 0, file.text.len()));
         Ok(Some(vec![TextEdit::new(whole, formatted)]))
+    }
+
+    /// A file whose own model does not compile (a library of blocks) shows
+    /// the shapes of another open document that imports it, compiles, and
+    /// read the same text from disk.
+    fn hover_through_importers(&self, uri: &Url, text: &str, off: usize) -> Option<(Span, String)> {
+        let path = uri.to_file_path().ok()?.canonicalize().ok()?;
+        let mut importers: Vec<(&Url, &Document)> = self
+            .documents
+            .iter()
+            .filter(|(u, d)| *u != uri && d.analysis.model.is_some())
+            .collect();
+        importers.sort_by(|x, y| x.0.cmp(y.0));
+        importers.into_iter().find_map(|(_, d)| {
+            let a = &d.analysis;
+            let (file, _) = a.program.sources.files().find(|(id, f)| {
+                *id != DOCUMENT
+                    && f.text == text
+                    && a.program
+                        .paths
+                        .get(id.0 as usize)
+                        .and_then(|p| p.canonicalize().ok())
+                        .is_some_and(|p| p == path)
+            })?;
+            hover::hover(a, file, off)
+        })
     }
 
     fn definition(&self, p: GotoDefinitionParams) -> Option<lsp_types::Location> {
