@@ -115,19 +115,26 @@ fn meaning(path: &Path) -> String {
 /// Formats `file` and checks idempotence, comments and meaning. Returns
 /// `false` for a file with syntax errors.
 fn check_file(file: &Path) -> bool {
-    let name = file.file_name().unwrap();
     let Ok(text) = std::fs::read_to_string(file) else {
         return false; // not UTF-8: a syntax error
     };
-    let once = match format_source(&text) {
+    check_text(file, &text).is_some()
+}
+
+/// Formats `text` (the content of `file`, or a variant of it) and checks
+/// idempotence, comments and meaning; returns the formatted text, or `None`
+/// for a text with syntax errors.
+fn check_text(file: &Path, text: &str) -> Option<String> {
+    let name = file.file_name().unwrap();
+    let once = match format_source(text) {
         Ok(f) => f,
-        Err(FormatError::Syntax { .. }) => return false,
+        Err(FormatError::Syntax { .. }) => return None,
         Err(e) => panic!("{}: {e}", file.display()),
     };
     let twice = format_source(&once).unwrap();
     assert_eq!(once, twice, "{}: not idempotent", file.display());
     assert_eq!(
-        comments(&text),
+        comments(text),
         comments(&once),
         "{}: comments",
         file.display()
@@ -139,12 +146,56 @@ fn check_file(file: &Path) -> bool {
         std::fs::copy(&lib, dir.path().join("lib").join(lib.file_name().unwrap())).unwrap();
     }
     let path = dir.path().join(name);
-    std::fs::write(&path, &text).unwrap();
+    std::fs::write(&path, text).unwrap();
     let before = meaning(&path);
     std::fs::write(&path, &once).unwrap();
     let after = meaning(&path);
     assert_eq!(before, after, "{}: meaning changed", file.display());
-    true
+    Some(once)
+}
+
+/// `text` with odd spacing: spaces around `,`, `(`, `:` and `->`, tabs
+/// before every line, spaces at line ends and before comments.
+fn mess_up(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut in_string = false;
+        let mut code = String::new();
+        let mut comment = "";
+        for (i, c) in line.char_indices() {
+            match c {
+                '"' => {
+                    in_string = !in_string;
+                    code.push(c);
+                }
+                '#' if !in_string => {
+                    comment = &line[i..];
+                    break;
+                }
+                ',' | '(' | ':' if !in_string => code.push_str(&format!(" {c}  ")),
+                _ => code.push(c),
+            }
+        }
+        let code = code.replace("->", "  ->\t");
+        out.push_str(&format!("\t{code}   {comment}  \n"));
+    }
+    out
+}
+
+#[test]
+fn messed_up_examples_format_back_to_themselves() {
+    for f in examples() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let messy = mess_up(&text);
+        assert_ne!(messy, text);
+        let formatted = check_text(&f, &messy).expect("the messed-up example parses");
+        assert!(
+            formatted == text,
+            "{}: formatting a messed-up copy does not give the example back:\n{}",
+            f.display(),
+            similar::TextDiff::from_lines(&text, &formatted).unified_diff()
+        );
+    }
 }
 
 #[test]

@@ -185,6 +185,25 @@ mod tests {
     }
 
     #[test]
+    fn long_argument_lists_break_one_per_line_with_a_trailing_comma() {
+        let args: Vec<String> = (0..12).map(|k| format!("argument_{k}: {k}")).collect();
+        let src = format!("model m = target({})\n", args.join(", "));
+        let expected = format!("model m = target(\n  {},\n)\n", args.join(",\n  "));
+        assert_eq!(fmt(&src), expected);
+    }
+
+    #[test]
+    fn a_short_if_stays_on_one_line_a_long_one_breaks_every_branch() {
+        let short = "block b(c) {\n  input x\n  if c { x } else { relu(x) }\n}\n";
+        assert_eq!(fmt(short), short);
+        let long = "block b(c) {\n  input x\n  if c == 1 { x -> conv(64, 3, stride: 2, pad: 1, bias: false) } else if c == 2 { x } else { relu(x) }\n}\n";
+        assert_eq!(
+            fmt(long),
+            "block b(c) {\n  input x\n  if c == 1 {\n    x -> conv(64, 3, stride: 2, pad: 1, bias: false)\n  } else if c == 2 {\n    x\n  } else {\n    relu(x)\n  }\n}\n"
+        );
+    }
+
+    #[test]
     fn syntax_errors_are_returned_as_diagnostics() {
         let e = super::format_source("model m {").unwrap_err();
         assert_eq!(e.diagnostics().len(), 1);

@@ -215,7 +215,7 @@ impl<'a> Printer<'a> {
         match item {
             Item::Import(imp) => text(format!("import \"{}\"", imp.path)),
             Item::Block(b) => {
-                let params = self.params(&b.params, b.header.end as usize - 1);
+                let params = self.params(&b.params, (b.header.end as usize).saturating_sub(1));
                 let body = self.item_body(&b.body);
                 concat([
                     text(format!("block {}", b.name.name)),
@@ -229,7 +229,7 @@ impl<'a> Printer<'a> {
                     let params = if params.is_empty() {
                         Doc::Nil
                     } else {
-                        self.params(params, m.header.end as usize - 1)
+                        self.params(params, (m.header.end as usize).saturating_sub(1))
                     };
                     let body = self.item_body(body);
                     concat([
@@ -240,7 +240,7 @@ impl<'a> Printer<'a> {
                     ])
                 }
                 ModelKind::Alias { target, args } => {
-                    let args = self.args(args, m.header.end as usize - 1);
+                    let args = self.args(args, (m.header.end as usize).saturating_sub(1));
                     concat([
                         text(format!("model {} = {}", m.name.name, target.name)),
                         args,
@@ -494,7 +494,15 @@ impl<'a> Printer<'a> {
                 chain.push(self.trailing(s.expr.span.end as usize, next).0);
             }
         }
-        concat([input, text(" "), concat(chain).align()]).group()
+        let chain = concat(chain);
+        // With one stage there is no arrow to align, and a list or call that
+        // breaks indents from the statement: `x -> [` … `]`.
+        let chain = if stages.len() == 1 {
+            chain
+        } else {
+            chain.align()
+        };
+        concat([input, text(" "), chain]).group()
     }
 
     /// The source text of a span (empty if the span is not in the text).
