@@ -13,7 +13,9 @@ use super::error::{CheckError, CheckErrorKind as K, Frame};
 use super::shapes::{MAX_ELEMENTS, bind, build_op, validate_args};
 use super::value::{CallArg, PadKeyword, SeqItem, Stage, Value};
 use super::{Globals, builtins};
-use crate::ir::{Input, Instance, InstanceId, Node, NodeId, Op, OpKind, Output, Param, Shape};
+use crate::ir::{
+    Input, Instance, InstanceId, Node, NodeId, Op, OpKind, Output, Param, Shape, TensorBinding,
+};
 use crate::span::Span;
 use crate::syntax::ast::{
     Arg, BinaryOp, Body, Expr, ExprKind, Ident, ModelKind, Param as AstParam, Stmt, UnaryOp,
@@ -130,6 +132,7 @@ pub(crate) struct Elab<'p> {
     pub instances: Vec<Instance>,
     pub inputs: Vec<Input>,
     pub outputs: Vec<Output>,
+    pub bindings: Vec<TensorBinding>,
     claimed: HashMap<String, Span>,
     auto: HashMap<String, usize>,
     pub errors: Vec<CheckError>,
@@ -166,6 +169,7 @@ impl<'p> Elab<'p> {
             instances: Vec::new(),
             inputs: Vec::new(),
             outputs: Vec::new(),
+            bindings: Vec::new(),
             claimed: HashMap::new(),
             auto: HashMap::new(),
             errors: Vec::new(),
@@ -510,6 +514,7 @@ impl<'p> Elab<'p> {
                 node: id,
             });
         }
+        self.record_binding(name.span, &v);
         if let Some(prev) = env.bind(&name.name, v, name.span, BindKind::Input) {
             self.err(
                 CheckError::new(
@@ -764,8 +769,16 @@ impl<'p> Elab<'p> {
     // ------------------------------------------------------------------
     // Statements
 
+    /// Remembers that the name at `span` holds `v`, if `v` is a tensor.
+    fn record_binding(&mut self, span: Span, v: &Value) {
+        if let Value::Tensor(node) = v {
+            self.bindings.push(TensorBinding { span, node: *node });
+        }
+    }
+
     fn assign(&mut self, env: &mut Env, name: &Ident, value: &Expr) {
         let v = self.eval(env, value);
+        self.record_binding(name.span, &v);
         if let Some(prev) = env.bind(&name.name, v, name.span, BindKind::Local)
             && !prev.used
             && matches!(prev.value, Value::Tensor(_))
@@ -793,6 +806,7 @@ impl<'p> Elab<'p> {
             match stmt {
                 Stmt::Input { name, shape, span } => match (&input, shape) {
                     (Some(v), None) => {
+                        self.record_binding(name.span, v);
                         env.bind(&name.name, v.clone(), name.span, BindKind::Input);
                     }
                     (Some(_), Some(s)) => {

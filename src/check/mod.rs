@@ -246,6 +246,7 @@ pub fn check(program: &Program, options: &CheckOptions) -> Result<Checked, Vec<D
             instances: elab.instances,
             inputs: elab.inputs,
             outputs: elab.outputs,
+            bindings: elab.bindings,
         });
     }
     let diagnostics: Vec<Diagnostic> = errors.iter().map(CheckError::to_diagnostic).collect();

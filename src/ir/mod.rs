@@ -8,6 +8,8 @@
 mod dump;
 pub mod ops;
 
+pub(crate) use dump::op_args;
+
 use serde::Serialize;
 
 pub(crate) use dump::op_arg_words;
@@ -128,6 +130,18 @@ pub struct Graph {
     pub inputs: Vec<Input>,
     /// Outputs, in declaration order.
     pub outputs: Vec<Output>,
+    /// Every name bound to a tensor, once per instantiation (editor hover).
+    #[serde(skip)]
+    pub bindings: Vec<TensorBinding>,
+}
+
+/// A name bound to a tensor: `input x` or `y = …`, in one instantiation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TensorBinding {
+    /// The name where it is declared (the `x` of `input x`, the `y` of `y = …`).
+    pub span: Span,
+    /// The tensor it holds in this instantiation.
+    pub node: NodeId,
 }
 
 impl Graph {

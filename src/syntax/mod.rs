@@ -44,6 +44,16 @@ impl Program {
 /// file is returned as `Err` (the caller reports it as a usage error).
 pub fn load(path: &Path) -> std::io::Result<(Program, Vec<SyntaxError>)> {
     let bytes = std::fs::read(path)?;
+    Ok(load_main(path, bytes))
+}
+
+/// Parses `text` as the contents of the file at `path` (an editor's unsaved
+/// buffer, say) and reads the files it imports from disk, relative to `path`.
+pub fn load_with_text(path: &Path, text: &str) -> (Program, Vec<SyntaxError>) {
+    load_main(path, text.as_bytes().to_vec())
+}
+
+fn load_main(path: &Path, bytes: Vec<u8>) -> (Program, Vec<SyntaxError>) {
     let mut program = Program::default();
     let mut errors = Vec::new();
     let name = path.display().to_string();
@@ -86,7 +96,7 @@ pub fn load(path: &Path) -> std::io::Result<(Program, Vec<SyntaxError>)> {
         }
         next += 1;
     }
-    Ok((program, errors))
+    (program, errors)
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

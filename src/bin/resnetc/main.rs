@@ -9,6 +9,7 @@ mod emit;
 mod export;
 mod fmt;
 mod graph;
+mod lsp;
 mod man;
 mod run;
 
@@ -63,6 +64,8 @@ enum Command {
     Fmt(fmt::FmtArgs),
     /// Export a model and its weights as ONNX (symbolic batch N, opset 17 by default).
     Export(export::ExportArgs),
+    /// Run the language server on stdin/stdout (for editors: diagnostics, hover, definitions).
+    Lsp,
 }
 
 #[derive(clap::Args, Debug)]
@@ -129,6 +132,7 @@ fn main() -> ExitCode {
         Some(Command::Man(args)) => man::man(&args),
         Some(Command::Fmt(args)) => fmt::fmt(&args),
         Some(Command::Export(args)) => export::export(&args),
+        Some(Command::Lsp) => lsp::lsp(),
         None => summary(&cli.summary),
     }
 }
