@@ -417,7 +417,8 @@ fn generated_code_matches_interpreter_and_pytorch() {
         m.ty = code
             .lines()
             .find_map(|l| l.strip_prefix("pub struct "))
-            .and_then(|l| l.split_whitespace().next())
+            // `pub struct Name {` or, without weights, `pub struct Name;`.
+            .and_then(|l| l.split([' ', ';']).next())
             .unwrap()
             .to_string();
         write_if_changed(&dir.join(format!("src/{}.rs", m.module)), &code);

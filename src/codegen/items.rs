@@ -234,7 +234,10 @@ fn check_line(check: &str, port: &str, shape_const: &str, value: &str) -> String
 fn workspace(scope: &mut Scope, name: &str, model: &str, doc: String, size: usize) {
     let s = scope.new_struct(name).vis("pub").doc(doc);
     s.new_field("batch", "usize");
-    s.new_field("buf", "Vec<f32>");
+    // No scratch at all: no buffer (it would be a field never read).
+    if size > 0 {
+        s.new_field("buf", "Vec<f32>");
+    }
     let im = scope.new_impl(name);
     let f = im
         .new_fn("new")
@@ -244,9 +247,7 @@ fn workspace(scope: &mut Scope, name: &str, model: &str, doc: String, size: usiz
         .ret("Self")
         .line("Self {")
         .line("    batch,");
-    if size == 0 {
-        f.line("    buf: Vec::new(),");
-    } else {
+    if size > 0 {
         // 16 more, to start on a 64-byte boundary (`aligned`).
         f.line(format!(
             "    buf: vec![0.0; batch * {model}::WORKSPACE + 16],"
@@ -288,7 +289,7 @@ pub(crate) fn has_weights(g: &crate::ir::Graph) -> bool {
 }
 
 /// Whether the code needs the workspace.
-pub(crate) fn uses_workspace(code: &BodyCode) -> bool {
+fn uses_workspace(code: &BodyCode) -> bool {
     !code.slots.is_empty() || !code.children.is_empty()
 }
 
@@ -733,8 +734,11 @@ pub(crate) fn model(
         f.line(check_line("check_output", &o.name, k, &format!("&{v}")));
     }
     f.line("check_batch(n, ws.batch)?;");
-    if uses_workspace(code) {
+    if ws_size > 0 {
         f.line("let ws = aligned(&mut ws.buf);");
+    } else if uses_workspace(code) {
+        // Blocks that need no scratch still take a (empty) workspace slice.
+        f.line("let ws: &mut [f32] = &mut [];");
     }
     forward_lines(&mut f, code, &params[0], false);
     im.push_fn(f);

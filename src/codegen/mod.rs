@@ -121,7 +121,7 @@ pub fn emit(model: &CheckedModel, sources: &SourceMap, options: &EmitOptions) ->
     } else {
         Helper::LoaderWeightless
     });
-    if items::uses_workspace(&top) {
+    if top_size > 0 {
         used.insert(Helper::Aligned);
     }
     let helpers = prelude::helpers(&used);
