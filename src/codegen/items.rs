@@ -402,9 +402,12 @@ pub(crate) fn port_consts(g: &crate::ir::Graph) -> (Vec<String>, Vec<String>) {
 
 /// The parameter and output names of the model's `forward_into`.
 pub(crate) fn model_params(g: &crate::ir::Graph) -> (Vec<String>, Vec<String>) {
-    let mut namer = Namer::with_reserved(&[
-        "self", "k", "l", "at", "block", "n", "ws", "inputs", "outputs",
-    ]);
+    let mut reserved = vec!["self", "k", "l", "at", "block", "n", "ws"];
+    // The tuples of several inputs or outputs are named `inputs`, `outputs`.
+    if g.inputs.len() != 1 || g.outputs.len() != 1 {
+        reserved.extend(["inputs", "outputs"]);
+    }
+    let mut namer = Namer::with_reserved(&reserved);
     // `s0`, `s1`, … name the workspace's slots.
     let slot_like = |s: &str| {
         s.strip_prefix('s')
