@@ -77,7 +77,8 @@ fn mean_and_std_take_one_rgb_value_or_three_numbers() {
     // … and differ from the ImageNet defaults.
     assert_ne!(comma, first_row(&[]));
     // Negative means are numbers, not flags.
-    first_row(&["--mean", "-0.5,0,0.5"]);
+    first_row(&["--mean", "-0.5", "0", "0.5"]);
+    first_row(&["--mean=-0.5,0,0.5"]);
 }
 
 #[test]

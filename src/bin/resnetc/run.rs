@@ -79,7 +79,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     top: Option<u64>,
     /// Image channel means, given once: `R,G,B` (e.g. `0.485,0.456,0.406`,
-    /// ImageNet's, the default) or three numbers `R G B`.
+    /// ImageNet's, the default) or three numbers `R G B` (`--mean=-0.5,0,0.5`
+    /// for a negative first value).
     #[arg(long, value_name = "R,G,B", value_delimiter = ',', num_args = 1..=3,
           allow_negative_numbers = true, action = clap::ArgAction::Set)]
     mean: Option<Vec<f32>>,
