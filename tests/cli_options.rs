@@ -238,11 +238,13 @@ fn models_too_large_for_memory_are_errors_not_aborts() {
         ],
     );
     assert!(!w.exists(), "nothing is written");
-    fails(
-        &run(&["run", &rn]),
-        1,
-        &["cannot allocate", "4096.00 GiB", "`fc`"],
-    );
+    for cmd in ["run", "bench"] {
+        fails(
+            &run(&[cmd, &rn]),
+            1,
+            &["cannot allocate", "4096.00 GiB", "`fc`"],
+        );
+    }
     let rn = dir.path().join("wide.rn");
     std::fs::write(&rn, HUGE_ACTIVATIONS).unwrap();
     fails(
