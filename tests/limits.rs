@@ -117,7 +117,7 @@ fn window(input: u128, pad: u128, kernel: u128, stride: u128, dilation: u128) ->
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     /// Random (often huge) arguments: never a panic; when accepted, every
     /// shape and figure equals its exact value.
