@@ -232,8 +232,8 @@ fn models_too_large_for_memory_are_errors_not_aborts() {
         &out,
         1,
         &[
-            "cannot allocate the weights of model `huge`",
-            "4096.00 GiB",
+            "cannot allocate the weights and their safetensors encoding of model `huge`",
+            "12288.00 GiB",
             "largest part is layer `fc`",
         ],
     );

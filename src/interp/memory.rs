@@ -106,17 +106,28 @@ pub(crate) fn error(
 
 /// Checks that the model's weights can be allocated.
 pub fn check_weights(model: &CheckedModel) -> Result<(), OutOfMemory> {
+    check_weight_copies(model, 1, "the weights")
+}
+
+/// Checks that `copies` times the model's weights can be allocated (`init`
+/// holds them and their safetensors encoding, `what`, at once).
+pub fn check_weight_copies(
+    model: &CheckedModel,
+    copies: u32,
+    what: &str,
+) -> Result<(), OutOfMemory> {
     let costs = model.costs();
     let (largest, largest_values) = match costs.largest_layer() {
         Some((id, n)) => (model.graph().node(id).name.as_str(), n),
         None => return Ok(()),
     };
+    let copies = u128::from(copies);
     check(
         model,
-        "the weights".into(),
-        costs.total_params.into(),
+        what.into(),
+        u128::from(costs.total_params) * copies,
         largest,
-        largest_values.into(),
+        u128::from(largest_values) * copies,
     )
 }
 

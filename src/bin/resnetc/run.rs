@@ -294,6 +294,14 @@ pub fn init(args: &InitArgs) -> ExitCode {
     finish((|| {
         let c = compile(&args.model, Vec::new(), true)?;
         check_output(&args.output)?;
+        // The weights, each tensor's bytes and the file's bytes are in memory
+        // at once while the file is encoded.
+        interp::memory::check_weight_copies(
+            &c.model,
+            3,
+            "the weights and their safetensors encoding",
+        )
+        .map_err(data_error)?;
         let w = interp::try_init(&c.model, args.seed).map_err(data_error)?;
         w.save(&args.output).map_err(data_error)?;
         println!(
