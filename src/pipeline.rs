@@ -28,9 +28,18 @@ pub struct CompileError {
     pub diagnostics: Vec<Diagnostic>,
     /// The sources.
     pub sources: SourceMap,
+    /// The `model` option names no model of the program.
+    unknown_model: bool,
 }
 
 impl CompileError {
+    /// Whether compilation failed because [`CheckOptions::model`] (`--model`)
+    /// names no model of the program: a mistake in the options, not in the
+    /// source (the command line exits 2 for it).
+    pub fn is_unknown_model(&self) -> bool {
+        self.unknown_model
+    }
+
     /// All diagnostics rendered as text.
     pub fn render(&self) -> String {
         self.diagnostics
@@ -77,6 +86,7 @@ fn finish(
                 .map(syntax::SyntaxError::to_diagnostic)
                 .collect(),
             sources: program.sources,
+            unknown_model: false,
         });
     }
     match check::check(&program, options) {
@@ -88,6 +98,10 @@ fn finish(
         }),
         Err(diagnostics) => Err(CompileError {
             diagnostics,
+            unknown_model: options
+                .model
+                .as_deref()
+                .is_some_and(|m| !check::defines_model(&program, m)),
             sources: program.sources,
         }),
     }

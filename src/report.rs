@@ -60,11 +60,13 @@ impl Summary {
     /// Summarises a checked model.
     pub fn new(model: &CheckedModel) -> Summary {
         let g = model.graph();
+        let costs = model.costs();
         let layers = g
             .nodes
             .iter()
+            .zip(&costs.nodes)
             .enumerate()
-            .map(|(i, n)| {
+            .map(|(i, (n, cost))| {
                 let sequential = n.inputs.len() == 1 && n.inputs[0].0 as usize + 1 == i;
                 let merge = matches!(n.op, Op::Add | Op::Concat);
                 let connected_to = if n.inputs.is_empty() || (sequential && !merge) {
@@ -76,18 +78,12 @@ impl Summary {
                     name: n.name.clone(),
                     op: n.op.name().to_string(),
                     output_shape: n.shape.to_string(),
-                    params: n
-                        .params
-                        .iter()
-                        .map(|p| p.shape.iter().product::<usize>() as u64)
-                        .sum(),
-                    mult_adds: n.op.macs(&n.shape.0),
+                    params: cost.params,
+                    mult_adds: cost.macs,
                     connected_to,
                 }
             })
             .collect();
-        let trainable = g.trainable_params();
-        let non_trainable = g.non_trainable_params();
         Summary {
             model: g.name.clone(),
             inputs: g
@@ -102,13 +98,13 @@ impl Summary {
                 .collect(),
             layers,
             totals: Totals {
-                trainable_params: trainable,
-                non_trainable_params: non_trainable,
-                total_params: trainable + non_trainable,
-                mult_adds: g.macs(),
-                param_bytes: (trainable + non_trainable) * 4,
-                activation_bytes: g.nodes.iter().map(|n| n.shape.elements() as u64 * 4).sum(),
-                peak_activation_bytes: g.peak_activation_bytes(),
+                trainable_params: costs.trainable_params,
+                non_trainable_params: costs.non_trainable_params,
+                total_params: costs.total_params,
+                mult_adds: costs.mult_adds,
+                param_bytes: costs.param_bytes,
+                activation_bytes: costs.activation_bytes,
+                peak_activation_bytes: costs.peak_activation_bytes,
             },
         }
     }
@@ -187,12 +183,12 @@ impl Summary {
         out += &format!(
             " Trainable params: {} ({})\n",
             group(t.trainable_params),
-            bytes(t.trainable_params * 4)
+            f32_bytes(t.trainable_params)
         );
         out += &format!(
             " Non-trainable params: {} ({})\n",
             group(t.non_trainable_params),
-            bytes(t.non_trainable_params * 4)
+            f32_bytes(t.non_trainable_params)
         );
         out += &format!(
             " Mult-adds (conv + dense, per sample): {} ({})\n",
@@ -229,7 +225,13 @@ fn giga(n: u64) -> String {
     }
 }
 
-fn bytes(b: u64) -> String {
+/// The size of `count` f32s (exact: `u128` cannot overflow).
+fn f32_bytes(count: u64) -> String {
+    bytes(u128::from(count) * 4)
+}
+
+fn bytes(b: impl Into<u128>) -> String {
+    let b: u128 = b.into();
     const KIB: f64 = 1024.0;
     let f = b as f64;
     if f >= KIB * KIB * KIB {

@@ -64,12 +64,12 @@ fn usage_and_io_errors_exit_2() {
 }
 
 #[test]
-fn unknown_model_is_a_model_error() {
+fn unknown_model_is_a_usage_error() {
     let out = resnetc()
         .args(["examples/resnet18.rn", "--model", "resnet19"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("no model named `resnet19`"), "{err}");
     assert!(err.contains("did you mean"), "{err}");

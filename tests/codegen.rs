@@ -111,3 +111,36 @@ fn embedded_weights() {
     assert!(code.contains("Self::from_bytes(include_bytes!(\"weights/seed.safetensors\"))"));
     assert!(!code.contains(env!("CARGO_MANIFEST_DIR")));
 }
+
+/// Generated names never clash (issue 8): a model named like a helper or a
+/// prelude type gets `…Model`, a block type named like an import another
+/// name, an output listed twice distinct shape consts; helpers named only in
+/// a comment are not emitted. (`tests/codegen_run.rs` compiles these files
+/// under `#![deny(warnings)]` and runs them.)
+#[test]
+fn generated_names_never_clash() {
+    let code = emit_file("tests/codegen_cases/model_loader.rn");
+    assert!(code.contains("pub struct LoaderModel {"), "{code}");
+    assert!(code.contains("struct Loader<'a> {"));
+    let code = emit_file("tests/codegen_cases/model_forward_error.rn");
+    assert!(code.contains("pub struct ForwardErrorModel {"));
+    assert!(code.contains("pub enum ForwardError {"));
+    let code = emit_file("tests/codegen_cases/reserved_names.rn");
+    assert!(code.contains("pub struct ResultModel {"));
+    assert!(code.contains("pub struct ArrayView4V2 {"));
+    assert!(!code.contains("pub struct ArrayView4 {"));
+    let code = emit_file("tests/codegen_cases/output_twice.rn");
+    assert!(code.contains("pub const OUTPUT_Y: [usize; 3]"));
+    assert!(code.contains("pub const OUTPUT_Y_2: [usize; 3]"));
+    let code = emit_file("tests/codegen_cases/comment_helpers.rn");
+    for absent in [
+        "fn chain",
+        "fn split",
+        "fn op_concat",
+        "fn load_many",
+        "use resnetc::runtime::ndarray::Axis",
+        "concatenate;",
+    ] {
+        assert!(!code.contains(absent), "`{absent}` emitted:\n{code}");
+    }
+}

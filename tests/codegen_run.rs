@@ -32,6 +32,8 @@ struct Model {
     ty: String,
     /// Compiled at 3×64×64 instead of its declared 224×224.
     big: bool,
+    /// A regression case of `tests/codegen_cases/`: must equal the interpreter bit for bit.
+    exact: bool,
 }
 
 fn models() -> Vec<Model> {
@@ -46,6 +48,7 @@ fn models() -> Vec<Model> {
     for f in ["resnet18_w8", "resnet50_w8", "mixed"] {
         files.push(format!("tests/fixtures/nets/{f}.rn"));
     }
+    files.extend(regression_cases());
     files
         .into_iter()
         .map(|file| {
@@ -70,6 +73,7 @@ fn models() -> Vec<Model> {
                 .to_string_lossy()
                 .into_owned();
             Model {
+                exact: file.starts_with(CASES),
                 module,
                 file,
                 compiled,
@@ -78,6 +82,23 @@ fn models() -> Vec<Model> {
             }
         })
         .collect()
+}
+
+/// Small models whose generated code once failed to compile or warned
+/// (issue 8), one per file.
+const CASES: &str = "tests/codegen_cases";
+
+/// The regression cases, sorted.
+fn regression_cases() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(root().join(CASES))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().into_owned();
+            name.ends_with(".rn").then(|| format!("{CASES}/{name}"))
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 /// Writes `text` to `path` unless it already holds it (keeps cargo's mtimes).
@@ -159,6 +180,14 @@ fn batch(shape: &[usize], seed: u64) -> ArrayD<f32> {
 
 fn compare<D: Dimension>(what: &str, got: &resnetc::runtime::ndarray::Array<f32, D>, want: &ArrayD<f32>, tol: f32) {
     assert_eq!(got.shape(), want.shape(), "{what}: output shape");
+    if tol == 0.0 {
+        // Exact: the same bits (so -0.0 differs from 0.0, and NaN must match).
+        for (a, b) in got.iter().zip(want.iter()) {
+            assert_eq!(a.to_bits(), b.to_bits(), "{what}: got {a}, expected {b} (bit for bit)");
+        }
+        println!("{what}: identical bits");
+        return;
+    }
     let mut worst = 0.0f32;
     for (a, b) in got.iter().zip(want.iter()) {
         let err = (a - b).abs() / b.abs().max(1.0);
@@ -240,6 +269,7 @@ fn main() {
 
 fn arm(m: &Model) -> String {
     let big = m.big;
+    let tol = if m.exact { "0.0" } else { "1e-5" };
     let g = m.compiled.model.graph();
     let (module, ty, file) = (&m.module, &m.ty, &m.file);
     let input = if big { "Some(vec![3, 64, 64])" } else { "None" };
@@ -256,7 +286,7 @@ fn arm(m: &Model) -> String {
     };
     if g.outputs.len() == 1 {
         s.push_str(&format!(
-            "        let y = m.forward({call}).expect(\"{module}: forward\");\n        compare(\"{module} {}\", &y, &want[0].1, 1e-5);\n",
+            "        let y = m.forward({call}).expect(\"{module}: forward\");\n        compare(\"{module} {}\", &y, &want[0].1, {tol});\n",
             g.outputs[0].name
         ));
     } else {
@@ -267,7 +297,7 @@ fn arm(m: &Model) -> String {
         ));
         for (k, (y, o)) in ys.iter().zip(&g.outputs).enumerate() {
             s.push_str(&format!(
-                "        compare(\"{module} {}\", &{y}, &want[{k}].1, 1e-5);\n",
+                "        compare(\"{module} {}\", &{y}, &want[{k}].1, {tol});\n",
                 o.name
             ));
         }
@@ -387,7 +417,8 @@ fn generated_code_matches_interpreter_and_pytorch() {
         m.ty = code
             .lines()
             .find_map(|l| l.strip_prefix("pub struct "))
-            .and_then(|l| l.split_whitespace().next())
+            // `pub struct Name {` or, without weights, `pub struct Name;`.
+            .and_then(|l| l.split([' ', ';']).next())
             .unwrap()
             .to_string();
         write_if_changed(&dir.join(format!("src/{}.rs", m.module)), &code);

@@ -407,16 +407,17 @@ fn images_and_image_folders() {
 }
 
 #[test]
-fn bad_images_are_data_errors() {
+fn bad_images_are_io_errors() {
+    // An image that cannot be decoded, or a folder without images: exit 2.
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("fake.png");
     std::fs::write(&fake, b"\x89PNG but not really").unwrap();
     let out = run(["run", "examples/resnet20_cifar.rn", "--image", &s(&fake)]);
-    fails(&out, 1, &["cannot read image", "fake.png"]);
+    fails(&out, 2, &["cannot read image", "fake.png"]);
     let empty = dir.path().join("empty_dir");
     std::fs::create_dir(&empty).unwrap();
     let out = run(["run", "examples/resnet20_cifar.rn", "--image", &s(&empty)]);
-    fails(&out, 1, &["no .png or .jpg files", "empty_dir"]);
+    fails(&out, 2, &["no .png or .jpg files", "empty_dir"]);
 }
 
 // ----------------------------------------------------------------------------

@@ -253,11 +253,7 @@ impl<'p> Elab<'p> {
                 span,
             ));
         }
-        let elements = shape
-            .0
-            .iter()
-            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
-        if elements.is_none_or(|e| e > MAX_ELEMENTS) {
+        if shape.checked_elements().is_none_or(|e| e > MAX_ELEMENTS) {
             let what = if matches!(op, Op::Input) {
                 format!("input `{name}` ({shape})")
             } else {
@@ -280,7 +276,7 @@ impl<'p> Elab<'p> {
                     )),
             );
         }
-        let params = op
+        let params: Vec<Param> = op
             .param_specs()
             .into_iter()
             .map(|p| Param {
@@ -289,6 +285,11 @@ impl<'p> Elab<'p> {
                 trainable: p.trainable,
             })
             .collect();
+        if let Some(p) = params.iter().find(|p| {
+            crate::ir::cost::product(p.shape.iter().copied()).is_none_or(|e| e > MAX_ELEMENTS)
+        }) {
+            return self.err(tensor_too_large(&op, p, span));
+        }
         let id = NodeId(self.nodes.len() as u32);
         self.nodes.push(Node {
             name,
@@ -1874,4 +1875,33 @@ impl<'p> Elab<'p> {
     pub(crate) fn report(&mut self, e: CheckError) -> Value {
         self.err(e)
     }
+}
+
+/// E0205 for a learned tensor of more than 2^40 elements (`dense(2^40)`
+/// after 2^40 features), with its exact size and how to shrink it.
+fn tensor_too_large(op: &Op, p: &Param, span: Span) -> CheckError {
+    let dims: Vec<String> = p.shape.iter().map(usize::to_string).collect();
+    let count = p
+        .shape
+        .iter()
+        .try_fold(1u128, |acc, &d| acc.checked_mul(d as u128))
+        .map_or_else(|| "more than 2^128".to_string(), |n| n.to_string());
+    let help = match op {
+        Op::Dense(_) => {
+            "use fewer output features, or fewer input features: pool before flattening (`-> global_avgpool -> flatten -> dense(...)`)"
+        }
+        Op::Conv(_) => "use fewer channels, more groups or a smaller kernel",
+        _ => "use fewer channels",
+    };
+    CheckError::new(
+        K::TooLarge {
+            what: format!("parameter `{}`", p.name),
+        },
+        span,
+    )
+    .label(format!("{} = {count} elements", dims.join(" × ")))
+    .note(format!(
+        "a tensor may have at most 2^40 = {MAX_ELEMENTS} elements"
+    ))
+    .help(help)
 }

@@ -21,7 +21,7 @@ pub use error::{CheckError, CheckErrorKind, Frame};
 pub use shapes::MAX_ELEMENTS;
 
 use crate::diag::Diagnostic;
-use crate::ir::{CheckedModel, Graph};
+use crate::ir::{CheckedModel, Costs, Graph, Overflow};
 use crate::span::{FileId, Span};
 use crate::syntax::Program;
 use crate::syntax::ast::{BlockDef, Item, ModelDef};
@@ -173,6 +173,16 @@ fn collect_globals(program: &Program) -> (Globals<'_>, Vec<CheckError>) {
     (g, errors)
 }
 
+/// Whether some file of `program` defines a model named `name`.
+pub(crate) fn defines_model(program: &Program, name: &str) -> bool {
+    program.modules.iter().any(|(_, module)| {
+        module
+            .items
+            .iter()
+            .any(|item| matches!(item, Item::Model(m) if m.name.name == name))
+    })
+}
+
 /// Checks the program and returns the chosen model's checked graph, or every
 /// error found (as diagnostics, warnings included).
 pub fn check(program: &Program, options: &CheckOptions) -> Result<Checked, Vec<Diagnostic>> {
@@ -249,15 +259,36 @@ pub fn check(program: &Program, options: &CheckOptions) -> Result<Checked, Vec<D
             bindings: elab.bindings,
         });
     }
-    let diagnostics: Vec<Diagnostic> = errors.iter().map(CheckError::to_diagnostic).collect();
+    let mut diagnostics: Vec<Diagnostic> = errors.iter().map(CheckError::to_diagnostic).collect();
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(diagnostics);
     }
-    match graph {
-        Some(g) => Ok(Checked {
-            model: CheckedModel::new(g),
+    let Some(g) = graph else {
+        return Err(diagnostics);
+    };
+    match Costs::of(&g) {
+        Ok(costs) => Ok(Checked {
+            model: CheckedModel::new(g, costs),
             warnings: diagnostics,
         }),
-        None => Err(diagnostics),
+        Err(overflow) => {
+            diagnostics.push(overflow_error(&g, overflow).to_diagnostic());
+            Err(diagnostics)
+        }
     }
+}
+
+/// E0205 at the layer where a parameter count, multiply-add count or byte
+/// total stops fitting in 64 bits.
+fn overflow_error(g: &Graph, o: Overflow) -> CheckError {
+    let node = g.node(o.node);
+    CheckError::new(
+        CheckErrorKind::TooLarge {
+            what: format!("{} `{}`", o.figure.describe(), node.name),
+        },
+        node.span,
+    )
+    .label(format!("`{}` ({}) is here", node.name, node.op.name()))
+    .note("parameter counts, multiply-adds and byte totals must fit in 64 bits")
+    .help("use fewer channels or features, a smaller kernel, or downsample before this layer")
 }

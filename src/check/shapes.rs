@@ -297,11 +297,29 @@ impl Bound<'_> {
                 // TensorFlow's rule: output = ceil(input / stride); the odd pixel goes after.
                 let mut p = [0; 4];
                 for d in 0..2 {
-                    let out = input_hw[d].div_ceil(stride[d]);
-                    let needed = (out - 1) * stride[d] + (kernel[d] - 1) * dilation[d] + 1;
-                    let total = needed.saturating_sub(input_hw[d]);
-                    p[d] = total / 2;
-                    p[d + 2] = total - total / 2;
+                    let out = (input_hw[d] as u128).div_ceil(stride[d] as u128);
+                    let needed =
+                        (out.max(1) - 1) * stride[d] as u128 + extent(kernel[d], dilation[d]);
+                    let total = needed.saturating_sub(input_hw[d] as u128);
+                    let (before, after) = (total / 2, total - total / 2);
+                    let fits = |v: u128| {
+                        usize::try_from(v)
+                            .ok()
+                            .filter(|&v| v as u64 <= MAX_ELEMENTS)
+                    };
+                    let (Some(before), Some(after)) = (fits(before), fits(after)) else {
+                        return Err(self
+                            .bad(
+                                name,
+                                format!(
+                                    "`same` would pad the {} with {total} zeros",
+                                    ["height", "width"][d]
+                                ),
+                            )
+                            .label("at most 2^40 on each side"));
+                    };
+                    p[d] = before;
+                    p[d + 2] = after;
                 }
                 Ok(p)
             }
@@ -434,7 +452,14 @@ fn rank_error(op: &str, expected: &str, input: &Shape, span: Span) -> CheckError
     e
 }
 
-/// Output size of a window op along one dimension (PyTorch's formula).
+/// The extent of a dilated window, `dilation × (kernel − 1) + 1`, exactly:
+/// in `u128`, where a product of two `usize`s cannot overflow.
+fn extent(kernel: usize, dilation: usize) -> u128 {
+    dilation as u128 * (kernel.max(1) as u128 - 1) + 1
+}
+
+/// Output size of a window op along one dimension (PyTorch's formula),
+/// computed exactly in `u128`; `None` if the window does not fit.
 fn window_out(
     input: usize,
     pad_before: usize,
@@ -444,8 +469,9 @@ fn window_out(
     dilation: usize,
     ceil_mode: bool,
 ) -> Option<usize> {
-    let padded = input + pad_before + pad_after;
-    let span = dilation * (kernel - 1) + 1;
+    let (input, pad_before, stride) = (input as u128, pad_before as u128, stride.max(1) as u128);
+    let padded = input + pad_before + pad_after as u128;
+    let span = extent(kernel, dilation);
     if padded < span {
         return None;
     }
@@ -459,7 +485,8 @@ fn window_out(
     if ceil_mode && (out - 1) * stride >= input + pad_before {
         out -= 1;
     }
-    Some(out)
+    // At most the padded input, itself at most three sizes of 2^40.
+    usize::try_from(out).ok()
 }
 
 fn spatial(op: &str, input: &Shape, span: Span) -> Result<(usize, [usize; 2]), CheckError> {
@@ -496,7 +523,7 @@ fn window_shape(
             Some(o) => out[d] = o,
             None => {
                 let dim = ["height", "width"][d];
-                let eff = dilation[d] * (kernel[d] - 1) + 1;
+                let eff = extent(kernel[d], dilation[d]);
                 return Err(CheckError::new(
                     K::Window {
                         op: op.into(),
@@ -504,7 +531,7 @@ fn window_shape(
                         detail: format!(
                             "the {dim} {} plus padding {} is smaller than the window {}",
                             hw[d],
-                            pad[d] + pad[d + 2],
+                            pad[d] as u128 + pad[d + 2] as u128,
                             eff
                         ),
                     },
@@ -650,7 +677,8 @@ pub(crate) fn build_op(
             }
             let padding = b.padding("pad", hw, kernel, stride, dilation)?;
             for d in 0..2 {
-                if padding[d].max(padding[d + 2]) * 2 > kernel[d] {
+                // `pad * 2 > kernel`, without the product.
+                if padding[d].max(padding[d + 2]) > kernel[d] / 2 {
                     return Err(b
                         .bad(
                             "pad",
@@ -764,7 +792,18 @@ pub(crate) fn build_op(
             } else {
                 let mut c = 0usize;
                 for s in inputs {
-                    c = c.saturating_add(s.0.first().copied().unwrap_or(0));
+                    // (A rank-0 tensor has no channel dimension to add.)
+                    let Some(sum) = s.0.first().map_or(Some(c), |&ci| c.checked_add(ci)) else {
+                        return Err(CheckError::new(
+                            K::TooLarge {
+                                what: "the channel count of `concat`".into(),
+                            },
+                            span,
+                        )
+                        .label("the channels of its inputs add up to more than 2^64")
+                        .help("concatenate fewer or narrower tensors"));
+                    };
+                    c = sum;
                 }
                 let mut shape = inputs[0].clone();
                 if let Some(first) = shape.0.first_mut() {

@@ -17,7 +17,9 @@ pub(crate) const PRIVATE: &str = "#private#";
 /// comment and `pub` after formatting (`codegen` has no docs on consts).
 pub(crate) const WORKSPACE_DOC: &str = "#workspace#";
 
-/// Names the helpers and the model take; block types avoid them.
+/// Type names the file defines or imports besides the model's own: the
+/// helpers', the public API's and the standard prelude's. No model or block
+/// type may take one (a model named `loader` gets `LoaderModel`).
 const RESERVED_TYPES: &[&str] = &[
     "Conv",
     "Dense",
@@ -26,14 +28,63 @@ const RESERVED_TYPES: &[&str] = &[
     "ForwardError",
     "Inputs",
     "Outputs",
+    "OutputsMut",
+    // The standard prelude and `Self`.
+    "Self",
+    "Vec",
+    "Option",
+    "Some",
+    "None",
+    "Result",
+    "Ok",
+    "Err",
+    "String",
+    "Box",
+    "Default",
+    "Clone",
+    "Copy",
+    "Send",
+    "Sync",
+    "Sized",
+    "Drop",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "Iterator",
+    "IntoIterator",
+    "Extend",
+    "From",
+    "Into",
+    "TryFrom",
+    "TryInto",
+    "AsRef",
+    "AsMut",
+    "ToString",
+    "ToOwned",
+    "PartialEq",
+    "Eq",
+    "PartialOrd",
+    "Ord",
+    "Debug",
+    "Unpin",
+    "FromIterator",
+    "DoubleEndedIterator",
+    "ExactSizeIterator",
 ];
 
-/// The Rust type name of every block type, then of the model.
+/// The Rust type name of every block type, then of the model: all distinct
+/// from each other and from every name in [`RESERVED_TYPES`] and the imports.
 pub(crate) fn type_names(cx_g: &crate::ir::Graph, types: &[BlockType]) -> (Vec<String>, String) {
-    let model = camel(&cx_g.name);
     let mut reserved: Vec<&str> = RESERVED_TYPES.to_vec();
-    reserved.push(&model);
+    reserved.extend(super::prelude::imported_names());
     let mut namer = Namer::with_reserved(&reserved);
+    let camel_model = camel(&cx_g.name);
+    let model = if namer.is_free(&camel_model) {
+        namer.fresh_type(&camel_model)
+    } else {
+        namer.fresh_type(&format!("{camel_model}Model"))
+    };
+    namer.fresh_type(&format!("{model}Workspace"));
     let base = |t: &BlockType| {
         let i = &cx_g.instances[t.first];
         let dims: Vec<String> = i.input_shape.0.iter().map(usize::to_string).collect();
@@ -59,7 +110,7 @@ pub(crate) fn type_names(cx_g: &crate::ir::Graph, types: &[BlockType]) -> (Vec<S
                 .map(|(r, _)| r)
                 .collect();
             if rivals.len() == 1 {
-                return namer.fresh(b);
+                return namer.fresh_type(b);
             }
             // Several instantiations on the same input: add the arguments
             // that tell them apart (`planes=128, stride=2` → `P128S2`).
@@ -76,7 +127,7 @@ pub(crate) fn type_names(cx_g: &crate::ir::Graph, types: &[BlockType]) -> (Vec<S
                     suffix.push_str(&v);
                 }
             }
-            namer.fresh(&format!("{b}{suffix}")).replace('_', "V")
+            namer.fresh_type(&format!("{b}{suffix}"))
         })
         .collect();
     (names, model)
@@ -183,7 +234,10 @@ fn check_line(check: &str, port: &str, shape_const: &str, value: &str) -> String
 fn workspace(scope: &mut Scope, name: &str, model: &str, doc: String, size: usize) {
     let s = scope.new_struct(name).vis("pub").doc(doc);
     s.new_field("batch", "usize");
-    s.new_field("buf", "Vec<f32>");
+    // No scratch at all: no buffer (it would be a field never read).
+    if size > 0 {
+        s.new_field("buf", "Vec<f32>");
+    }
     let im = scope.new_impl(name);
     let f = im
         .new_fn("new")
@@ -193,9 +247,7 @@ fn workspace(scope: &mut Scope, name: &str, model: &str, doc: String, size: usiz
         .ret("Self")
         .line("Self {")
         .line("    batch,");
-    if size == 0 {
-        f.line("    buf: Vec::new(),");
-    } else {
+    if size > 0 {
         // 16 more, to start on a 64-byte boundary (`aligned`).
         f.line(format!(
             "    buf: vec![0.0; batch * {model}::WORKSPACE + 16],"
@@ -229,6 +281,11 @@ fn forward_lines(f: &mut Function, code: &BodyCode, first_param: &str, define_n:
     for l in &code.forward {
         f.line(l);
     }
+}
+
+/// Whether the model has weights to load (else its `Loader` holds no store).
+pub(crate) fn has_weights(g: &crate::ir::Graph) -> bool {
+    g.params().next().is_some()
 }
 
 /// Whether the code needs the workspace.
@@ -321,13 +378,48 @@ pub(crate) fn block_params(body: &Body) -> (Vec<String>, Vec<String>) {
     )
 }
 
+/// The names of the model's shape consts, inputs then outputs: `INPUT` and
+/// `OUTPUT` for a single port, else `INPUT_<NAME>` / `OUTPUT_<NAME>`, made
+/// distinct (`output y, y` gives `OUTPUT_Y` and `OUTPUT_Y_2`).
+pub(crate) fn port_consts(g: &crate::ir::Graph) -> (Vec<String>, Vec<String>) {
+    let mut namer = Namer::with_reserved(&["WORKSPACE"]);
+    let mut names = |kind: &str, ports: Vec<&str>| -> Vec<String> {
+        if ports.len() == 1 {
+            return vec![namer.fresh(kind)];
+        }
+        ports
+            .iter()
+            .map(|p| namer.fresh(&format!("{kind}_{}", screaming(p))))
+            .collect()
+    };
+    let inputs = names("INPUT", g.inputs.iter().map(|i| i.name.as_str()).collect());
+    let outputs = names(
+        "OUTPUT",
+        g.outputs.iter().map(|o| o.name.as_str()).collect(),
+    );
+    (inputs, outputs)
+}
+
 /// The parameter and output names of the model's `forward_into`.
 pub(crate) fn model_params(g: &crate::ir::Graph) -> (Vec<String>, Vec<String>) {
-    let mut namer = Namer::with_reserved(&["self", "k", "l", "at", "block", "n", "ws"]);
+    let mut reserved = vec!["self", "k", "l", "at", "block", "n", "ws"];
+    // The tuples of several inputs or outputs are named `inputs`, `outputs`.
+    if g.inputs.len() != 1 || g.outputs.len() != 1 {
+        reserved.extend(["inputs", "outputs"]);
+    }
+    let mut namer = Namer::with_reserved(&reserved);
+    // `s0`, `s1`, … name the workspace's slots.
+    let slot_like = |s: &str| {
+        s.strip_prefix('s')
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+    };
     let params: Vec<String> = g
         .inputs
         .iter()
-        .map(|i| namer.fresh(&snake(&i.name)))
+        .map(|i| {
+            let s = snake(&i.name);
+            namer.fresh(&if slot_like(&s) { format!("{s}_") } else { s })
+        })
         .collect();
     let outs: Vec<String> = if g.outputs.len() == 1 {
         vec![namer.fresh("out")]
@@ -363,13 +455,7 @@ pub(crate) fn model(
         .collect();
     let many_in = g.inputs.len() != 1;
     let many_out = g.outputs.len() != 1;
-    let const_name = |kind: &str, n: &str, many: bool| {
-        if many {
-            format!("{kind}_{}", screaming(n))
-        } else {
-            kind.to_string()
-        }
-    };
+    let (in_consts, out_consts) = port_consts(g);
     let in_sig = if many_in {
         "Inputs<'_>".to_string()
     } else {
@@ -414,22 +500,20 @@ pub(crate) fn model(
         ));
     }
     // `image`: N×3×224×224 (`Model::INPUT_IMAGE`)
-    let port_doc = |kind: &str, port: &str, node: crate::ir::NodeId, many: bool| {
-        format!(
-            "`{port}`: {} (`{name}::{}`)",
-            g.node(node).shape,
-            const_name(kind, port, many)
-        )
+    let port_doc = |port: &str, node: crate::ir::NodeId, konst: &str| {
+        format!("`{port}`: {} (`{name}::{konst}`)", g.node(node).shape)
     };
     let inputs_doc: Vec<String> = g
         .inputs
         .iter()
-        .map(|i| port_doc("INPUT", &i.name, i.node, many_in))
+        .zip(&in_consts)
+        .map(|(i, k)| port_doc(&i.name, i.node, k))
         .collect();
     let outputs_doc: Vec<String> = g
         .outputs
         .iter()
-        .map(|o| port_doc("OUTPUT", &o.name, o.node, many_out))
+        .zip(&out_consts)
+        .map(|(o, k)| port_doc(&o.name, o.node, k))
         .collect();
     let example_in = if many_in {
         "(a.view(), b.view())"
@@ -484,23 +568,13 @@ pub(crate) fn model(
     let s = scope.new_struct(name).vis("pub").doc(doc);
     add_fields(s, code);
     let im = scope.new_impl(name);
-    for i in &g.inputs {
+    for (i, k) in g.inputs.iter().zip(&in_consts) {
         let (ty, value) = dims_const(&g.nodes[i.node.0 as usize].shape);
-        im.associate_const(
-            const_name("INPUT", &i.name, many_in),
-            ty.as_str(),
-            value,
-            "pub",
-        );
+        im.associate_const(k, ty.as_str(), value, "pub");
     }
-    for o in &g.outputs {
+    for (o, k) in g.outputs.iter().zip(&out_consts) {
         let (ty, value) = dims_const(&g.nodes[o.node.0 as usize].shape);
-        im.associate_const(
-            const_name("OUTPUT", &o.name, many_out),
-            ty.as_str(),
-            value,
-            "pub",
-        );
+        im.associate_const(k, ty.as_str(), value, "pub");
     }
     im.associate_const("WORKSPACE", "usize", ws_size.to_string(), WORKSPACE_DOC);
     add_consts(im, code);
@@ -526,13 +600,18 @@ pub(crate) fn model(
             .ret("Result<Self, StoreError>")
             .line(format!("Self::from_bytes(include_bytes!({p:?}))"));
     }
+    let weights = has_weights(g);
     im.new_fn("from_store")
         .doc("Loads the weights from a tensor store, folding batch norms into convolutions.")
         .vis("pub")
-        .arg("store", "&TensorStore")
+        .arg(if weights { "store" } else { "_store" }, "&TensorStore")
         .ret("Result<Self, StoreError>")
         .line("let mut l = Loader {")
-        .line("    store,")
+        .line(if weights {
+            "    store,"
+        } else {
+            "    _store: std::marker::PhantomData,"
+        })
         .line("    problems: Vec::new(),")
         .line("    error: None,")
         .line("};")
@@ -569,11 +648,11 @@ pub(crate) fn model(
         f.line(format!("let ({}) = {inputs_arg};", params.join(", ")));
     }
     f.line(format!("let n = {}.shape()[0];", params[0]));
-    for (i, p) in g.inputs.iter().zip(&params) {
+    for ((i, p), k) in g.inputs.iter().zip(&params).zip(&in_consts) {
         f.line(check_line(
             "check_input",
             &i.name,
-            &const_name("INPUT", &i.name, many_in),
+            k,
             &format!("{p}.shape()"),
         ));
     }
@@ -654,17 +733,15 @@ pub(crate) fn model(
         let m: Vec<String> = outs.iter().map(|o| format!("mut {o}")).collect();
         f.line(format!("let ({}) = outputs;", m.join(", ")));
     }
-    for (o, v) in g.outputs.iter().zip(&outs) {
-        f.line(check_line(
-            "check_output",
-            &o.name,
-            &const_name("OUTPUT", &o.name, many_out),
-            &format!("&{v}"),
-        ));
+    for ((o, v), k) in g.outputs.iter().zip(&outs).zip(&out_consts) {
+        f.line(check_line("check_output", &o.name, k, &format!("&{v}")));
     }
     f.line("check_batch(n, ws.batch)?;");
-    if uses_workspace(code) {
+    if ws_size > 0 {
         f.line("let ws = aligned(&mut ws.buf);");
+    } else if uses_workspace(code) {
+        // Blocks that need no scratch still take a (empty) workspace slice.
+        f.line("let ws: &mut [f32] = &mut [];");
     }
     forward_lines(&mut f, code, &params[0], false);
     im.push_fn(f);

@@ -1,9 +1,13 @@
 //! The code of one body (a block type or the model): its fields, its
 //! kernel-parameter consts, its loading code and its `forward` lines.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
 use super::blocks::{Body, Structure, relative};
 use super::names::{Namer, screaming, snake};
 use super::plan::{Plan, StepKind, Storage};
+use super::prelude::Helper;
 use super::text::{call, comment_line, float};
 use crate::ir::{Activation, Graph, Op};
 use crate::span::{SourceMap, Span};
@@ -37,6 +41,8 @@ pub(crate) struct BodyCode {
     pub slots: Vec<usize>,
     /// The block types it calls (their scratch follows its slots in `ws`).
     pub children: Vec<usize>,
+    /// The helpers its code calls.
+    pub helpers: BTreeSet<Helper>,
 }
 
 /// The Rust type of a tensor of `rank` dimensions (batch included).
@@ -79,9 +85,15 @@ struct Places<'a> {
     params: &'a [String],
     outs: &'a [String],
     out_shapes: Vec<Vec<usize>>,
+    /// The helpers the expressions handed out call.
+    used: RefCell<BTreeSet<Helper>>,
 }
 
 impl Places<'_> {
+    fn uses(&self, h: Helper) {
+        self.used.borrow_mut().insert(h);
+    }
+
     /// `[n, 64, 56, 56]`: the shape of value `v`, batch included.
     fn shape(&self, v: usize) -> String {
         let mut d = vec!["n".to_string()];
@@ -96,8 +108,14 @@ impl Places<'_> {
             Storage::Out(k) if self.out_shapes[k] == self.g.nodes[v].shape.0 => {
                 format!("{}.view()", self.outs[k])
             }
-            Storage::Out(k) => format!("reshaped({}.view(), {})?", self.outs[k], self.shape(v)),
-            Storage::Slot(s) => format!("tensor(s{s}, {})?", self.shape(v)),
+            Storage::Out(k) => {
+                self.uses(Helper::Reshaped);
+                format!("reshaped({}.view(), {})?", self.outs[k], self.shape(v))
+            }
+            Storage::Slot(s) => {
+                self.uses(Helper::Tensor);
+                format!("tensor(s{s}, {})?", self.shape(v))
+            }
         }
     }
 
@@ -109,12 +127,18 @@ impl Places<'_> {
             Storage::Out(k) if self.out_shapes[k] == self.g.nodes[v].shape.0 => {
                 format!("{}.view_mut()", self.outs[k])
             }
-            Storage::Out(k) => format!(
-                "reshaped_mut({}.view_mut(), {})?",
-                self.outs[k],
-                self.shape(v)
-            ),
-            Storage::Slot(s) => format!("tensor_mut(s{s}, {})?", self.shape(v)),
+            Storage::Out(k) => {
+                self.uses(Helper::ReshapedMut);
+                format!(
+                    "reshaped_mut({}.view_mut(), {})?",
+                    self.outs[k],
+                    self.shape(v)
+                )
+            }
+            Storage::Slot(s) => {
+                self.uses(Helper::TensorMut);
+                format!("tensor_mut(s{s}, {})?", self.shape(v))
+            }
         }
     }
 }
@@ -134,7 +158,18 @@ pub(crate) fn emit_body(
     let rel = |name: &str| relative(name, scope_name).to_string();
     let mut code = BodyCode::default();
     let mut fields = Namer::default();
-    let mut consts = Namer::with_reserved(&["INPUT", "OUTPUT"]);
+    // Layer consts share the impl with the shape consts and `WORKSPACE`.
+    let mut taken = vec![
+        "INPUT".to_string(),
+        "OUTPUT".to_string(),
+        "WORKSPACE".to_string(),
+    ];
+    if scope.is_none() {
+        let (inputs, outputs) = super::items::port_consts(g);
+        taken.extend(inputs.into_iter().chain(outputs));
+    }
+    let taken: Vec<&str> = taken.iter().map(String::as_str).collect();
+    let mut consts = Namer::with_reserved(&taken);
     let param_nodes: Vec<usize> = if scope.is_none() {
         g.inputs.iter().map(|i| i.node.0 as usize).collect()
     } else {
@@ -151,6 +186,7 @@ pub(crate) fn emit_body(
             .iter()
             .map(|&o| g.nodes[o].shape.0.clone())
             .collect(),
+        used: RefCell::default(),
     };
     let mut lines: Vec<String> = Vec::new();
     let mut last_comment = String::new();
@@ -224,10 +260,12 @@ pub(crate) fn emit_body(
                         code.fields.push((f.clone(), "Conv".into(), r.clone()));
                         let mut args =
                             vec!["l".into(), "at".into(), format!("{r:?}"), dims(&shape)];
+                        code.helpers.insert(Helper::Conv);
                         let load = match bn {
                             // The common case (torchvision): no conv bias, a batch norm folded in.
                             Some((bn, eps)) if !c.bias => {
                                 args.extend([bn, eps]);
+                                code.helpers.insert(Helper::ConvFolded);
                                 "Conv::folded"
                             }
                             Some((bn, eps)) => {
@@ -250,6 +288,7 @@ pub(crate) fn emit_body(
                     Op::Dense(d) => {
                         let f = fields.fresh(&snake(&r));
                         code.fields.push((f.clone(), "Dense".into(), r.clone()));
+                        code.helpers.insert(Helper::Dense);
                         code.load.extend(call(
                             INIT,
                             &format!("{f}: "),
@@ -278,6 +317,7 @@ pub(crate) fn emit_body(
                     Op::BatchNorm(b) => {
                         let f = fields.fresh(&snake(&r));
                         code.fields.push((f.clone(), "BatchNorm".into(), r.clone()));
+                        code.helpers.insert(Helper::BatchNorm);
                         code.load.extend(call(
                             INIT,
                             &format!("{f}: "),
@@ -313,6 +353,7 @@ pub(crate) fn emit_body(
                             args.extend(extra);
                             (format!("k::{name}_inplace"), args, ";".into())
                         } else {
+                            code.helpers.insert(Helper::KernelError);
                             let mut args = vec![x];
                             args.extend(extra);
                             args.push(out);
@@ -324,6 +365,7 @@ pub(crate) fn emit_body(
                         }
                     }
                     Op::MaxPool(p) => {
+                        code.helpers.insert(Helper::MaxPool);
                         let k = consts.fresh(&screaming(&r));
                         code.consts.push((
                             k.clone(),
@@ -344,6 +386,7 @@ pub(crate) fn emit_body(
                         )
                     }
                     Op::AvgPool(p) => {
+                        code.helpers.insert(Helper::AvgPool);
                         let k = consts.fresh(&screaming(&r));
                         code.consts.push((
                             k.clone(),
@@ -363,15 +406,25 @@ pub(crate) fn emit_body(
                             "?;".into(),
                         )
                     }
-                    Op::GlobalAvgPool => (
-                        "op_global_avg_pool".into(),
-                        vec![x, out, layer],
-                        "?;".into(),
-                    ),
-                    Op::Flatten => ("op_flatten".into(), vec![x, out, layer], "?;".into()),
-                    Op::Softmax => ("op_softmax".into(), vec![x, out, layer], "?;".into()),
+                    Op::GlobalAvgPool => {
+                        code.helpers.insert(Helper::GlobalAvgPool);
+                        (
+                            "op_global_avg_pool".into(),
+                            vec![x, out, layer],
+                            "?;".into(),
+                        )
+                    }
+                    Op::Flatten => {
+                        code.helpers.insert(Helper::Flatten);
+                        ("op_flatten".into(), vec![x, out, layer], "?;".into())
+                    }
+                    Op::Softmax => {
+                        code.helpers.insert(Helper::Softmax);
+                        ("op_softmax".into(), vec![x, out, layer], "?;".into())
+                    }
                     Op::Add => match step.in_place {
                         Some(acc) => {
+                            code.helpers.insert(Helper::AddAssign);
                             let others: Vec<String> = step
                                 .reads
                                 .iter()
@@ -384,17 +437,23 @@ pub(crate) fn emit_body(
                                 "?;".into(),
                             )
                         }
-                        None => (
-                            "op_add".into(),
+                        None => {
+                            code.helpers.insert(Helper::Add);
+                            (
+                                "op_add".into(),
+                                vec![format!("&[{}]", reads.join(", ")), out, layer],
+                                "?;".into(),
+                            )
+                        }
+                    },
+                    Op::Concat => {
+                        code.helpers.insert(Helper::Concat);
+                        (
+                            "op_concat".into(),
                             vec![format!("&[{}]", reads.join(", ")), out, layer],
                             "?;".into(),
-                        ),
-                    },
-                    Op::Concat => (
-                        "op_concat".into(),
-                        vec![format!("&[{}]", reads.join(", ")), out, layer],
-                        "?;".into(),
-                    ),
+                        )
+                    }
                 };
                 lines.extend(call(BODY, "", &callee, &args, &tail));
             }
@@ -411,6 +470,7 @@ pub(crate) fn emit_body(
                     &["l".into(), format!("&scope(at, {r:?})")],
                     ",",
                 ));
+                code.helpers.insert(Helper::Scope);
                 push_comments(
                     &mut lines,
                     &mut last_comment,
@@ -479,6 +539,7 @@ pub(crate) fn emit_body(
                 args.push("ws".into());
                 args.push(format!("{ty}::forward_into"));
                 lines.extend(call(BODY, "", "chain", &args, "?;"));
+                code.helpers.extend([Helper::LoadMany, Helper::Chain]);
             }
         }
     }
@@ -488,6 +549,7 @@ pub(crate) fn emit_body(
         if places.out_shapes[k] == g.nodes[v].shape.0 {
             lines.push(format!("{o}.assign(&{});", places.read(v)));
         } else {
+            code.helpers.insert(Helper::Flatten);
             lines.extend(call(
                 BODY,
                 "",
@@ -502,6 +564,10 @@ pub(crate) fn emit_body(
         }
     }
     lines.push("Ok(())".into());
+    if !plan.slots.is_empty() {
+        code.helpers.insert(Helper::Split);
+    }
+    code.helpers.extend(places.used.take());
     code.slots = plan.slots.clone();
     code.forward = lines;
     code

@@ -55,7 +55,10 @@ mod plan;
 mod prelude;
 mod text;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
+
+use prelude::Helper;
 
 use crate::ir::CheckedModel;
 use crate::span::SourceMap;
@@ -106,7 +109,22 @@ pub fn emit(model: &CheckedModel, sources: &SourceMap, options: &EmitOptions) ->
         )
         .replace(" = \n", " =\n");
     let body = text::wrap_signatures(&body);
-    let helpers = prelude::helpers(&body);
+    // The helpers every body recorded, and those of the model's own items.
+    let mut used: BTreeSet<Helper> = codes
+        .iter()
+        .chain([&top])
+        .flat_map(|c| c.helpers.iter().copied())
+        .collect();
+    used.insert(Helper::ForwardError);
+    used.insert(if items::has_weights(g) {
+        Helper::Loader
+    } else {
+        Helper::LoaderWeightless
+    });
+    if top_size > 0 {
+        used.insert(Helper::Aligned);
+    }
+    let helpers = prelude::helpers(&used);
     let mut all = body.clone();
     for h in &helpers {
         all.push_str(h);

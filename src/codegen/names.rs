@@ -75,6 +75,23 @@ impl Namer {
         }
     }
 
+    /// Whether `name` is still free.
+    pub(crate) fn is_free(&self, name: &str) -> bool {
+        !self.used.contains(name)
+    }
+
+    /// A type name: `base`, or `baseV2`, `baseV3`, … if taken (CamelCase).
+    pub(crate) fn fresh_type(&mut self, base: &str) -> String {
+        let mut name = base.to_string();
+        let mut i = 2;
+        while self.used.contains(&name) {
+            name = format!("{base}V{i}");
+            i += 1;
+        }
+        self.used.insert(name.clone());
+        name
+    }
+
     /// `base`, or `base_2`, `base_3`, … if taken.
     pub(crate) fn fresh(&mut self, base: &str) -> String {
         let mut name = base.to_string();
@@ -103,5 +120,9 @@ mod tests {
         let mut n = Namer::default();
         assert_eq!(n.fresh("x"), "x");
         assert_eq!(n.fresh("x"), "x_2");
+        let mut t = Namer::with_reserved(&["Loader"]);
+        assert!(!t.is_free("Loader"));
+        assert_eq!(t.fresh_type("Loader"), "LoaderV2");
+        assert_eq!(t.fresh_type("Basic8"), "Basic8");
     }
 }

@@ -1,71 +1,204 @@
 //! The fixed helper items of generated code (`helpers.rs.in`, rustfmt-clean
 //! Rust split into sections by `//@ name` lines), and the `use` lines: only
-//! what the generated model uses is emitted, so it compiles warning-free.
+//! what the generated model uses is emitted, so it compiles warning-free:
+//! the helpers as recorded by the emitter ([`Helper`]), the imports by the
+//! paths its code (not its comments or strings) names.
+
+use std::collections::BTreeSet;
 
 const HELPERS: &str = include_str!("helpers.rs.in");
 
-/// Sections of [`HELPERS`] with the text that makes each one needed.
-const NEEDS: &[(&str, &str)] = &[
-    ("ForwardError", ""),
-    ("Loader", ""),
-    ("scope", "&scope("),
-    ("load_many", "load_many("),
-    ("Conv", "Conv::"),
-    ("Conv_folded", "Conv::folded("),
-    ("padding2d", "padding2d("),
-    ("Dense", "Dense::load("),
-    ("BatchNorm", "BatchNorm::load("),
-    ("op_max_pool", "op_max_pool("),
-    ("op_avg_pool", "op_avg_pool("),
-    ("op_global_avg_pool", "op_global_avg_pool("),
-    ("op_flatten", "op_flatten("),
-    ("op_softmax", "op_softmax("),
-    ("op_add", "op_add("),
-    ("op_add_assign", "op_add_assign("),
-    ("op_concat", "op_concat("),
-    ("tensor", "tensor("),
-    ("tensor_mut", "tensor_mut("),
-    ("reshaped", "reshaped("),
-    ("reshaped_mut", "reshaped_mut("),
-    ("aligned", "aligned("),
-    ("split", "split("),
-    ("chain", "chain("),
-];
+/// A helper item of generated code: one `//@ name` section of
+/// `helpers.rs.in`. The emitter records each helper where it writes a call
+/// to it; [`helpers`] adds what those need, so exactly the used ones are
+/// emitted (an unused one would be a warning under `#![deny(warnings)]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Helper {
+    /// `ForwardError` and the argument checks of `forward_into`.
+    ForwardError,
+    /// `kernel_error`: a kernel's error as a `ForwardError`.
+    KernelError,
+    /// `tensor`: a view of a workspace slot.
+    Tensor,
+    /// `tensor_mut`: a mutable view of a workspace slot.
+    TensorMut,
+    /// `reshaped`: a view under another shape.
+    Reshaped,
+    /// `reshaped_mut`: a mutable view under another shape.
+    ReshapedMut,
+    /// `aligned`: the workspace from a 64-byte boundary.
+    Aligned,
+    /// `split`: a slot carved from the workspace.
+    Split,
+    /// `chain`: a loop over identical chained blocks.
+    Chain,
+    /// `Loader`, reading a store.
+    Loader,
+    /// `Loader` for a model without weights (it holds no store).
+    LoaderWeightless,
+    /// `Loader::finish`.
+    LoaderFinish,
+    /// `Loader::tensor`: reading a tensor.
+    LoaderTensor,
+    /// `Loader::failed`: whether a problem was found (batch-norm folding).
+    LoaderFailed,
+    /// `scope`: the name prefix of a nested block.
+    Scope,
+    /// `load_many`: the blocks of a loop.
+    LoadMany,
+    /// `Conv`, `op_conv`, `conv_params`.
+    Conv,
+    /// `Conv::folded`.
+    ConvFolded,
+    /// `padding2d`.
+    Padding2d,
+    /// `Dense`, `op_dense`.
+    Dense,
+    /// `BatchNorm`, `op_batchnorm`.
+    BatchNorm,
+    /// `op_max_pool`, `max_pool_params`.
+    MaxPool,
+    /// `op_avg_pool`, `avg_pool_params`.
+    AvgPool,
+    /// `op_global_avg_pool`.
+    GlobalAvgPool,
+    /// `op_flatten`.
+    Flatten,
+    /// `op_softmax`.
+    Softmax,
+    /// `op_add`.
+    Add,
+    /// `op_add_assign`.
+    AddAssign,
+    /// `op_concat`.
+    Concat,
+}
 
-fn section(name: &str) -> &'static str {
-    let marker = format!("//@ {name}\n");
-    let Some(start) = HELPERS.find(&marker).map(|i| i + marker.len()) else {
-        return "";
+impl Helper {
+    /// Every helper, in the order they are emitted.
+    pub(crate) const ALL: [Helper; 29] = {
+        use Helper::*;
+        [
+            ForwardError,
+            KernelError,
+            Tensor,
+            TensorMut,
+            Reshaped,
+            ReshapedMut,
+            Aligned,
+            Split,
+            Chain,
+            Loader,
+            LoaderWeightless,
+            LoaderFinish,
+            LoaderTensor,
+            LoaderFailed,
+            Scope,
+            LoadMany,
+            Conv,
+            ConvFolded,
+            Padding2d,
+            Dense,
+            BatchNorm,
+            MaxPool,
+            AvgPool,
+            GlobalAvgPool,
+            Flatten,
+            Softmax,
+            Add,
+            AddAssign,
+            Concat,
+        ]
     };
+
+    /// Its section's name in `helpers.rs.in`.
+    fn section_name(self) -> &'static str {
+        use Helper::*;
+        match self {
+            ForwardError => "ForwardError",
+            KernelError => "kernel_error",
+            Tensor => "tensor",
+            TensorMut => "tensor_mut",
+            Reshaped => "reshaped",
+            ReshapedMut => "reshaped_mut",
+            Aligned => "aligned",
+            Split => "split",
+            Chain => "chain",
+            Loader => "Loader",
+            LoaderWeightless => "Loader_weightless",
+            LoaderFinish => "Loader_finish",
+            LoaderTensor => "Loader_tensor",
+            LoaderFailed => "Loader_failed",
+            Scope => "scope",
+            LoadMany => "load_many",
+            Conv => "Conv",
+            ConvFolded => "Conv_folded",
+            Padding2d => "padding2d",
+            Dense => "Dense",
+            BatchNorm => "BatchNorm",
+            MaxPool => "op_max_pool",
+            AvgPool => "op_avg_pool",
+            GlobalAvgPool => "op_global_avg_pool",
+            Flatten => "op_flatten",
+            Softmax => "op_softmax",
+            Add => "op_add",
+            AddAssign => "op_add_assign",
+            Concat => "op_concat",
+        }
+    }
+
+    /// The helpers its code calls.
+    fn needs(self) -> &'static [Helper] {
+        use Helper::*;
+        match self {
+            ForwardError | Scope | Padding2d | LoaderFinish => &[],
+            Loader | LoaderWeightless => &[LoaderFinish],
+            KernelError | Tensor | TensorMut | Reshaped | ReshapedMut | Split | Chain => {
+                &[ForwardError]
+            }
+            Aligned => &[],
+            LoaderTensor | LoaderFailed => &[Loader],
+            LoadMany => &[],
+            Conv => &[LoaderTensor, LoaderFailed, KernelError, Padding2d],
+            ConvFolded => &[Conv],
+            Dense | BatchNorm => &[LoaderTensor, KernelError],
+            MaxPool | AvgPool => &[KernelError, Padding2d],
+            GlobalAvgPool | Flatten | Softmax | Add | AddAssign | Concat => &[KernelError],
+        }
+    }
+
+    /// Its text.
+    fn text(self) -> &'static str {
+        section(self.section_name())
+            .unwrap_or_else(|| panic!("helpers.rs.in has no section `{}`", self.section_name()))
+    }
+}
+
+/// The text of section `name`, without its `//@` line.
+fn section(name: &str) -> Option<&'static str> {
+    let marker = format!("//@ {name}\n");
+    let start = HELPERS.find(&marker)? + marker.len();
     let end = HELPERS[start..]
         .find("//@ ")
         .map_or(HELPERS.len(), |e| start + e);
-    &HELPERS[start..end]
+    Some(&HELPERS[start..end])
 }
 
-/// The helper items `code` needs, in a fixed order.
-pub(crate) fn helpers(code: &str) -> Vec<&'static str> {
-    let mut text = code.to_string();
-    let mut chosen = vec![false; NEEDS.len()];
-    // Helpers may need other helpers (`Conv` uses `padding2d`): iterate.
-    loop {
-        let mut changed = false;
-        for (i, (name, needle)) in NEEDS.iter().enumerate() {
-            if !chosen[i] && text.contains(needle) {
-                chosen[i] = true;
-                text.push_str(section(name));
-                changed = true;
+/// The text of the `used` helpers and of those they need, in a fixed order.
+pub(crate) fn helpers(used: &BTreeSet<Helper>) -> Vec<&'static str> {
+    let mut all = used.clone();
+    let mut todo: Vec<Helper> = used.iter().copied().collect();
+    while let Some(h) = todo.pop() {
+        for &n in h.needs() {
+            if all.insert(n) {
+                todo.push(n);
             }
         }
-        if !changed {
-            break;
-        }
     }
-    NEEDS
+    Helper::ALL
         .iter()
-        .zip(chosen)
-        .filter(|(_, c)| *c)
-        .map(|((name, _), _)| section(name).trim_end())
+        .filter(|h| all.contains(h))
+        .map(|h| h.text().trim_end())
         .collect()
 }
 
@@ -104,14 +237,55 @@ const IMPORTS: &[(&str, &str)] = &[
     ("std::path::Path", "&Path"),
 ];
 
+/// The names [`IMPORTS`] brings into scope: no generated type may take one.
+pub(crate) fn imported_names() -> impl Iterator<Item = &'static str> {
+    IMPORTS
+        .iter()
+        .map(|(path, _)| path.rsplit([' ', ':']).next().unwrap_or(path))
+}
+
+/// `code` without its comments and string literals: the text of its
+/// paths and calls, where a name from a user's `.rn` file cannot make an
+/// import look used.
+fn code_only(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    for line in code.lines() {
+        if line.trim_start().starts_with("//") {
+            continue;
+        }
+        let mut in_string = false;
+        let mut escaped = false;
+        for c in line.chars() {
+            if in_string {
+                match (escaped, c) {
+                    (false, '\\') => escaped = true,
+                    (false, '"') => in_string = false,
+                    _ => escaped = false,
+                }
+            } else if c == '"' {
+                in_string = true;
+                out.push_str("\"\"");
+            } else {
+                out.push(c);
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The `use` lines `code` needs, sorted as rustfmt sorts them.
 pub(crate) fn imports(code: &str) -> String {
+    let code = code_only(code);
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut lines: Vec<String> = IMPORTS
         .iter()
         .filter(|(_, needle)| {
             code.match_indices(needle).any(|(i, _)| {
-                // A whole identifier: not preceded by an identifier character.
-                !code[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                // A whole identifier: not part of a longer one.
+                let after = &code[i + needle.len()..];
+                let longer = needle.ends_with(ident) && after.starts_with(ident);
+                !(code[..i].ends_with(ident) || longer)
             })
         })
         .map(|(path, _)| format!("use {path};"))
@@ -130,4 +304,22 @@ pub(crate) fn imports(code: &str) -> String {
             .collect::<Vec<_>>()
     });
     lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HELPERS, Helper, section};
+
+    #[test]
+    fn every_section_is_one_helper() {
+        let names: Vec<&str> = HELPERS
+            .lines()
+            .filter_map(|l| l.strip_prefix("//@ "))
+            .collect();
+        let helpers: Vec<&str> = Helper::ALL.iter().map(|h| h.section_name()).collect();
+        assert_eq!(names, helpers, "sections of helpers.rs.in, in order");
+        for h in Helper::ALL {
+            assert!(section(h.section_name()).is_some_and(|t| !t.trim().is_empty()));
+        }
+    }
 }

@@ -52,7 +52,7 @@ pub enum DotError {
 
 /// The model as a DOT `digraph`.
 pub fn to_dot(model: &CheckedModel, options: &DotOptions) -> Result<String, DotError> {
-    write::write(model.graph(), options)
+    write::write(model, options)
 }
 
 #[cfg(test)]

@@ -31,7 +31,8 @@ fn hostile() -> CheckedModel {
     g.instances[0].name = "blk\\".to_string();
     g.instances[0].args = r#"c="4""#.to_string();
     g.outputs[0].name = "out\nput".to_string();
-    CheckedModel::new(g)
+    let costs = crate::ir::Costs::of(&g).expect("the benign model's figures fit");
+    CheckedModel::new(g, costs)
 }
 
 /// The first word of each line: the statement's kind or DOT id.

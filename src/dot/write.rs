@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
-use crate::ir::{Graph, Instance, InstanceId, Node, NodeId, Op, op_arg_words};
+use crate::ir::{CheckedModel, Costs, Graph, Instance, InstanceId, NodeId, Op, op_arg_words};
 use crate::report::group;
 
 use super::escape::{quote, quote_lines};
@@ -35,15 +35,19 @@ impl Item {
 /// The graph with its derived facts, shared by both layouts.
 struct Picture<'g> {
     graph: &'g Graph,
+    /// The checker's figures (parameter counts per node and in total).
+    costs: &'g Costs,
     skips: BTreeSet<Edge>,
     /// For each instance, the nodes inside it (directly or in nested instances), in order.
     members: Vec<Vec<usize>>,
     out: String,
 }
 
-pub(super) fn write(graph: &Graph, options: &DotOptions) -> Result<String, DotError> {
+pub(super) fn write(model: &CheckedModel, options: &DotOptions) -> Result<String, DotError> {
+    let graph = model.graph();
     let mut p = Picture {
         graph,
+        costs: model.costs(),
         skips: skip_edges(graph)?,
         members: members(graph)?,
         out: String::new(),
@@ -62,7 +66,7 @@ pub(super) fn write(graph: &Graph, options: &DotOptions) -> Result<String, DotEr
 impl Picture<'_> {
     fn header(&mut self, options: &DotOptions) {
         let g = self.graph;
-        let total = g.trainable_params() + g.non_trainable_params();
+        let (total, trainable) = (self.costs.total_params, self.costs.trainable_params);
         let mode = if options.expand_blocks {
             "every layer, block instances as clusters"
         } else {
@@ -80,11 +84,7 @@ impl Picture<'_> {
         let _ = writeln!(self.out, "digraph {} {{", quote(&g.name));
         let title = [
             format!("model {}", g.name),
-            format!(
-                "{} params ({} trainable)",
-                group(total),
-                group(g.trainable_params())
-            ),
+            format!("{} params ({} trainable)", group(total), group(trainable)),
         ];
         let _ = writeln!(
             self.out,
@@ -224,7 +224,7 @@ impl Picture<'_> {
             call_text(&n.name, n.op.name(), &op_arg_words(&n.op).join(", ")),
             n.shape.to_string(),
         ];
-        let params = node_params(n)?;
+        let params = self.node_params(i)?;
         if params > 0 {
             lines.push(params_text(params));
         }
@@ -362,9 +362,18 @@ impl Picture<'_> {
             })
     }
 
+    /// Elements of node `i`'s learned tensors (trainable or not, as Keras counts).
+    fn node_params(&self, i: usize) -> Result<u64, DotError> {
+        self.costs.nodes.get(i).map(|c| c.params).ok_or_else(|| {
+            DotError::Internal(format!(
+                "node {i} has no cost entry; this is a bug in resnetc"
+            ))
+        })
+    }
+
     fn params_of(&self, members: &[usize]) -> Result<u64, DotError> {
         members.iter().try_fold(0u64, |sum, &i| {
-            sum.checked_add(node_params(&self.graph.nodes[i])?)
+            sum.checked_add(self.node_params(i)?)
                 .ok_or_else(|| DotError::Internal("parameter count overflows u64".into()))
         })
     }
@@ -414,17 +423,6 @@ fn node_id(i: usize) -> Result<NodeId, DotError> {
     u32::try_from(i)
         .map(NodeId)
         .map_err(|_| DotError::Internal(format!("node index {i} does not fit a NodeId")))
-}
-
-/// Elements of a node's learned tensors (trainable or not, as Keras counts).
-fn node_params(n: &Node) -> Result<u64, DotError> {
-    n.params.iter().try_fold(0u64, |sum, p| {
-        p.shape
-            .iter()
-            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
-            .and_then(|e| sum.checked_add(e))
-            .ok_or_else(|| DotError::Internal(format!("the size of `{}` overflows u64", p.name)))
-    })
 }
 
 /// `name: op(args)`, or `name: op` without arguments.

@@ -155,7 +155,17 @@ pub fn load_image(
     if w0 == 0 || h0 == 0 {
         return Err(err("the image is empty".into()));
     }
-    let target = (height.max(width) * 256).div_ceil(224) as u32;
+    // The resize works in u32 pixels: a larger model input is not an image size.
+    let Some(target) = height
+        .max(width)
+        .checked_mul(256)
+        .map(|t| t.div_ceil(224))
+        .and_then(|t| u32::try_from(t).ok())
+    else {
+        return Err(err(format!(
+            "the model's input, {height}×{width}, is too large to resize an image to"
+        )));
+    };
     let scale = target as f64 / w0.min(h0) as f64;
     let rw = ((w0 as f64 * scale).round() as u32).max(width as u32);
     let rh = ((h0 as f64 * scale).round() as u32).max(height as u32);

@@ -20,6 +20,7 @@
 
 pub mod io;
 
+pub mod memory;
 mod plan;
 mod weights;
 
@@ -28,7 +29,7 @@ use ndarray::{ArrayD, ArrayViewD};
 pub use plan::Interpreter;
 pub use weights::{
     Layout, NameMap, SHOWN_PROBLEMS, Tensor, WeightProblem, Weights, WeightsError, WeightsFile,
-    init,
+    init, try_init,
 };
 
 /// The result of a forward pass.

@@ -14,6 +14,7 @@ use rand_distr::{Distribution, Normal, Uniform};
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
 
+use super::memory::OutOfMemory;
 use crate::diag::{Code, Diagnostic};
 use crate::ir::{CheckedModel, Op};
 use crate::span::Span;
@@ -572,30 +573,60 @@ fn permute(data: &[f32], shape: &[usize], perm: &[usize]) -> Vec<f32> {
 /// conv kernels Kaiming-normal (fan-out, ReLU gain), conv biases 0, batch norm
 /// γ = 1, β = 0, running mean 0, running variance 1, dense layers PyTorch's
 /// default uniform(±1/√fan_in). The same seed gives the same weights.
+///
+/// Like `Vec::with_capacity`, this aborts if the weights cannot be
+/// allocated; [`try_init`] returns an error instead.
 pub fn init(model: &CheckedModel, seed: u64) -> Weights {
+    match try_init(model, seed) {
+        Ok(w) => w,
+        Err(_) => std::alloc::handle_alloc_error(std::alloc::Layout::new::<f32>()),
+    }
+}
+
+/// [`init`], or an [`OutOfMemory`] error (the size in GiB and the largest
+/// layer) when the weights do not fit in this machine's memory: checked
+/// before anything is allocated, and every tensor allocated with `try_reserve`.
+pub fn try_init(model: &CheckedModel, seed: u64) -> Result<Weights, OutOfMemory> {
+    super::memory::check_weights(model)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut w = Weights::default();
     for node in &model.graph().nodes {
         for p in &node.params {
-            let n: usize = p.shape.iter().product();
+            // A checked model's tensors have at most 2^40 elements.
+            let n = p.shape.iter().product::<usize>();
+            let filled = |f: &mut dyn FnMut() -> f32| {
+                super::memory::try_filled(n, f).map_err(|_| {
+                    let n = n as u128;
+                    super::memory::error(
+                        model,
+                        format!("tensor `{}`", p.name),
+                        n,
+                        &node.name,
+                        n,
+                        None,
+                    )
+                })
+            };
             let data = match (&node.op, p.name.rsplit('.').next().unwrap_or("")) {
                 (Op::Conv(_), "weight") => {
                     let fan_out = (p.shape[0] * p.shape[2] * p.shape[3]).max(1);
                     let std = (2.0 / fan_out as f64).sqrt() as f32;
                     match Normal::new(0.0f32, std) {
-                        Ok(d) => (0..n).map(|_| d.sample(&mut rng)).collect(),
-                        Err(_) => vec![0.0; n],
+                        Ok(d) => filled(&mut || d.sample(&mut rng))?,
+                        Err(_) => filled(&mut || 0.0)?,
                     }
                 }
                 (Op::Dense(d), _) => {
                     let bound = 1.0 / (d.in_features.max(1) as f32).sqrt();
                     match Uniform::new_inclusive(-bound, bound) {
-                        Ok(u) => (0..n).map(|_| u.sample(&mut rng)).collect(),
-                        Err(_) => vec![0.0; n],
+                        Ok(u) => filled(&mut || u.sample(&mut rng))?,
+                        Err(_) => filled(&mut || 0.0)?,
                     }
                 }
-                (Op::BatchNorm(_), "weight") | (Op::BatchNorm(_), "running_var") => vec![1.0; n],
-                _ => vec![0.0; n],
+                (Op::BatchNorm(_), "weight") | (Op::BatchNorm(_), "running_var") => {
+                    filled(&mut || 1.0)?
+                }
+                _ => filled(&mut || 0.0)?,
             };
             w.insert(
                 p.name.clone(),
@@ -606,5 +637,5 @@ pub fn init(model: &CheckedModel, seed: u64) -> Weights {
             );
         }
     }
-    w
+    Ok(w)
 }

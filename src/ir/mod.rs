@@ -5,6 +5,7 @@
 //! symbolic (`N`) throughout. Back ends take a [`CheckedModel`], which only the
 //! checker can construct, so an unchecked graph can never be run or emitted.
 
+pub mod cost;
 mod dump;
 pub mod ops;
 
@@ -12,6 +13,7 @@ pub(crate) use dump::op_args;
 
 use serde::Serialize;
 
+pub use cost::{Costs, Overflow};
 pub(crate) use dump::op_arg_words;
 pub use ops::{Activation, ConvParams, DenseParams, Op, OpKind, ParamSpec, PoolParams};
 
@@ -30,9 +32,21 @@ pub struct InstanceId(pub u32);
 pub struct Shape(pub Vec<usize>);
 
 impl Shape {
+    /// Elements per sample, if their count fits in a `u64`.
+    pub fn checked_elements(&self) -> Option<u64> {
+        cost::product(self.0.iter().copied())
+    }
+
     /// Elements per sample.
+    ///
+    /// # Panics
+    ///
+    /// If the count does not fit in a `usize`: never for the shapes of a
+    /// checked graph, which have at most 2^40 elements (E0205 otherwise).
     pub fn elements(&self) -> usize {
-        self.0.iter().product()
+        self.checked_elements()
+            .and_then(|e| usize::try_from(e).ok())
+            .expect("a checked shape has at most 2^40 elements")
     }
 
     /// The channel (first) dimension, if any.
@@ -155,27 +169,6 @@ impl Graph {
         self.nodes.iter().flat_map(|n| n.params.iter())
     }
 
-    /// Total elements of trainable tensors.
-    pub fn trainable_params(&self) -> u64 {
-        self.params()
-            .filter(|p| p.trainable)
-            .map(|p| p.shape.iter().product::<usize>() as u64)
-            .sum()
-    }
-
-    /// Total elements of non-trainable tensors (batch-norm running statistics).
-    pub fn non_trainable_params(&self) -> u64 {
-        self.params()
-            .filter(|p| !p.trainable)
-            .map(|p| p.shape.iter().product::<usize>() as u64)
-            .sum()
-    }
-
-    /// Conv and dense multiply-accumulates per sample.
-    pub fn macs(&self) -> u64 {
-        self.nodes.iter().map(|n| n.op.macs(&n.shape.0)).sum()
-    }
-
     /// For each node, the index of the last node that reads it (outputs live to the end).
     pub fn last_uses(&self) -> Vec<usize> {
         let mut last: Vec<usize> = (0..self.nodes.len()).collect();
@@ -188,26 +181,6 @@ impl Graph {
             last[o.node.0 as usize] = self.nodes.len();
         }
         last
-    }
-
-    /// Peak bytes of live f32 activations per sample, freeing each tensor
-    /// after its last reader (inputs included).
-    pub fn peak_activation_bytes(&self) -> u64 {
-        let last = self.last_uses();
-        let mut live: u64 = 0;
-        let mut peak: u64 = 0;
-        let mut frees: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len() + 1];
-        for (i, &l) in last.iter().enumerate() {
-            frees[l].push(i);
-        }
-        for (i, n) in self.nodes.iter().enumerate() {
-            live += n.shape.elements() as u64 * 4;
-            peak = peak.max(live);
-            for &f in &frees[i] {
-                live -= self.nodes[f].shape.elements() as u64 * 4;
-            }
-        }
-        peak
     }
 
     /// Renders the graph as stable, line-per-node text (the IR snapshots).
@@ -223,11 +196,19 @@ impl Graph {
 #[derive(Clone, Debug)]
 pub struct CheckedModel {
     graph: Graph,
+    costs: Costs,
 }
 
 impl CheckedModel {
-    pub(crate) fn new(graph: Graph) -> Self {
-        CheckedModel { graph }
+    /// The checker's constructor: `costs` are those of `graph`.
+    pub(crate) fn new(graph: Graph, costs: Costs) -> Self {
+        CheckedModel { graph, costs }
+    }
+
+    /// Its parameter counts, multiply-adds and bytes (all fit in a `u64`:
+    /// the checker rejects a model whose figures overflow, E0205).
+    pub fn costs(&self) -> &Costs {
+        &self.costs
     }
 
     /// The checked graph.

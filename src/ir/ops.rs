@@ -540,21 +540,6 @@ impl Op {
             _ => Vec::new(),
         }
     }
-
-    /// Multiply-accumulates per sample, counting conv and dense layers only
-    /// (as torchvision's tables do).
-    pub fn macs(&self, out_shape: &[usize]) -> u64 {
-        let elems: u64 = out_shape.iter().map(|&d| d as u64).product();
-        match self {
-            Op::Conv(c) => {
-                elems
-                    * (c.in_channels / c.groups.max(1)) as u64
-                    * (c.kernel[0] * c.kernel[1]) as u64
-            }
-            Op::Dense(d) => elems * d.in_features as u64,
-            _ => 0,
-        }
-    }
 }
 
 /// A learned tensor of an op.

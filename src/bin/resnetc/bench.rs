@@ -45,12 +45,31 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let weights = interp::init(&compiled.model, 0);
+    // Weights and a batch that do not fit in memory: an error, not an abort.
+    let g = compiled.model.graph();
+    let inputs_per_sample: u128 = g
+        .inputs
+        .iter()
+        .map(|i| u128::from(compiled.model.costs().nodes[i.node.0 as usize].output_elements))
+        .sum();
+    let batch = args.batch as usize;
+    let fits = interp::memory::check_activations(
+        &compiled.model,
+        batch,
+        inputs_per_sample * batch as u128,
+    )
+    .and_then(|()| interp::try_init(&compiled.model, 0));
+    let weights = match fits {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let net = match Interpreter::new(&compiled.model, &weights) {
         Ok(n) => n,
         Err(e) => return usage_error(&e.to_string()),
     };
-    let g = compiled.model.graph();
     let inputs: Vec<ArrayD<f32>> = g
         .inputs
         .iter()

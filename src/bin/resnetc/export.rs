@@ -80,7 +80,7 @@ pub fn export(args: &ExportArgs) -> ExitCode {
         args.output.display(),
         args.opset,
         resnetc::report::group(bytes.len() as u64),
-        resnetc::report::group(g.trainable_params() + g.non_trainable_params()),
+        resnetc::report::group(compiled.model.costs().total_params),
         match &args.weights.weights {
             Some(_) => String::new(),
             None => format!(

@@ -160,7 +160,8 @@ pub(crate) fn usage_error(message: &str) -> ExitCode {
 
 /// Compiles `file` and prints its diagnostics: the warnings (when `warnings`)
 /// on success; on errors every diagnostic and a closing `could not compile`
-/// line, with exit code 1 (2 when the file cannot be read).
+/// line, with exit code 1 (2 when the file cannot be read or `--model`
+/// names no model of it).
 pub(crate) fn compile_reporting(
     file: &std::path::Path,
     options: &CheckOptions,
@@ -188,7 +189,8 @@ pub(crate) fn compile_reporting(
                     if errors == 1 { "" } else { "s" }
                 );
             }
-            Err(ExitCode::from(1))
+            // An unknown `--model` is a usage error, not an error in the file.
+            Err(ExitCode::from(if e.is_unknown_model() { 2 } else { 1 }))
         }
     }
 }

@@ -73,14 +73,22 @@ pub struct RunArgs {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
     threads: u16,
-    /// Print the K most likely classes of each sample (softmax of a N×classes output).
+    /// Print the K most likely classes of each sample: the model's first
+    /// output must be N×classes (its softmax is taken unless it already sums
+    /// to 1); any other output is a usage error (exit 2).
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     top: Option<u64>,
-    /// Image channel means (default: ImageNet's).
-    #[arg(long, value_delimiter = ',', num_args = 3, value_name = "R,G,B")]
+    /// Image channel means, given once: `R,G,B` (e.g. `0.485,0.456,0.406`,
+    /// ImageNet's, the default) or three numbers `R G B` (`--mean=-0.5,0,0.5`
+    /// for a negative first value).
+    #[arg(long, value_name = "R,G,B", value_delimiter = ',', num_args = 1..=3,
+          allow_negative_numbers = true, action = clap::ArgAction::Set)]
     mean: Option<Vec<f32>>,
-    /// Image channel standard deviations (default: ImageNet's).
-    #[arg(long, value_delimiter = ',', num_args = 3, value_name = "R,G,B")]
+    /// Image channel standard deviations, given once: `R,G,B` (e.g.
+    /// `0.229,0.224,0.225`, ImageNet's, the default) or three numbers `R G B`;
+    /// each positive.
+    #[arg(long, value_name = "R,G,B", value_delimiter = ',', num_args = 1..=3,
+          action = clap::ArgAction::Set)]
     std: Option<Vec<f32>>,
     /// Feed images scaled to [0, 1] without normalisation.
     #[arg(long, conflicts_with_all = ["mean", "std"])]
@@ -121,6 +129,44 @@ fn data_error(e: impl std::fmt::Display) -> Failure {
     Failure(ExitCode::from(1))
 }
 
+/// A usage error: the command line asks for something impossible (exit 2).
+fn usage_failure(e: impl std::fmt::Display) -> Failure {
+    eprintln!("error: {e}");
+    Failure(ExitCode::from(2))
+}
+
+/// `--mean` / `--std` as three channel values (a usage error otherwise).
+fn rgb(
+    option: &str,
+    values: Option<&Vec<f32>>,
+    positive: bool,
+) -> Result<Option<[f32; 3]>, Failure> {
+    let Some(v) = values else {
+        return Ok(None);
+    };
+    let example = if positive {
+        "0.229,0.224,0.225"
+    } else {
+        "0.485,0.456,0.406"
+    };
+    let Ok(rgb) = <[f32; 3]>::try_from(v.as_slice()) else {
+        return Err(usage_failure(format!(
+            "{option} takes three numbers, R,G,B, but got {}: write e.g. `{option} {example}`",
+            v.len()
+        )));
+    };
+    if let Some(bad) = rgb
+        .iter()
+        .find(|x| !x.is_finite() || (positive && **x <= 0.0))
+    {
+        return Err(usage_failure(format!(
+            "{option} values must be finite{}, but got {bad}: write e.g. `{option} {example}`",
+            if positive { " and positive" } else { "" }
+        )));
+    }
+    Ok(Some(rgb))
+}
+
 fn compile(
     m: &ModelArgs,
     input_shapes: Vec<(Option<String>, Vec<usize>)>,
@@ -153,7 +199,7 @@ pub(crate) fn load_weights(
     note: Option<&str>,
 ) -> Result<interp::Weights, Failure> {
     match &w.weights {
-        None => Ok(interp::init(&c.model, w.seed)),
+        None => interp::try_init(&c.model, w.seed).map_err(data_error),
         Some(path) => {
             let map = name_map(w.names.as_deref())?;
             let file = WeightsFile::open(path).map_err(data_error)?;
@@ -248,14 +294,20 @@ pub fn init(args: &InitArgs) -> ExitCode {
     finish((|| {
         let c = compile(&args.model, Vec::new(), true)?;
         check_output(&args.output)?;
-        let w = interp::init(&c.model, args.seed);
+        // The weights, each tensor's bytes and the file's bytes are in memory
+        // at once while the file is encoded.
+        interp::memory::check_weight_copies(
+            &c.model,
+            3,
+            "the weights and their safetensors encoding",
+        )
+        .map_err(data_error)?;
+        let w = interp::try_init(&c.model, args.seed).map_err(data_error)?;
         w.save(&args.output).map_err(data_error)?;
         println!(
             "wrote {} tensors ({} parameters) of model `{}` to {}",
             w.len(),
-            resnetc::report::group(
-                c.model.graph().trainable_params() + c.model.graph().non_trainable_params()
-            ),
+            resnetc::report::group(c.model.costs().total_params),
             c.model.graph().name,
             args.output.display()
         );
@@ -301,7 +353,7 @@ fn image_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| data_error(format!("cannot list `{}`: {e}", path.display())))?
+        .map_err(|e| usage_failure(format!("cannot list `{}`: {e}", path.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension()
@@ -311,7 +363,7 @@ fn image_files(path: &Path) -> Result<Vec<PathBuf>, Failure> {
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(data_error(format!(
+        return Err(usage_failure(format!(
             "no .png or .jpg files in `{}`",
             path.display()
         )));
@@ -327,6 +379,15 @@ pub fn run(args: &RunArgs) -> ExitCode {
 }
 
 fn run_inner(args: &RunArgs) -> Result<(), Failure> {
+    let normalize = (
+        rgb("--mean", args.mean.as_ref(), false)?,
+        rgb("--std", args.std.as_ref(), true)?,
+    );
+    if (normalize.0.is_some() || normalize.1.is_some()) && args.image.is_none() {
+        return Err(usage_failure(
+            "--mean and --std normalise images: they need --image",
+        ));
+    }
     // The data decides the input shape when it is given as .npy.
     let data = match &args.input {
         Some(p) => {
@@ -392,6 +453,29 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
     };
     let data = data.map(|(_, a)| a);
     let g = c.model.graph();
+    if args.top.is_some() {
+        class_output(&c)?;
+    }
+    if args.weights.weights.is_none() && (args.image.is_some() || args.top.is_some()) {
+        eprintln!(
+            "warning: no --weights: the weights are random (seed {}), so the predictions mean nothing; pass --weights FILE",
+            args.weights.seed
+        );
+    }
+    // Memory for a chunk's activations and the inputs resnetc makes itself
+    // (random or decoded): checked before anything is allocated.
+    let per_sample: u128 = g
+        .inputs
+        .iter()
+        .map(|i| u128::from(c.model.costs().nodes[i.node.0 as usize].output_elements))
+        .sum();
+    let made = match (&data, &args.image) {
+        (Some(_), _) => 0,
+        (None, Some(path)) => image_files(path)?.len() as u128,
+        (None, None) => u128::from(args.batch),
+    };
+    interp::memory::check_activations(&c.model, args.batch as usize, per_sample * made)
+        .map_err(data_error)?;
     let weights = load_weights(&c, &args.weights, note.as_deref())?;
     let net = Interpreter::new(&c.model, &weights).map_err(data_error)?;
 
@@ -408,22 +492,18 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
         }
         (None, Some(path)) => {
             let (h, w) = image_input(&c)?;
-            let normalize = if args.no_normalize {
-                None
-            } else {
-                let mut n = Normalize::IMAGENET;
-                if let Some(m) = &args.mean {
-                    n.mean.copy_from_slice(m);
-                }
-                if let Some(s) = &args.std {
-                    n.std.copy_from_slice(s);
-                }
-                Some(n)
+            let normalize = match (args.no_normalize, normalize) {
+                (true, _) => None,
+                (false, (mean, std)) => Some(Normalize {
+                    mean: mean.unwrap_or(Normalize::IMAGENET.mean),
+                    std: std.unwrap_or(Normalize::IMAGENET.std),
+                }),
             };
             let files = image_files(path)?;
             let mut batch = ArrayD::<f32>::zeros(IxDyn(&[files.len(), 3, h, w]));
             for (k, f) in files.iter().enumerate() {
-                let img = io::load_image(f, h, w, normalize).map_err(data_error)?;
+                // A file that is not a readable PNG/JPEG is an I/O error (exit 2).
+                let img = io::load_image(f, h, w, normalize).map_err(usage_failure)?;
                 batch.index_axis_mut(Axis(0), k).assign(&img.into_dyn());
             }
             (
@@ -440,7 +520,14 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
                 .map(|i| {
                     let mut shape = vec![args.batch as usize];
                     shape.extend(&g.node(i.node).shape.0);
-                    let n: usize = shape.iter().product();
+                    // At most 65536 × 2^40 values, and checked by `check_activations`.
+                    let n = resnetc::ir::cost::product(shape.iter().copied())
+                        .and_then(|n| usize::try_from(n).ok())
+                        .ok_or_else(|| {
+                            data_error(
+                                "the random batch's size overflows: this is a bug in resnetc",
+                            )
+                        })?;
                     let data: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
                     ArrayD::from_shape_vec(IxDyn(&shape), data).map_err(data_error)
                 })
@@ -520,10 +607,13 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
         if times.len() == 1 { "" } else { "es" },
         peak as f64 / (1024.0 * 1024.0)
     );
-    if let Some(k) = args.top
-        && let Some((_, y)) = outputs.first()
-    {
-        print_top(y, usize::try_from(k).unwrap_or(usize::MAX), &labels);
+    if let Some(k) = args.top {
+        let Some((_, y)) = outputs.first() else {
+            return Err(data_error(
+                "the model has no output: this is a bug in resnetc",
+            ));
+        };
+        print_top(y, usize::try_from(k).unwrap_or(usize::MAX), &labels)?;
     }
     if let Some(path) = &args.output {
         for (name, y) in &outputs {
@@ -583,14 +673,33 @@ fn shape_string(s: &[usize]) -> String {
     s.iter().map(usize::to_string).collect::<Vec<_>>().join("×")
 }
 
+/// `--top` needs the model's first output to be a class vector (N×classes):
+/// anything else is a usage error (exit 2), found before any work is done.
+fn class_output(c: &Compiled) -> Result<(), Failure> {
+    let g = c.model.graph();
+    let Some(first) = g.outputs.first() else {
+        return Err(usage_failure(format!(
+            "--top needs a model with an output, but `{}` has none",
+            g.name
+        )));
+    };
+    let shape = &g.node(first.node).shape;
+    if shape.0.len() == 1 {
+        return Ok(());
+    }
+    Err(usage_failure(format!(
+        "--top ranks classes, so the model's first output must be N×classes, but output `{}` of `{}` is {shape}\n  help: end the model with `-> global_avgpool -> flatten -> dense(classes)`, or drop --top",
+        first.name, g.name
+    )))
+}
+
 /// Prints the `k` most likely classes of each row of an N×classes output.
-fn print_top(y: &ArrayD<f32>, k: usize, labels: &[String]) {
+fn print_top(y: &ArrayD<f32>, k: usize, labels: &[String]) -> Result<(), Failure> {
     if y.ndim() != 2 {
-        eprintln!(
-            "--top needs an N×classes output, but the first output is {}",
+        return Err(data_error(format!(
+            "--top: the first output is {}, not N×classes: this is a bug in resnetc (`class_output` checks it)",
             shape_string(y.shape())
-        );
-        return;
+        )));
     }
     for (i, row) in y.axis_iter(Axis(0)).enumerate() {
         // Probabilities: the row itself if it already is a distribution, else its softmax.
@@ -617,4 +726,5 @@ fn print_top(y: &ArrayD<f32>, k: usize, labels: &[String]) {
             .collect();
         println!("{name}: {}", top.join(", "));
     }
+    Ok(())
 }
