@@ -42,7 +42,7 @@ pub mod codegen;
 pub mod diag;
 #[cfg(feature = "compiler")]
 pub mod dot;
-#[cfg(feature = "compiler")]
+#[cfg(feature = "onnx")]
 pub mod export;
 #[cfg(feature = "compiler")]
 pub mod fmt;

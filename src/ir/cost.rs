@@ -196,7 +196,19 @@ impl Op {
                 elems.checked_mul(per_output)
             }
             Op::Dense(d) => elems.checked_mul(u64::try_from(d.in_features).ok()?),
-            _ => Some(0),
+            // Listed, not `_`: a new op must decide whether it has multiply-adds.
+            Op::Input
+            | Op::BatchNorm(_)
+            | Op::Activation(_)
+            | Op::MaxPool(_)
+            | Op::AvgPool(_)
+            | Op::GlobalAvgPool
+            | Op::Flatten
+            | Op::Softmax
+            | Op::Dropout { .. }
+            | Op::Add
+            | Op::Concat
+            | Op::Identity => Some(0),
         }
     }
 }

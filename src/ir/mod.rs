@@ -9,6 +9,7 @@ pub mod cost;
 mod dump;
 pub mod ops;
 
+#[cfg(feature = "lsp")]
 pub(crate) use dump::op_args;
 
 use serde::Serialize;

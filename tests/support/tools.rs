@@ -1,8 +1,9 @@
-//! Finding an external program a test needs (Graphviz `dot`, `groff`, a shell).
+//! Finding an external program a test needs (Graphviz `dot`, `groff`, a shell,
+//! the onnxruntime venv, the grammar test tool).
 //!
 //! The project's convention: when the program is missing, a test fails if the
-//! environment variable `CI` is set (CI must install it: `.ci/setup-graphviz.sh`),
-//! and otherwise prints `skipped: <why>` to stderr and passes.
+//! environment variable `CI` is set (CI must install it: `.ci/setup-*.sh`),
+//! and otherwise prints `skipped: <why>` to stderr and passes ([`missing`]).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -21,11 +22,16 @@ pub fn required(name: &str, install: &str) -> Option<PathBuf> {
     if let Some(p) = on_path(name) {
         return Some(p);
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "`{name}` is not on PATH and CI is set: install it ({install}; .ci/setup-graphviz.sh does)"
-    );
-    eprintln!("skipped: `{name}` is not on PATH ({install})");
+    missing(&format!(
+        "`{name}` is not on PATH: install it ({install}; .ci/setup-graphviz.sh does)"
+    ))
+}
+
+/// A tool is missing: fails the test when `CI` is set, else prints
+/// `skipped: {why}` and returns `None`.
+pub fn missing<T>(why: &str) -> Option<T> {
+    assert!(std::env::var_os("CI").is_none(), "{why} (and CI is set)");
+    eprintln!("skipped: {why}");
     None
 }
 
