@@ -432,7 +432,8 @@ fn generated_code_matches_interpreter_and_pytorch() {
         &format!(
             "[package]\nname = \"codegen-test\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
              [dependencies]\nresnetc = {{ path = {:?}, default-features = false, features = [\"compiler\"] }}\nrayon = \"1\"\n\n\
-             [profile.dev]\nopt-level = 1\n\n[profile.dev.package.\"*\"]\nopt-level = 2\ndebug = false\n\n[workspace]\n",
+             [profile.dev]\nopt-level = 1\n\n[profile.dev.package.\"*\"]\nopt-level = 2\ndebug = false\n\n\
+             [profile.dev.package.syn]\nopt-level = 0\n[profile.dev.package.quote]\nopt-level = 0\n[profile.dev.package.proc-macro2]\nopt-level = 0\n\n[workspace]\n",
             root().display().to_string()
         ),
     );
