@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use clap::Args;
 use ndarray::{ArrayD, IxDyn};
-use resnetc::CheckOptions;
 use resnetc::interp::{self, Interpreter};
 
 use crate::usage_error;
@@ -31,17 +30,7 @@ pub struct BenchArgs {
 
 /// Prints `median_ms=… min_ms=… batch=… threads=…` for the forward pass.
 pub fn bench(args: &BenchArgs) -> ExitCode {
-    let options = CheckOptions {
-        model: args.model.clone(),
-        input_shapes: Vec::new(),
-    };
-    let compiled = match crate::compile_reporting(
-        &args.file,
-        &options,
-        crate::MessageFormat::Human,
-        crate::Color::Auto,
-        true,
-    ) {
+    let compiled = match crate::compile_for_command(&args.file, &args.model, &[]) {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use resnetc::codegen::{EmitOptions, emit as emit_rust};
 
-use crate::{Color, MessageFormat, check_options, compile_reporting, usage_error};
+use crate::{compile_for_command, usage_error};
 
 /// `resnetc emit`.
 #[derive(Args, Debug)]
@@ -30,17 +30,7 @@ pub struct EmitArgs {
 
 /// Compiles the model and writes its Rust source.
 pub fn emit(args: &EmitArgs) -> ExitCode {
-    let options = match check_options(&args.model, &args.input) {
-        Ok(o) => o,
-        Err(code) => return code,
-    };
-    let compiled = match compile_reporting(
-        &args.file,
-        &options,
-        MessageFormat::Human,
-        Color::Auto,
-        true,
-    ) {
+    let compiled = match compile_for_command(&args.file, &args.model, &args.input) {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -7,7 +7,7 @@ use clap::Args;
 use resnetc::export::{self, DEFAULT_OPSET, ExportOptions};
 
 use crate::run::{Failure, WeightArgs, load_weights};
-use crate::{Color, MessageFormat, check_options, compile_reporting, usage_error};
+use crate::{compile_for_command, usage_error};
 
 /// `resnetc export`.
 #[derive(Args, Debug)]
@@ -41,17 +41,7 @@ pub fn export(args: &ExportArgs) -> ExitCode {
     if let Err(e) = export::check_opset(args.opset) {
         return usage_error(&e.to_string());
     }
-    let options = match check_options(&args.model, &args.input) {
-        Ok(o) => o,
-        Err(code) => return code,
-    };
-    let compiled = match compile_reporting(
-        &args.file,
-        &options,
-        MessageFormat::Human,
-        Color::Auto,
-        true,
-    ) {
+    let compiled = match compile_for_command(&args.file, &args.model, &args.input) {
         Ok(c) => c,
         Err(code) => return code,
     };

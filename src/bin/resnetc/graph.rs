@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use resnetc::dot::{DotOptions, ImageFormat, render_with_graphviz, to_dot};
 
-use crate::{Color, MessageFormat, check_options, compile_reporting, usage_error};
+use crate::{compile_for_command, usage_error};
 
 /// `resnetc graph`.
 #[derive(Args, Debug)]
@@ -74,17 +74,7 @@ pub fn graph(args: &GraphArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => return usage_error(&e),
     };
-    let options = match check_options(&args.model, &args.input) {
-        Ok(o) => o,
-        Err(code) => return code,
-    };
-    let compiled = match compile_reporting(
-        &args.file,
-        &options,
-        MessageFormat::Human,
-        Color::Auto,
-        true,
-    ) {
+    let compiled = match compile_for_command(&args.file, &args.model, &args.input) {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -195,6 +195,19 @@ pub(crate) fn compile_reporting(
     }
 }
 
+/// Compiles `file` for a subcommand that takes `--model` and `--input`:
+/// human diagnostics on stderr, warnings included; on failure, the exit code
+/// to return (2 for a malformed `--input` or an unreadable file, 1 for errors
+/// in the model).
+pub(crate) fn compile_for_command(
+    file: &std::path::Path,
+    model: &Option<String>,
+    inputs: &[String],
+) -> Result<resnetc::Compiled, ExitCode> {
+    let options = check_options(model, inputs)?;
+    compile_reporting(file, &options, MessageFormat::Human, Color::Auto, true)
+}
+
 /// The checker's options from `--model` and `--input SHAPE` flags (a usage
 /// error for a malformed shape).
 pub(crate) fn check_options(
