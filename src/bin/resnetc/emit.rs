@@ -7,19 +7,13 @@ use std::process::ExitCode;
 use clap::Args;
 use resnetc::codegen::{EmitOptions, emit as emit_rust};
 
-use crate::{compile_for_command, usage_error};
+use crate::{ModelSource, usage_error};
 
 /// `resnetc emit`.
 #[derive(Args, Debug)]
 pub struct EmitArgs {
-    /// The `.rn` file (named as given in the generated header).
-    file: PathBuf,
-    /// The model to emit (default: the first model of FILE).
-    #[arg(long, value_name = "NAME")]
-    model: Option<String>,
-    /// Override an input shape (without the batch): `3x32x32`, or `x=3x32x32`. Repeatable.
-    #[arg(long, value_name = "SHAPE")]
-    input: Vec<String>,
+    #[command(flatten)]
+    source: ModelSource,
     /// Write the Rust source here (atomically) instead of to stdout.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -30,11 +24,11 @@ pub struct EmitArgs {
 
 /// Compiles the model and writes its Rust source.
 pub fn emit(args: &EmitArgs) -> ExitCode {
-    let compiled = match compile_for_command(&args.file, &args.model, &args.input) {
+    let compiled = match args.source.compile() {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let source_name = header_name(&args.file);
+    let source_name = header_name(&args.source.file);
     let code = emit_rust(
         &compiled.model,
         &compiled.sources,

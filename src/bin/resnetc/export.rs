@@ -7,7 +7,7 @@ use clap::Args;
 use resnetc::export::{self, DEFAULT_OPSET, ExportOptions};
 
 use crate::run::{Failure, WeightArgs, load_weights};
-use crate::{compile_for_command, usage_error};
+use crate::{ModelSource, usage_error};
 
 /// `resnetc export`.
 #[derive(Args, Debug)]
@@ -15,14 +15,8 @@ use crate::{compile_for_command, usage_error};
     after_help = "Without --weights, the model gets the deterministic initial weights of `resnetc init --seed 0` (another seed with --seed)."
 )]
 pub struct ExportArgs {
-    /// The `.rn` file.
-    file: PathBuf,
-    /// The model to export (default: the first model of FILE).
-    #[arg(long, value_name = "NAME")]
-    model: Option<String>,
-    /// Override an input shape (without the batch): `3x32x32`, or `x=3x32x32`. Repeatable.
-    #[arg(long, value_name = "SHAPE")]
-    input: Vec<String>,
+    #[command(flatten)]
+    source: ModelSource,
     #[command(flatten)]
     weights: WeightArgs,
     /// The ONNX file to write (atomically).
@@ -41,7 +35,7 @@ pub fn export(args: &ExportArgs) -> ExitCode {
     if let Err(e) = export::check_opset(args.opset) {
         return usage_error(&e.to_string());
     }
-    let compiled = match compile_for_command(&args.file, &args.model, &args.input) {
+    let compiled = match args.source.compile() {
         Ok(c) => c,
         Err(code) => return code,
     };

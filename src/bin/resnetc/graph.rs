@@ -7,20 +7,14 @@ use std::process::ExitCode;
 use clap::Args;
 use resnetc::dot::{DotOptions, ImageFormat, render_with_graphviz, to_dot};
 
-use crate::{compile_for_command, usage_error};
+use crate::{ModelSource, usage_error};
 
 /// `resnetc graph`.
 #[derive(Args, Debug)]
 #[command(after_long_help = GRAPH_HELP)]
 pub struct GraphArgs {
-    /// The `.rn` file.
-    file: PathBuf,
-    /// The model to draw (default: the first model of FILE).
-    #[arg(long, value_name = "NAME")]
-    model: Option<String>,
-    /// Override an input shape (without the batch): `3x32x32`, or `x=3x32x32`. Repeatable.
-    #[arg(long, value_name = "SHAPE")]
-    input: Vec<String>,
+    #[command(flatten)]
+    source: ModelSource,
     /// Write here (atomically) instead of DOT on stdout: `.dot`/`.gv` is DOT,
     /// `.svg` and `.png` are rendered by Graphviz's `dot`.
     #[arg(short, long, value_name = "FILE")]
@@ -74,7 +68,7 @@ pub fn graph(args: &GraphArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => return usage_error(&e),
     };
-    let compiled = match compile_for_command(&args.file, &args.model, &args.input) {
+    let compiled = match args.source.compile() {
         Ok(c) => c,
         Err(code) => return code,
     };

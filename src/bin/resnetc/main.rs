@@ -195,10 +195,30 @@ pub(crate) fn compile_reporting(
     }
 }
 
-/// Compiles `file` for a subcommand that takes `--model` and `--input`:
-/// human diagnostics on stderr, warnings included; on failure, the exit code
-/// to return (2 for a malformed `--input` or an unreadable file, 1 for errors
-/// in the model).
+/// The model a subcommand works on: the file, `--model` and `--input`
+/// (flattened into `emit`, `export` and `graph`).
+#[derive(clap::Args, Debug)]
+pub(crate) struct ModelSource {
+    /// The `.rn` file.
+    pub(crate) file: PathBuf,
+    /// The model (default: the first model of FILE).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) model: Option<String>,
+    /// Override an input shape (without the batch): `3x32x32`, or `x=3x32x32`. Repeatable.
+    #[arg(long, value_name = "SHAPE")]
+    pub(crate) input: Vec<String>,
+}
+
+impl ModelSource {
+    /// Compiles the model: human diagnostics on stderr, warnings included;
+    /// on failure, the exit code to return (2 for a malformed `--input` or
+    /// an unreadable file, 1 for errors in the model).
+    pub(crate) fn compile(&self) -> Result<resnetc::Compiled, ExitCode> {
+        compile_for_command(&self.file, &self.model, &self.input)
+    }
+}
+
+/// Compiles `file` with `--model` and `--input` flags, as [`ModelSource::compile`].
 pub(crate) fn compile_for_command(
     file: &std::path::Path,
     model: &Option<String>,
