@@ -1,6 +1,6 @@
-//! Safe wrapper around `gemm::gemm` for f32 (crate-internal).
+//! Safe wrapper around the `gemm-f32` kernels (crate-internal).
 
-use gemm::Parallelism;
+use gemm_common::Parallelism;
 use rayon::prelude::*;
 
 /// A read-only strided matrix view over a slice.
@@ -145,22 +145,27 @@ unsafe fn raw_gemm(
     b: Mat<'_>,
     par: Parallelism,
 ) {
-    // SAFETY: guaranteed by the caller.
+    // The microkernels want a column-major destination, so the row-major
+    // product is computed as its transpose, dstᵀ = bᵀ·aᵀ: the operands swap
+    // and every row stride becomes a column stride (what `gemm::gemm` does
+    // before it dispatches; all strides here are non-negative).
+    // SAFETY: guaranteed by the caller; the transposed description addresses
+    // exactly the same elements.
     unsafe {
-        gemm::gemm(
-            m,
+        gemm_f32::gemm::f32::get_gemm_fn()(
             n,
+            m,
             k,
             dst,
-            1,
             dst_rs as isize,
+            1,
             false,
-            a.data.as_ptr(),
-            a.cs as isize,
-            a.rs as isize,
             b_ptr,
-            b.cs as isize,
             b.rs as isize,
+            b.cs as isize,
+            a.data.as_ptr(),
+            a.rs as isize,
+            a.cs as isize,
             0.0f32,
             1.0f32,
             false,
