@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ndarray::{ArrayD, IxDyn};
+use rayon::prelude::*;
 use resnetc::interp::{Interpreter, NameMap, WeightsFile};
 
 fn repo() -> &'static Path {
@@ -262,12 +263,16 @@ fn every_example_matches_resnetc_in_onnxruntime() {
         vec!["--fold-bn"],
         true,
     ));
-    let mut dirs = Vec::new();
-    for (file, label, args, small) in &cases {
-        let dir = tmp.path().join(label);
-        prepare(&dir, file, label, args, *small);
-        dirs.push(dir);
-    }
+    // The cases are independent: prepared on every core (the `resnetc`
+    // processes they start are most of this test's time).
+    let mut dirs: Vec<PathBuf> = cases
+        .par_iter()
+        .map(|(file, label, args, small)| {
+            let dir = tmp.path().join(label);
+            prepare(&dir, file, label, args, *small);
+            dir
+        })
+        .collect();
     // Trained-like weights with independent references: PyTorch and Keras.
     let nets = repo().join("tests/fixtures/nets");
     for (label, file, weights, names, io) in [
