@@ -50,6 +50,8 @@ pub mod fmt;
 pub mod interp;
 #[cfg(feature = "compiler")]
 pub mod ir;
+#[cfg(feature = "compiler")]
+pub mod lower;
 #[cfg(feature = "lsp")]
 pub mod lsp;
 #[cfg(feature = "compiler")]

@@ -2,8 +2,8 @@
 //!
 //! Each block instance (and the model body) becomes a [`Body`]: its external
 //! inputs, its outputs and its items in topological order — single layers
-//! (a conv with its folded batch norm and fused ReLU is one item, exactly as
-//! the interpreter plans it), nested instances, and runs of identical,
+//! (a conv with its folded batch norm and fused ReLU is one item, as
+//! [`crate::lower`] decides for both back ends), nested instances, and runs of identical,
 //! chained instances (`layer3.1` … `layer3.35`) that become one loop.
 //! Instances whose bodies are the same — same block, arguments, input shape
 //! and, checked rather than assumed, the same layers — share one [`BlockType`].
@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use crate::ir::{Activation, Graph, Op};
+use crate::ir::Graph;
 
 /// One thing a body computes.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,55 +72,13 @@ pub(crate) fn relative<'a>(name: &'a str, scope: Option<&str>) -> &'a str {
     }
 }
 
-/// The fusion chains, as the interpreter builds them, limited to one scope:
-/// conv → bn → relu/relu6, conv → relu/relu6, dense → relu.
-fn chains(g: &Graph, consumers: &[Vec<usize>], is_output: &[bool]) -> Vec<Option<Vec<usize>>> {
-    let sole = |i: usize| -> Option<usize> {
-        match consumers[i].as_slice() {
-            [j] if !is_output[i] && g.nodes[*j].instance == g.nodes[i].instance => Some(*j),
-            _ => None,
-        }
-    };
-    let mut out = vec![None; g.nodes.len()];
-    for (i, n) in g.nodes.iter().enumerate() {
-        let mut chain = vec![i];
-        match n.op {
-            Op::Conv(_) => {
-                if let Some(j) = sole(i)
-                    && matches!(g.nodes[j].op, Op::BatchNorm(_))
-                {
-                    chain.push(j);
-                }
-                if let Some(&last) = chain.last()
-                    && let Some(j) = sole(last)
-                    && matches!(
-                        g.nodes[j].op,
-                        Op::Activation(Activation::Relu | Activation::Relu6)
-                    )
-                {
-                    chain.push(j);
-                }
-            }
-            Op::Dense(_) => {
-                if let Some(j) = sole(i)
-                    && matches!(g.nodes[j].op, Op::Activation(Activation::Relu))
-                {
-                    chain.push(j);
-                }
-            }
-            _ => {}
-        }
-        out[i] = Some(chain);
-    }
-    // Nodes folded into an earlier chain are not layers of their own.
-    for i in 0..g.nodes.len() {
-        if let Some(c) = out[i].clone() {
-            for &j in &c[1..] {
-                out[j] = None;
-            }
-        }
-    }
-    out
+/// The fusion chains of [`crate::lower::layers`], as node indices: for each
+/// node, `Some(chain)` if it starts a layer, `None` if it is fused into one.
+fn chains(g: &Graph) -> Vec<Option<Vec<usize>>> {
+    crate::lower::layers(g)
+        .into_iter()
+        .map(|l| l.map(|l| l.nodes().map(|n| n.0 as usize).collect()))
+        .collect()
 }
 
 impl Structure {
@@ -138,7 +96,7 @@ impl Structure {
         for o in &g.outputs {
             is_output[o.node.0 as usize] = true;
         }
-        let chains = chains(g, &consumers, &is_output);
+        let chains = chains(g);
         // in_scope[s][i]: node i lies in instance s or below it.
         let ancestors = |i: usize| -> Vec<usize> {
             let mut v = Vec::new();

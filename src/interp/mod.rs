@@ -79,6 +79,9 @@ pub enum RunError {
         /// The kernel's message.
         message: String,
     },
+    /// An invariant of the checked graph or of the plan does not hold.
+    #[error("internal error: {0}; this is a bug in resnetc, please report it with the model")]
+    Internal(String),
 }
 
 fn join(dims: &[usize]) -> String {

@@ -91,44 +91,72 @@ fn kernel_error(layer: &str) -> impl Fn(k::KernelError) -> RunError + '_ {
     }
 }
 
+/// The step of a fused `layer`: returned as is for a layer of one node;
+/// otherwise parked at the layer's last node (which then reads the head's
+/// inputs) and `Fused` returned for the head.
+fn defer(
+    step: Step,
+    layer: crate::lower::Layer,
+    pending: &mut [Option<Step>],
+    reads: &mut [Vec<NodeId>],
+) -> Step {
+    let last = layer.last();
+    if last == layer.head {
+        return step;
+    }
+    reads[last.0 as usize] = reads[layer.head.0 as usize].clone();
+    pending[last.0 as usize] = Some(step);
+    Step::Fused
+}
+
+/// The epilogue of a layer whose activation node is `j`.
+fn epilogue(g: &Graph, j: NodeId) -> Result<k::Activation, RunError> {
+    match g.node(j).op {
+        Op::Activation(Activation::Relu) => Ok(k::Activation::Relu),
+        Op::Activation(Activation::Relu6) => Ok(k::Activation::Relu6),
+        _ => Err(internal_fusion(g, j)),
+    }
+}
+
+/// A fusion chain names a node that cannot be fused: a bug in `lower`.
+fn internal_fusion(g: &Graph, j: NodeId) -> RunError {
+    RunError::Internal(format!(
+        "node `{}` of model `{}` was fused into a layer it cannot join",
+        g.node(j).name,
+        g.name
+    ))
+}
+
 impl Interpreter {
     /// Prepares `model` with `weights` (which must hold every parameter, as
     /// [`super::WeightsFile::load`] and [`super::init`] guarantee).
     pub fn new(model: &CheckedModel, weights: &Weights) -> Result<Interpreter, RunError> {
         let g = model.graph().clone();
         let n = g.nodes.len();
-        let mut consumers = vec![Vec::new(); n];
-        for (i, node) in g.nodes.iter().enumerate() {
-            for inp in &node.inputs {
-                consumers[inp.0 as usize].push(i);
-            }
-        }
-        let is_output: Vec<bool> = (0..n)
-            .map(|i| g.outputs.iter().any(|o| o.node.0 as usize == i))
-            .collect();
-        // The only reader of node i, if it has exactly one and i is not an output.
-        let sole = |i: usize| -> Option<usize> {
-            match consumers[i].as_slice() {
-                [j] if !is_output[i] => Some(*j),
-                _ => None,
-            }
-        };
+        // Which nodes run as one kernel call: decided once, for both back ends.
+        let layers = crate::lower::layers(&g);
         let mut steps: Vec<Step> = Vec::with_capacity(n);
         let mut reads: Vec<Vec<NodeId>> = g.nodes.iter().map(|nd| nd.inputs.clone()).collect();
-        let mut fused = vec![false; n];
+        // A layer's step runs at its last node, reading the head's inputs;
+        // the nodes before it are `Fused`.
         let mut pending: Vec<Option<Step>> = (0..n).map(|_| None).collect();
         for (i, node) in g.nodes.iter().enumerate() {
-            if fused[i] {
+            let Some(layer) = layers[i] else {
                 steps.push(pending[i].take().unwrap_or(Step::Fused));
                 continue;
-            }
+            };
             let name = node.name.as_str();
             let step = match &node.op {
                 Op::Input => Step::Input(
                     g.inputs
                         .iter()
                         .position(|x| x.node.0 as usize == i)
-                        .unwrap_or(0),
+                        .ok_or_else(|| {
+                            RunError::Internal(format!(
+                                "input node `{name}` of model `{}` is not among the model's inputs",
+                                g.name
+                            ))
+                        })?,
                 ),
                 Op::Conv(c) => {
                     let mut weight: Array4<f32> = tensor_nd(weights, &format!("{name}.weight"))?;
@@ -137,12 +165,12 @@ impl Interpreter {
                     } else {
                         None
                     };
-                    let mut chain = vec![i];
-                    // Fold a following batch norm into the kernel.
-                    if let Some(j) = sole(i)
-                        && let Op::BatchNorm(b) = &g.nodes[j].op
-                    {
-                        let bn = &g.nodes[j].name;
+                    // Fold the layer's batch norm into the kernel.
+                    if let Some(j) = layer.batch_norm {
+                        let Op::BatchNorm(b) = &g.node(j).op else {
+                            return Err(internal_fusion(&g, j));
+                        };
+                        let bn = &g.node(j).name;
                         let gamma = tensor1(weights, &format!("{bn}.weight"))?;
                         let beta = tensor1(weights, &format!("{bn}.bias"))?;
                         let mean = tensor1(weights, &format!("{bn}.running_mean"))?;
@@ -162,21 +190,12 @@ impl Interpreter {
                         .map_err(kernel_error(name))?;
                         weight = w2;
                         bias = Some(b2);
-                        chain.push(j);
                     }
-                    // Fuse a following ReLU / ReLU6 into the epilogue.
-                    let mut activation = k::Activation::None;
-                    if let Some(j) = chain.last().and_then(|&c| sole(c)) {
-                        let a = match &g.nodes[j].op {
-                            Op::Activation(Activation::Relu) => Some(k::Activation::Relu),
-                            Op::Activation(Activation::Relu6) => Some(k::Activation::Relu6),
-                            _ => None,
-                        };
-                        if let Some(a) = a {
-                            activation = a;
-                            chain.push(j);
-                        }
-                    }
+                    // The layer's ReLU / ReLU6 runs in the epilogue.
+                    let activation = match layer.activation {
+                        None => k::Activation::None,
+                        Some(j) => epilogue(&g, j)?,
+                    };
                     let step = Step::Conv {
                         weight,
                         bias,
@@ -188,20 +207,7 @@ impl Interpreter {
                             activation,
                         },
                     };
-                    match chain.as_slice() {
-                        [_] => step,
-                        [_, middle @ .., last] => {
-                            // The chain's last node runs the fused step, reading the conv's input.
-                            for &m in middle {
-                                fused[m] = true;
-                            }
-                            fused[*last] = true;
-                            reads[*last] = node.inputs.clone();
-                            pending[*last] = Some(step);
-                            Step::Fused
-                        }
-                        [] => step,
-                    }
+                    defer(step, layer, &mut pending, &mut reads)
                 }
                 Op::BatchNorm(b) => Step::BatchNorm {
                     gamma: tensor1(weights, &format!("{name}.weight"))?,
@@ -235,28 +241,16 @@ impl Interpreter {
                     } else {
                         None
                     };
-                    // A following ReLU that is the only reader runs in the epilogue.
-                    let relu = sole(i)
-                        .filter(|&j| matches!(g.nodes[j].op, Op::Activation(Activation::Relu)));
-                    let activation = if relu.is_some() {
-                        k::Activation::Relu
-                    } else {
-                        k::Activation::None
+                    let activation = match layer.activation {
+                        None => k::Activation::None,
+                        Some(j) => epilogue(&g, j)?,
                     };
                     let step = Step::Dense {
                         weight,
                         bias,
                         activation,
                     };
-                    match relu {
-                        Some(j) => {
-                            fused[j] = true;
-                            reads[j] = node.inputs.clone();
-                            pending[j] = Some(step);
-                            Step::Fused
-                        }
-                        None => step,
-                    }
+                    defer(step, layer, &mut pending, &mut reads)
                 }
                 Op::Softmax => Step::Softmax,
                 Op::Dropout { .. } | Op::Identity => Step::Identity,
