@@ -160,6 +160,9 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    /// The code generator failed (a bug in resnetc, never the model's fault).
+    #[error(transparent)]
+    Emit(#[from] codegen::EmitError),
 }
 
 /// Settings for compiling one `.rn` model to Rust in a build script.
@@ -288,7 +291,7 @@ impl Config {
             source_name: source_name(path),
             embed_weights: embed,
         };
-        let code = codegen::emit(&compiled.model, &compiled.sources, &emit_options);
+        let code = codegen::emit(&compiled.model, &compiled.sources, &emit_options)?;
         write_if_changed(&out_dir.join(format!("{name}.rs")), code.as_bytes())?;
 
         if self.cargo_directives {

@@ -16,8 +16,10 @@ fn emit_file(file: &str) -> String {
         source_name: file.to_string(),
         embed_weights: None,
     };
-    let first = emit(&compiled.model, &compiled.sources, &options);
-    let again = emit(&compiled.model, &compiled.sources, &options);
+    let first =
+        emit(&compiled.model, &compiled.sources, &options).unwrap_or_else(|e| panic!("{e}"));
+    let again =
+        emit(&compiled.model, &compiled.sources, &options).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first, again, "{file}: emission is not deterministic");
     assert!(
         !first.contains(root),
@@ -107,7 +109,8 @@ fn embedded_weights() {
             source_name: "seed.rn".into(),
             embed_weights: Some("weights/seed.safetensors".into()),
         },
-    );
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(code.contains("Self::from_bytes(include_bytes!(\"weights/seed.safetensors\"))"));
     assert!(!code.contains(env!("CARGO_MANIFEST_DIR")));
 }

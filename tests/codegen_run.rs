@@ -412,7 +412,8 @@ fn generated_code_matches_interpreter_and_pytorch() {
                 source_name: m.file.clone(),
                 embed_weights: None,
             },
-        );
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", m.file));
         m.ty = code
             .lines()
             .find_map(|l| l.strip_prefix("pub struct "))

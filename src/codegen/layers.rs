@@ -152,7 +152,7 @@ pub(crate) fn emit_body(
     body: &Body,
     params: &[String],
     outs: &[String],
-) -> BodyCode {
+) -> Result<BodyCode, String> {
     let g = cx.g;
     let scope_name = scope.map(|s| g.instances[s].name.as_str());
     let rel = |name: &str| relative(name, scope_name).to_string();
@@ -176,6 +176,7 @@ pub(crate) fn emit_body(
         body.inputs.clone()
     };
     let plan = Plan::new(g, cx.st, body, &param_nodes);
+    plan.validate(g)?;
     let places = Places {
         g,
         plan: &plan,
@@ -190,8 +191,16 @@ pub(crate) fn emit_body(
     };
     let mut lines: Vec<String> = Vec::new();
     let mut last_comment = String::new();
-    let called = |code: &mut BodyCode, inst: usize| {
-        let t = cx.st.type_of[inst].unwrap_or(0);
+    // The block type of a called instance (every instance with a body has one).
+    let type_of = |inst: usize| -> Result<usize, String> {
+        cx.st.type_of.get(inst).copied().flatten().ok_or_else(|| {
+            format!(
+                "instance `{}` is called but has no block type",
+                g.instances[inst].name
+            )
+        })
+    };
+    let called = |code: &mut BodyCode, t: usize| {
         if !code.children.contains(&t) {
             code.children.push(t);
         }
@@ -459,7 +468,8 @@ pub(crate) fn emit_body(
             }
             StepKind::Child(c) => {
                 let c = *c;
-                let ty = &cx.type_names[cx.st.type_of[c].unwrap_or(0)];
+                let t = type_of(c)?;
+                let ty = &cx.type_names[t];
                 let r = rel(&g.instances[c].name);
                 let f = fields.fresh(&snake(&r));
                 code.fields.push((f.clone(), ty.clone(), r.clone()));
@@ -476,7 +486,7 @@ pub(crate) fn emit_body(
                     &mut last_comment,
                     comments(cx, [g.instances[c].span].into_iter()),
                 );
-                called(&mut code, c);
+                called(&mut code, t);
                 let mut args = vec![format!("&self.{f}")];
                 args.extend(step.reads.iter().map(|&x| places.read(x)));
                 args.extend(step.defs.iter().map(|&v| places.write(v)));
@@ -486,13 +496,19 @@ pub(crate) fn emit_body(
             StepKind::Loop(cs) => {
                 let first = cs[0];
                 let lastc = cs[cs.len() - 1];
-                let ty = &cx.type_names[cx.st.type_of[first].unwrap_or(0)];
-                let full = &g.instances[first].name;
-                let (prefix, a) = full.rsplit_once('.').unwrap_or((full, "0"));
-                let b = g.instances[lastc]
-                    .name
-                    .rsplit_once('.')
-                    .map_or("0", |x| x.1);
+                let t = type_of(first)?;
+                let ty = &cx.type_names[t];
+                // Chained instances are items of one sequence: `prefix.a` … `prefix.b`.
+                let index = |inst: usize| -> Result<(&str, usize), String> {
+                    let name = &g.instances[inst].name;
+                    name.rsplit_once('.')
+                        .and_then(|(p, i)| Some((p, i.parse::<usize>().ok()?)))
+                        .ok_or_else(|| {
+                            format!("loop instance `{name}` is not named `sequence.index`")
+                        })
+                };
+                let (prefix, a) = index(first)?;
+                let (_, b) = index(lastc)?;
                 let rp = rel(prefix);
                 let siblings = g
                     .instances
@@ -510,7 +526,7 @@ pub(crate) fn emit_body(
                 let f = fields.fresh(&base);
                 code.fields
                     .push((f.clone(), format!("Vec<{ty}>"), format!("{rp}.{a}..={b}")));
-                let end: usize = b.parse::<usize>().unwrap_or(0) + 1;
+                let end = b + 1;
                 code.load.extend(call(
                     INIT,
                     &format!("{f}: "),
@@ -529,7 +545,7 @@ pub(crate) fn emit_body(
                     &mut last_comment,
                     comments(cx, [g.instances[first].span].into_iter()),
                 );
-                called(&mut code, first);
+                called(&mut code, t);
                 let temp = |t: Option<&usize>| t.map_or("&mut []".to_string(), |s| format!("s{s}"));
                 let mut args = vec![format!("&self.{f}")];
                 args.extend(step.reads.iter().map(|&x| places.read(x)));
@@ -570,7 +586,7 @@ pub(crate) fn emit_body(
     code.helpers.extend(places.used.take());
     code.slots = plan.slots.clone();
     code.forward = lines;
-    code
+    Ok(code)
 }
 
 /// Appends comment lines, skipping a repeat of the previous one (consecutive

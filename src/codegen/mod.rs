@@ -72,9 +72,31 @@ pub struct EmitOptions {
     pub embed_weights: Option<PathBuf>,
 }
 
+/// The code generator found one of its own invariants broken: never the
+/// model's fault.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "internal error in the code generator for model `{model}`: {message}; \
+     this is a bug in resnetc, please report it with the model"
+)]
+pub struct EmitError {
+    /// The model being emitted.
+    pub model: String,
+    /// What went wrong.
+    pub message: String,
+}
+
 /// Emits the Rust source of `model` (deterministic: same input, same bytes).
-pub fn emit(model: &CheckedModel, sources: &SourceMap, options: &EmitOptions) -> String {
+pub fn emit(
+    model: &CheckedModel,
+    sources: &SourceMap,
+    options: &EmitOptions,
+) -> Result<String, EmitError> {
     let g = model.graph();
+    let internal = |message: String| EmitError {
+        model: g.name.clone(),
+        message,
+    };
     let st = blocks::Structure::new(g);
     let (type_names, model_name) = items::type_names(g, &st.types);
     let cx = layers::Ctx {
@@ -90,10 +112,11 @@ pub fn emit(model: &CheckedModel, sources: &SourceMap, options: &EmitOptions) ->
             let (params, outs) = items::block_params(&st.bodies[bt.first]);
             layers::emit_body(&cx, Some(bt.first), &st.bodies[bt.first], &params, &outs)
         })
-        .collect();
+        .collect::<Result<_, _>>()
+        .map_err(internal)?;
     let sizes = items::workspace_sizes(&codes);
     let (params, outs) = items::model_params(g);
-    let top = layers::emit_body(&cx, None, &st.top, &params, &outs);
+    let top = layers::emit_body(&cx, None, &st.top, &params, &outs).map_err(internal)?;
     let top_size = items::body_workspace_size(&top, &sizes);
     let mut scope = codegen::Scope::new();
     items::model(&mut scope, &cx, &model_name, options, &top, top_size);
@@ -144,5 +167,5 @@ pub fn emit(model: &CheckedModel, sources: &SourceMap, options: &EmitOptions) ->
         out.push_str(h);
         out.push('\n');
     }
-    out
+    Ok(out)
 }

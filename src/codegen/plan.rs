@@ -79,10 +79,34 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// Where value `v` lives.
+    ///
+    /// # Panics
+    ///
+    /// If `v` was not planned, which [`Plan::validate`] rules out for every
+    /// value a step reads or defines (the only values the emitter asks for).
     pub(crate) fn storage(&self, v: usize) -> Storage {
         let r = self.root_of(v);
-        debug_assert!(self.storage.contains_key(&r), "value {v} was not planned");
-        self.storage.get(&r).copied().unwrap_or(Storage::Slot(0))
+        match self.storage.get(&r) {
+            Some(&s) => s,
+            None => panic!("value {v} has no storage, which Plan::validate rules out"),
+        }
+    }
+
+    /// Checks the plan's invariant that the emitter relies on: every value a
+    /// step reads or defines has a place (a parameter, an output view or a
+    /// slot). A violation is a bug in the planner, reported as such.
+    pub(crate) fn validate(&self, g: &Graph) -> Result<(), String> {
+        for (i, step) in self.steps.iter().enumerate() {
+            for &v in step.reads.iter().chain(&step.defs) {
+                if !self.storage.contains_key(&self.root_of(v)) {
+                    let name = g.nodes.get(v).map_or("?", |n| n.name.as_str());
+                    return Err(format!(
+                        "step {i} uses value `{name}` (node {v}), which the buffer plan never placed"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Plans `body`, whose external inputs are `params` (node ids, in order).
@@ -303,6 +327,7 @@ mod tests {
     /// are live at the same time, except an in-place layer's input and result.
     fn check_plan(g: &Graph, st: &Structure, body: &Body, params: &[usize], what: &str) {
         let plan = Plan::new(g, st, body, params);
+        assert_eq!(plan.validate(g), Ok(()), "{what}");
         let mut def = HashMap::new();
         let mut last = HashMap::new();
         for (i, step) in plan.steps.iter().enumerate() {
@@ -423,5 +448,23 @@ mod tests {
         // Nothing free: a new slot.
         assert_eq!(pick_slot(&mut slots, &[9, 9, 9], 3, 7), 3);
         assert_eq!(slots, vec![20, 4, 6, 7]);
+    }
+
+    #[test]
+    fn validate_reports_an_unplaced_value_as_a_bug() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/seed.rn");
+        let compiled = compile_file(&file, &CheckOptions::default()).unwrap();
+        let g = compiled.model.graph();
+        let st = Structure::new(g);
+        let body = &st.bodies[st.types[0].first];
+        let mut plan = Plan::new(g, &st, body, &body.inputs);
+        assert_eq!(plan.validate(g), Ok(()));
+        // Every example's plans are complete (the emitter relies on it).
+        let v = plan.steps[0].defs[0];
+        let root = plan.root_of(v);
+        plan.storage.remove(&root);
+        let err = plan.validate(g).unwrap_err();
+        assert!(err.contains("never placed"), "{err}");
+        assert!(err.contains(&g.nodes[v].name), "{err}");
     }
 }

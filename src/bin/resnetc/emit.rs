@@ -29,14 +29,21 @@ pub fn emit(args: &EmitArgs) -> ExitCode {
         Err(code) => return code,
     };
     let source_name = header_name(&args.source.file);
-    let code = emit_rust(
+    let code = match emit_rust(
         &compiled.model,
         &compiled.sources,
         &EmitOptions {
             source_name,
             embed_weights: args.embed_weights.clone(),
         },
-    );
+    ) {
+        Ok(code) => code,
+        Err(e) => {
+            // An internal error (a bug in resnetc), as `export` reports one.
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
     match &args.output {
         Some(path) => match resnetc::atomic::write(path, code.as_bytes()) {
             Ok(()) => ExitCode::SUCCESS,
