@@ -125,3 +125,9 @@ pub fn compile_source(
     let (program, errors) = syntax::Program::from_source(name, text);
     finish(program, errors, options)
 }
+
+/// The language reference of `docs/ops.md` (`resnetc ops`): every op of the
+/// op table, then the built-in functions.
+pub fn reference_markdown() -> String {
+    crate::ir::ops::reference_markdown() + &crate::check::builtins::reference_markdown()
+}

@@ -131,7 +131,7 @@ fn op_reference_is_in_sync() {
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ops.md")).unwrap();
     assert_eq!(
         committed,
-        resnetc::ir::ops::reference_markdown(),
+        resnetc::reference_markdown(),
         "run `cargo run -- ops > docs/ops.md`"
     );
 }

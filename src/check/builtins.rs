@@ -49,6 +49,15 @@ pub const BUILTINS: &[Builtin] = &[
     },
 ];
 
+/// The built-in functions' section of `docs/ops.md`.
+pub fn reference_markdown() -> String {
+    let mut s = String::from("## Built-in functions\n\n| function | returns |\n|---|---|\n");
+    for b in BUILTINS {
+        s.push_str(&format!("| `{}` | {} |\n", b.signature, b.doc));
+    }
+    s
+}
+
 /// The built-ins' names.
 pub const NAMES: &[&str] = &["channels", "height", "width", "len", "min", "max"];
 

@@ -118,7 +118,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Ops) => {
-            print!("{}", resnetc::ir::ops::reference_markdown());
+            print!("{}", resnetc::reference_markdown());
             ExitCode::SUCCESS
         }
         Some(Command::Explain { code }) => explain(&code),
