@@ -392,6 +392,21 @@ fn arm(m: &Model) -> String {
              compare(\"{module} vs PyTorch\", &y, &want, 1e-4);\n"
         ));
     }
+    // Keras weights through a name map: the generated `Loader` reads them as
+    // the interpreter does (one loader rule, `TensorStore::tensor_mapped`).
+    if module == "seed" {
+        s.push_str(&format!(
+            "        let map = interp::NameMap::from_file(Path::new(\"tests/fixtures/nets/keras_seed.names.yaml\")).expect(\"name map\");\n\
+             let file = Path::new(\"tests/fixtures/nets/keras_seed_keras.safetensors\");\n\
+             let m = {module}::{ty}::from_store_with(&TensorStore::open(file).expect(\"store\"), &map).expect(\"Keras weights through the name map\");\n\
+             let x = interp::io::read_npy(Path::new(\"tests/fixtures/nets/keras_seed_input.npy\")).expect(\"input\");\n\
+             let c = compile_file(Path::new(\"examples/seed.rn\"), &CheckOptions::default()).expect(\"compile\");\n\
+             let w = interp::WeightsFile::open(file).expect(\"open\").load(&c.model, &map).expect(\"interpreter load\");\n\
+             let want = Interpreter::new(&c.model, &w).expect(\"plan\").forward(&[x.view()]).expect(\"forward\");\n\
+             let y = m.forward(x.view().into_dimensionality().expect(\"rank\")).expect(\"forward\");\n\
+             compare(\"{module} with Keras weights\", &y, &want.outputs[0].1, 0.0);\n"
+        ));
+    }
     s.push_str("    }\n");
     s
 }

@@ -217,3 +217,60 @@ fn a_map_entry_to_a_missing_name_is_a_missing_tensor() {
         "{all:?}"
     );
 }
+
+/// The one loader rule generated code shares (`TensorStore::tensor_mapped`):
+/// a renamed Keras kernel (HWIO) and dense matrix ([in, out]) come out in
+/// resnetc's layout; a name the file lacks is reported under both names.
+#[test]
+fn tensor_mapped_renames_and_transposes_keras_layouts() {
+    use resnetc::interp::{Layout, Tensor, Weights};
+    use resnetc::runtime::{Role, TensorStore};
+    let mut w = Weights::default();
+    let hwio: Vec<f32> = (0..24).map(|v| v as f32).collect();
+    w.insert(
+        "k",
+        Tensor {
+            shape: vec![1, 2, 3, 4],
+            data: hwio.clone(),
+        },
+    );
+    w.insert(
+        "d",
+        Tensor {
+            shape: vec![2, 3],
+            data: (0..6).map(|v| v as f32).collect(),
+        },
+    );
+    let store = TensorStore::from_vec(w.to_safetensors().unwrap()).unwrap();
+    let map = NameMap::new(Layout::Keras)
+        .rename("conv.weight", "k")
+        .rename("fc.weight", "d");
+    let k = store
+        .tensor_mapped("conv.weight", &[4, 3, 1, 2], &map, Role::ConvKernel)
+        .unwrap();
+    for (o, i, h, x) in [(0, 0, 0, 0), (3, 2, 0, 1), (1, 2, 0, 0), (2, 0, 0, 1)] {
+        // HWIO index [h, x, i, o] in row-major order.
+        let flat = ((h * 2 + x) * 3 + i) * 4 + o;
+        assert_eq!(k[[o, i, h, x]], hwio[flat], "OIHW [{o}, {i}, {h}, {x}]");
+    }
+    let d = store
+        .tensor_mapped("fc.weight", &[3, 2], &map, Role::DenseWeight)
+        .unwrap();
+    assert_eq!(d[[2, 1]], 5.0); // [in = 1, out = 2] in the file
+    // Torch layout: read as stored; a missing tensor names the file's name too.
+    let torch = NameMap::default().rename("conv.weight", "k");
+    let same = store
+        .tensor_mapped("conv.weight", &[1, 2, 3, 4], &torch, Role::ConvKernel)
+        .unwrap();
+    assert_eq!(same.as_slice().unwrap(), hwio.as_slice());
+    let err = store
+        .tensor_mapped(
+            "bn.weight",
+            &[4],
+            &map.rename("bn.weight", "gamma"),
+            Role::Other,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`gamma` (resnetc's `bn.weight`"), "{err}");
+}

@@ -536,7 +536,9 @@ pub(crate) fn model(
          (`resnetc init`, a PyTorch `state_dict`), read through \
          `resnetc::runtime::TensorStore` by [`{name}::from_path`] (memory-mapped), \
          [`{name}::from_bytes`] (`&'static [u8]`, e.g. `include_bytes!`) or \
-         [`{name}::from_store`]. Every batch norm that follows a convolution is folded \
+         [`{name}::from_store`]; files with other names or the Keras layout load through \
+         [`{name}::from_store_with`] and a `resnetc::runtime::NameMap` (what \
+         `resnetc run --names` reads from YAML). Every batch norm that follows a convolution is folded \
          into it when loading. Every missing or mis-shaped tensor is reported at once \
          (`StoreError::Mismatch`); extra tensors are ignored.\n\
          \n\
@@ -604,11 +606,21 @@ pub(crate) fn model(
     im.new_fn("from_store")
         .doc("Loads the weights from a tensor store, folding batch norms into convolutions.")
         .vis("pub")
+        .arg("store", "&TensorStore")
+        .ret("Result<Self, StoreError>")
+        .line("Self::from_store_with(store, &NameMap::default())");
+    im.new_fn("from_store_with")
+        .doc(
+            "Loads the weights from a tensor store whose names and layout `map` describes \
+             (as `resnetc run --names`), folding batch norms into convolutions.",
+        )
+        .vis("pub")
         .arg(if weights { "store" } else { "_store" }, "&TensorStore")
+        .arg(if weights { "map" } else { "_map" }, "&NameMap")
         .ret("Result<Self, StoreError>")
         .line("let mut l = Loader {")
         .line(if weights {
-            "    store,"
+            "    store,\n    map,"
         } else {
             "    _store: std::marker::PhantomData,"
         })

@@ -232,6 +232,8 @@ const IMPORTS: &[(&str, &str)] = &[
     ("resnetc::runtime::ndarray::Dimension", "Dimension"),
     ("resnetc::runtime::ndarray::RemoveAxis", "RemoveAxis"),
     ("resnetc::runtime::ndarray::concatenate", "concatenate("),
+    ("resnetc::runtime::NameMap", "NameMap"),
+    ("resnetc::runtime::Role", "Role::"),
     ("resnetc::runtime::StoreError", "StoreError"),
     ("resnetc::runtime::TensorStore", "TensorStore"),
     ("std::path::Path", "&Path"),

@@ -5,14 +5,13 @@
 //! dtypes — is collected and reported at once, each with the `.rn` span of
 //! the layer that owns the tensor; nothing runs half-loaded.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 use safetensors::{Dtype, SafeTensors};
-use serde::Deserialize;
 
 use super::memory::OutOfMemory;
 use crate::diag::{Code, Diagnostic};
@@ -360,39 +359,28 @@ fn describe_format_error(e: &safetensors::SafeTensorError, bytes: &[u8]) -> Stri
     }
 }
 
-/// How kernels are laid out in a weights file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Layout {
-    /// PyTorch: conv OIHW, dense [out, in].
-    #[default]
-    Torch,
-    /// Keras / TensorFlow: conv HWIO, dense [in, out].
-    Keras,
-}
+pub use crate::runtime::{Layout, NameMap};
 
-/// A YAML map from resnetc parameter names to the names in a weights file.
-///
-/// ```yaml
-/// layout: keras            # torch (default) or keras
-/// names:
-///   conv.weight: conv2d/kernel
-///   conv.bias: conv2d/bias
-/// ```
-/// Parameters not listed keep their own names.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NameMap {
-    /// The file's kernel layout.
-    #[serde(default)]
-    pub layout: Layout,
-    /// resnetc name → file name.
-    #[serde(default)]
-    pub names: BTreeMap<String, String>,
+/// The role of `op`'s rank-`rank` parameters for the file layout (shared with
+/// generated code through [`crate::runtime::Role`]).
+fn role(op: &Op) -> crate::runtime::Role {
+    match op {
+        Op::Conv(_) => crate::runtime::Role::ConvKernel,
+        Op::Dense(_) => crate::runtime::Role::DenseWeight,
+        _ => crate::runtime::Role::Other,
+    }
 }
 
 impl NameMap {
-    /// Reads a name map from a YAML file.
+    /// Reads a name map from a YAML file:
+    ///
+    /// ```yaml
+    /// layout: keras            # torch (default) or keras
+    /// names:
+    ///   conv.weight: conv2d/kernel
+    ///   conv.bias: conv2d/bias
+    /// ```
+    /// Parameters not listed keep their own names.
     pub fn from_file(path: &Path) -> Result<NameMap, WeightsError> {
         let text = std::fs::read_to_string(path).map_err(|e| WeightsError::NameMap {
             path: path.display().to_string(),
@@ -476,11 +464,7 @@ impl WeightsFile {
         let mut weights = Weights::default();
         for node in &g.nodes {
             for p in &node.params {
-                let file_name = map
-                    .names
-                    .get(&p.name)
-                    .cloned()
-                    .unwrap_or_else(|| p.name.clone());
+                let file_name = map.file_name(&p.name).to_string();
                 let view = match st.tensor(&file_name) {
                     Ok(v) => v,
                     Err(_) => {
@@ -502,7 +486,7 @@ impl WeightsFile {
                     });
                     continue;
                 }
-                let permutation = layout_permutation(map.layout, &node.op, view.shape().len());
+                let permutation = map.layout.permutation(role(&node.op), view.shape().len());
                 let found: Vec<usize> = match &permutation {
                     Some(perm) => perm.iter().map(|&i| view.shape()[i]).collect(),
                     None => view.shape().to_vec(),
@@ -518,8 +502,12 @@ impl WeightsFile {
                 }
                 if read && problems.is_empty() {
                     let raw = crate::runtime::f32s_from_le_bytes(view.data());
-                    let data = match &permutation {
-                        Some(perm) => permute(&raw, view.shape(), perm),
+                    let data = match permutation {
+                        Some(perm) => crate::runtime::names::permute(&raw, view.shape(), perm)
+                            .ok_or_else(|| WeightsError::NameMap {
+                                path: self.path.display().to_string(),
+                                reason: format!("tensor `{file_name}` cannot be transposed"),
+                            })?,
                         None => raw,
                     };
                     weights.insert(p.name.clone(), Tensor { shape: found, data });
@@ -547,26 +535,6 @@ impl WeightsFile {
         }
         Ok(weights)
     }
-}
-
-/// For Keras layouts: which file axis becomes each model axis.
-fn layout_permutation(layout: Layout, op: &Op, rank: usize) -> Option<Vec<usize>> {
-    match (layout, op, rank) {
-        // HWIO → OIHW
-        (Layout::Keras, Op::Conv(_), 4) => Some(vec![3, 2, 0, 1]),
-        // [in, out] → [out, in]
-        (Layout::Keras, Op::Dense(_), 2) => Some(vec![1, 0]),
-        _ => None,
-    }
-}
-
-/// Transposes a row-major tensor: output axis k is input axis `perm[k]`.
-fn permute(data: &[f32], shape: &[usize], perm: &[usize]) -> Vec<f32> {
-    let view = match ndarray::ArrayViewD::from_shape(shape, data) {
-        Ok(v) => v,
-        Err(_) => return data.to_vec(),
-    };
-    view.permuted_axes(perm).iter().copied().collect()
 }
 
 /// Deterministic initial weights, as torchvision initialises a fresh model:

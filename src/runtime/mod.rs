@@ -7,8 +7,10 @@
 //! numbers.
 
 pub mod kernels;
+pub(crate) mod names;
 mod store;
 
+pub use names::{Layout, NameMap, Role};
 #[cfg(feature = "compiler")]
 pub(crate) use store::f32s_from_le_bytes;
 pub use store::{StoreError, TensorStore};

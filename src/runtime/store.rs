@@ -6,6 +6,8 @@ use std::path::Path;
 use ndarray::{ArrayD, IxDyn};
 use safetensors::{Dtype, SafeTensors};
 
+use super::names::{NameMap, Role, permute};
+
 /// Why weights could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -125,6 +127,33 @@ impl TensorStore {
         }
     }
 
+    /// Reads resnetc's tensor `name` of `shape` through `map`: under the
+    /// file's name for it, transposed from the file's layout for `role`.
+    /// The interpreter's loader and generated code both read this way.
+    pub fn tensor_mapped(
+        &self,
+        name: &str,
+        shape: &[usize],
+        map: &NameMap,
+        role: Role,
+    ) -> Result<ArrayD<f32>, StoreError> {
+        let file_name = map.file_name(name);
+        let Some(entry) = self.index.get(file_name) else {
+            return Err(StoreError::Mismatch(vec![missing(name, file_name, shape)]));
+        };
+        let Some(perm) = map.layout.permutation(role, entry.shape.len()) else {
+            return self.tensor(file_name, shape);
+        };
+        let stored: Vec<usize> = match invert(perm) {
+            Some(inv) if shape.len() == perm.len() => inv.iter().map(|&k| shape[k]).collect(),
+            _ => entry.shape.clone(),
+        };
+        let raw = self.tensor(file_name, &stored)?;
+        let data = raw.as_slice().and_then(|d| permute(d, &stored, perm));
+        data.and_then(|d| ArrayD::from_shape_vec(IxDyn(shape), d).ok())
+            .ok_or_else(|| StoreError::Format(format!("tensor `{file_name}`: cannot transpose")))
+    }
+
     /// Reads tensor `name`, which must be f32 of exactly `shape`.
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<ArrayD<f32>, StoreError> {
         self.check(&[(name, shape)])?;
@@ -132,6 +161,24 @@ impl TensorStore {
         let data = f32s_from_le_bytes(&self.bytes.as_slice()[range]);
         ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| StoreError::Format(e.to_string()))
     }
+}
+
+/// The problem line of a tensor the file lacks.
+fn missing(name: &str, file_name: &str, shape: &[usize]) -> String {
+    if name == file_name {
+        format!("  - missing tensor `{name}` (shape {shape:?})")
+    } else {
+        format!("  - missing tensor `{file_name}` (resnetc's `{name}`, shape {shape:?})")
+    }
+}
+
+/// The inverse of a permutation (`None` if `perm` is not one).
+fn invert(perm: &[usize]) -> Option<Vec<usize>> {
+    let mut inv = vec![usize::MAX; perm.len()];
+    for (k, &p) in perm.iter().enumerate() {
+        *inv.get_mut(p)? = k;
+    }
+    inv.iter().all(|&i| i != usize::MAX).then_some(inv)
 }
 
 /// Decodes little-endian f32 data (safetensors' layout; any alignment).
