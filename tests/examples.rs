@@ -45,11 +45,12 @@ const FIGURES: &[(&str, u64, Option<u64>, &str)] = &[
     ("densenet121.rn", 7_978_856, None, "2.83"),
     // He et al. (2015), Table 6, option A: 0.27M, 0.46M, 0.66M, 0.85M, 1.7M.
     ("resnet20_cifar.rn", 269_722, Some(1_376), "0.04"),
-    ("resnet32_cifar.rn", 464_154, None, ""),
-    ("resnet44_cifar.rn", 658_586, None, ""),
-    ("resnet56_cifar.rn", 853_018, None, ""),
-    ("resnet110_cifar.rn", 1_727_962, None, ""),
-    ("seresnet50.rn", 28_088_024, Some(53_120), ""),
+    ("resnet32_cifar.rn", 464_154, None, "0.07"),
+    ("resnet44_cifar.rn", 658_586, None, "0.10"),
+    ("resnet56_cifar.rn", 853_018, None, "0.13"),
+    ("resnet110_cifar.rn", 1_727_962, None, "0.25"),
+    // timm's seresnet50: sum(p.numel() for p in model.parameters()).
+    ("seresnet50.rn", 28_088_024, Some(53_120), "4.09"),
 ];
 
 #[test]
