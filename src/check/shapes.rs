@@ -903,7 +903,30 @@ pub(crate) fn build_op(
 
 #[cfg(test)]
 mod tests {
-    use super::window_out;
+    use super::{Shape, broadcast, window_out};
+
+    #[test]
+    fn mul_broadcasts_size_one_dimensions_only() {
+        let s = |d: &[usize]| Shape(d.to_vec());
+        // A gate C×1×1 on C×H×W, either side; both sides at once.
+        assert_eq!(
+            broadcast(&s(&[8, 6, 6]), &s(&[8, 1, 1])),
+            Some(s(&[8, 6, 6]))
+        );
+        assert_eq!(
+            broadcast(&s(&[8, 1, 1]), &s(&[8, 6, 6])),
+            Some(s(&[8, 6, 6]))
+        );
+        assert_eq!(
+            broadcast(&s(&[8, 1, 6]), &s(&[1, 5, 1])),
+            Some(s(&[8, 5, 6]))
+        );
+        assert_eq!(broadcast(&s(&[8]), &s(&[8])), Some(s(&[8])));
+        // Sizes neither equal nor 1, or different ranks: no.
+        assert_eq!(broadcast(&s(&[8, 6, 6]), &s(&[4, 1, 1])), None);
+        assert_eq!(broadcast(&s(&[8, 6, 6]), &s(&[8])), None);
+        assert_eq!(broadcast(&s(&[8, 6, 6]), &s(&[8, 3, 3])), None);
+    }
 
     #[test]
     fn pytorch_window_formula() {
