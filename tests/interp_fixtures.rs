@@ -1,6 +1,8 @@
 //! The interpreter against independent references: PyTorch (torchvision's
-//! ResNet structure, a grouped/depthwise net) and Keras (the seed model).
-//! Fixtures are made by `tests/fixtures/make_fixtures.py` (see its README).
+//! ResNet structure, a grouped/depthwise net, the CIFAR ResNet-20 with
+//! option-A and option-B shortcuts), timm (SE-ResNet-50's structure) and Keras
+//! (the seed model). Fixtures are made by `tests/fixtures/make_fixtures.py` and
+//! `tests/fixtures/make_residual_fixtures.py` (see their README).
 
 use std::path::{Path, PathBuf};
 
