@@ -1927,10 +1927,21 @@ fn mul_shapes_error(sa: &Shape, sb: &Shape, operands: &[CallArg], span: Span) ->
                     format!("{dim}: {x} against {y}")
                 })
                 .collect();
-        e.help(format!(
+        e = e.help(format!(
             "make these sizes equal, or 1 on one side: {}",
             clash.join(", ")
-        ))
+        ));
+        // A gate (C'×1×1) with the wrong channel count for its feature map.
+        let gate = |s: &Shape| s.0.len() == 3 && s.0[1] == 1 && s.0[2] == 1;
+        let (map, g) = if gate(sb) { (sa, sb) } else { (sb, sa) };
+        match (map.0.first(), g.0.first()) {
+            (Some(&c), Some(&gc)) if gate(g) && !gate(map) && c != gc && gc != 1 => e.help(
+                format!(
+                    "the gate has {gc} channels and the feature map {c}: end the gate with `conv({c}, 1)` (then `sigmoid`)"
+                ),
+            ),
+            _ => e,
+        }
     }
 }
 
