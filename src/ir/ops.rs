@@ -342,7 +342,7 @@ pub const OPS: &[OpSpec] = &[
         kind: OpKind::PadChannels,
         name: "pad_channels",
         aliases: &[],
-        summary: "zero channels added before and after the input's (PyTorch `F.pad(x, (0, 0, 0, 0, before, after))`): the option-A shortcut of He et al.",
+        summary: "zero channels added before and after the input's (PyTorch `F.pad(x, (0, 0, 0, 0, before, after))`): the option-A shortcut of He et al. (2015)",
         shape_rule: "C×H×W → (before + C + after)×H×W (any rank: the first dimension grows)",
         params: "none",
         args: &[
