@@ -68,6 +68,7 @@ codes! {
     E0203 => "`groups` does not divide the input or output channel count.",
     E0204 => "An op applied to a tensor of the wrong rank (for example `dense` on N×C×H×W).",
     E0205 => "A dimension or element count too large to represent.",
+    E0210 => "The operands of `*` (mul) do not broadcast: equal ranks, and in each dimension equal sizes or a size 1.",
     E0300 => "A weights file lacks a tensor the model needs.",
     E0301 => "A weights file has a tensor the model does not use.",
     E0302 => "A tensor in a weights file has a different shape from the model's parameter.",

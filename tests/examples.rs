@@ -43,6 +43,14 @@ const FIGURES: &[(&str, u64, Option<u64>, &str)] = &[
     ("wide_resnet50_2.rn", 68_883_240, None, "11.4"),
     ("mobilenet_v2.rn", 3_504_872, None, "0.30"),
     ("densenet121.rn", 7_978_856, None, "2.83"),
+    // He et al. (2015), Table 6, option A: 0.27M, 0.46M, 0.66M, 0.85M, 1.7M.
+    ("resnet20_cifar.rn", 269_722, Some(1_376), "0.04"),
+    ("resnet32_cifar.rn", 464_154, None, "0.07"),
+    ("resnet44_cifar.rn", 658_586, None, "0.10"),
+    ("resnet56_cifar.rn", 853_018, None, "0.13"),
+    ("resnet110_cifar.rn", 1_727_962, None, "0.25"),
+    // timm's seresnet50: sum(p.numel() for p in model.parameters()).
+    ("seresnet50.rn", 28_088_024, Some(53_120), "4.09"),
 ];
 
 #[test]
@@ -89,6 +97,59 @@ fn resnet18_names_are_torchvision_state_dict_keys() {
         .filter(|l| !l.ends_with("num_batches_tracked") && !l.is_empty())
         .collect();
     assert_eq!(names, expected);
+}
+
+/// `examples/seresnet50.rn`'s parameters are timm's `seresnet50` state_dict
+/// keys, in order, with their shapes (`fixtures/seresnet50_state_dict_keys.txt`,
+/// made by `fixtures/make_residual_fixtures.py`): the SE reduction rounding
+/// (timm's `make_divisible`) included.
+#[test]
+fn seresnet50_names_and_shapes_are_timm_state_dict() {
+    let c = compile(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/seresnet50.rn"));
+    let got: Vec<String> = c
+        .model
+        .graph()
+        .params()
+        .map(|p| {
+            let dims: Vec<String> = p.shape.iter().map(usize::to_string).collect();
+            format!("{} {}", p.name, dims.join("x"))
+        })
+        .collect();
+    let expected: Vec<&str> = include_str!("fixtures/seresnet50_state_dict_keys.txt")
+        .lines()
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(got, expected);
+    assert!(expected.contains(&"layer1.0.se.fc1.weight 16x256x1x1"));
+    assert!(expected.contains(&"layer4.2.se.fc2.bias 2048"));
+}
+
+/// Option B stays a parameter of the same CIFAR definition: projections
+/// where the shape changes (`layer2.0.downsample`), ResNet-20's count with them.
+#[test]
+fn cifar_resnet_option_b_is_a_parameter() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("resnet20_option_b.rn");
+    let lib = dir.join("lib/resnet.rn");
+    let src = format!(
+        "import {:?}\nmodel resnet20_b = resnet_cifar(3, zero_pad: false)\n",
+        lib.display().to_string()
+    );
+    std::fs::write(&file, src).unwrap();
+    let c = compile(&file);
+    assert_eq!(c.model.costs().trainable_params, 272_474);
+    let names: Vec<&str> = c.model.graph().params().map(|p| p.name.as_str()).collect();
+    assert!(names.contains(&"layer2.0.downsample.0.weight"));
+    assert!(names.contains(&"layer3.0.downsample.1.running_var"));
+    // Option A has no parameters in its shortcuts: the torchvision-style names.
+    let a = compile(&dir.join("resnet20_cifar.rn"));
+    let a_names: Vec<&str> = a.model.graph().params().map(|p| p.name.as_str()).collect();
+    assert!(!a_names.iter().any(|n| n.contains("downsample")));
+    assert_eq!(
+        (a_names.first(), a_names.last()),
+        (Some(&"conv1.weight"), Some(&"fc.bias"))
+    );
+    assert!(a_names.contains(&"layer1.0.conv1.weight"));
 }
 
 #[test]

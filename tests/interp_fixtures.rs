@@ -1,6 +1,8 @@
 //! The interpreter against independent references: PyTorch (torchvision's
-//! ResNet structure, a grouped/depthwise net) and Keras (the seed model).
-//! Fixtures are made by `tests/fixtures/make_fixtures.py` (see its README).
+//! ResNet structure, a grouped/depthwise net, the CIFAR ResNet-20 with
+//! option-A and option-B shortcuts), timm (SE-ResNet-50's structure) and Keras
+//! (the seed model). Fixtures are made by `tests/fixtures/make_fixtures.py` and
+//! `tests/fixtures/make_residual_fixtures.py` (see their README).
 
 use std::path::{Path, PathBuf};
 
@@ -54,6 +56,37 @@ fn resnet18_matches_pytorch() {
         "resnet18_w8_output.npy",
     );
     eprintln!("resnet18_w8: max relative error {e:.2e}");
+}
+
+/// The paper's CIFAR ResNet-20 with option-A shortcuts (subsampling and
+/// zero channels: `pad_channels`), and with option-B projections, against
+/// PyTorch (`make_residual_fixtures.py`), weights loaded without a name map.
+#[test]
+fn cifar_resnet20_options_a_and_b_match_pytorch() {
+    for name in ["resnet20_cifar_w8", "resnet20_cifar_b_w4"] {
+        let e = check(
+            &nets().join(format!("{name}.rn")),
+            &format!("{name}.safetensors"),
+            None,
+            &format!("{name}_input.npy"),
+            &format!("{name}_output.npy"),
+        );
+        eprintln!("{name}: max relative error {e:.2e}");
+    }
+}
+
+/// timm's SE-ResNet-50 structure (the gate `out * se(out)`: `mul` with
+/// broadcasting) at width 4, timm's own `state_dict` names.
+#[test]
+fn seresnet50_matches_timm() {
+    let e = check(
+        &nets().join("seresnet50_w4.rn"),
+        "seresnet50_w4.safetensors",
+        None,
+        "seresnet50_w4_input.npy",
+        "seresnet50_w4_output.npy",
+    );
+    eprintln!("seresnet50_w4: max relative error {e:.2e}");
 }
 
 #[test]

@@ -765,6 +765,71 @@ fn concat_into_matches() {
 }
 
 #[test]
+fn mul_into_matches() {
+    let mut rng = Rng::new(12);
+    let x: Array4<f32> = rng.array((2, 3, 4, 5));
+    let xt_store: Array4<f32> = rng.array((2, 3, 5, 4));
+    let xt = xt_store.view().permuted_axes([0, 1, 3, 2]);
+    for gs in [(2, 3, 1, 1), (2, 3, 4, 5), (1, 1, 4, 1)] {
+        let g: Array4<f32> = rng.array(gs);
+        for (what, xv) in [("x", x.view()), ("permuted x", xt)] {
+            let want = mul(xv, g.view()).unwrap();
+            check_into(&format!("mul {what} * {gs:?}"), &want, true, |out| {
+                mul_into(xv, g.view(), out)
+            });
+            check_into(&format!("mul {gs:?} * {what}"), &want, true, |out| {
+                mul_into(g.view(), xv, out)
+            });
+        }
+    }
+    // Above the parallel threshold.
+    let big: Array4<f32> = rng.array((2, 16, 32, 32));
+    let gate: Array4<f32> = rng.array((2, 16, 1, 1));
+    let want = mul(big.view(), gate.view()).unwrap();
+    check_into("mul parallel", &want, true, |out| {
+        mul_into(big.view(), gate.view(), out)
+    });
+    // Shapes that do not broadcast, or an `out` of the inputs' shape but not
+    // the broadcast one.
+    let bad: Array4<f32> = rng.array((2, 2, 1, 1));
+    let mut out = Array4::<f32>::zeros((2, 3, 4, 5));
+    assert_shape_err(
+        mul_into(x.view(), bad.view(), out.view_mut()),
+        "mul mismatch",
+    );
+    let a: Array4<f32> = rng.array((2, 3, 1, 1));
+    let mut small = Array4::<f32>::zeros((2, 3, 1, 1));
+    assert_shape_err(
+        mul_into(a.view(), x.view(), small.view_mut()),
+        "mul out too small",
+    );
+}
+
+#[test]
+fn pad_channels_into_matches() {
+    let mut rng = Rng::new(13);
+    let x: Array4<f32> = rng.array((2, 3, 4, 5));
+    let xt_store: Array4<f32> = rng.array((2, 3, 5, 4));
+    let xt = xt_store.view().permuted_axes([0, 1, 3, 2]);
+    for (what, xv) in [("x", x.view()), ("permuted x", xt)] {
+        for (before, after) in [(2, 2), (0, 3), (1, 0)] {
+            let want = pad_channels(xv, before, after).unwrap();
+            check_into(
+                &format!("pad_channels {what} ({before}, {after})"),
+                &want,
+                true,
+                |out| pad_channels_into(xv, before, after, out),
+            );
+        }
+    }
+    let mut out = Array4::<f32>::zeros((2, 6, 4, 5));
+    assert_shape_err(
+        pad_channels_into(x.view(), 2, 2, out.view_mut()),
+        "pad_channels wrong out",
+    );
+}
+
+#[test]
 fn flatten_into_matches() {
     let mut rng = Rng::new(10);
     let x: Array4<f32> = rng.array((3, 4, 5, 2));
@@ -867,6 +932,12 @@ fn into_kernels_do_not_allocate() {
         });
         zero_alloc("concat_into", &mut || {
             concat_into(&[x.view(), y.view()], o_cat.view_mut()).unwrap()
+        });
+        zero_alloc("mul_into", &mut || {
+            mul_into(x.view(), o_gap.view(), o_same.view_mut()).unwrap()
+        });
+        zero_alloc("pad_channels_into", &mut || {
+            pad_channels_into(x.view(), 2, 2, o_cat.view_mut()).unwrap()
         });
         zero_alloc("flatten_into", &mut || {
             flatten_into(x.view(), o_flat.view_mut()).unwrap()

@@ -764,3 +764,62 @@ fn dense_matches_naive() {
     let w = r.array((3, 4));
     assert!(dense(x.view(), w.view(), None, Activation::None).is_err());
 }
+
+// ------------------------------------------------------- mul, pad_channels
+
+/// `mul` against index arithmetic: a size-1 axis reads index 0, on either side.
+#[test]
+fn mul_broadcasts_size_one_axes() {
+    let mut r = Rng::new(21);
+    let x: Array4<f32> = r.array((2, 3, 4, 5));
+    let shapes = [(2, 3, 1, 1), (2, 3, 4, 5), (1, 3, 1, 5), (2, 1, 4, 1)];
+    for gs in shapes {
+        let g: Array4<f32> = r.array(gs);
+        let at = |d: usize, i: usize| if d == 1 { 0 } else { i };
+        let want = Array4::from_shape_fn((2, 3, 4, 5), |(n, c, h, w)| {
+            x[[n, c, h, w]] * g[[at(gs.0, n), at(gs.1, c), at(gs.2, h), at(gs.3, w)]]
+        });
+        // Either side broadcasts, and the product is commutative bit for bit.
+        assert_eq!(mul(x.view(), g.view()).unwrap(), want, "x * g{gs:?}");
+        assert_eq!(mul(g.view(), x.view()).unwrap(), want, "g{gs:?} * x");
+    }
+    // Both sides broadcast: N×C×1×W against N×1×H×1.
+    let a: Array4<f32> = r.array((2, 3, 1, 5));
+    let b: Array4<f32> = r.array((2, 1, 4, 1));
+    let y = mul(a.view(), b.view()).unwrap();
+    assert_eq!(y.dim(), (2, 3, 4, 5));
+    assert_eq!(y[[1, 2, 3, 4]], a[[1, 2, 0, 4]] * b[[1, 0, 3, 0]]);
+    // Sizes that are neither equal nor 1: an error, not a panic.
+    let bad: Array4<f32> = r.array((2, 2, 1, 1));
+    assert!(matches!(
+        mul(x.view(), bad.view()),
+        Err(KernelError::Shape(_))
+    ));
+}
+
+/// `pad_channels` is PyTorch's `F.pad(x, (0, 0, 0, 0, before, after))`.
+#[test]
+fn pad_channels_adds_zero_channels() {
+    let mut r = Rng::new(22);
+    let x: Array4<f32> = r.array((2, 3, 4, 5));
+    for (before, after) in [(0, 0), (2, 2), (0, 4), (5, 0), (1, 3)] {
+        let y = pad_channels(x.view(), before, after).unwrap();
+        assert_eq!(y.dim(), (2, before + 3 + after, 4, 5));
+        for ((n, c, h, w), &v) in y.indexed_iter() {
+            let want = if c >= before && c < before + 3 {
+                x[[n, c - before, h, w]]
+            } else {
+                0.0
+            };
+            assert_eq!(v, want, "({before}, {after}) at {:?}", (n, c, h, w));
+        }
+    }
+    // Features N×F pad their second axis too; a rank-1 array has no channels.
+    let f: Array2<f32> = r.array((2, 3));
+    assert_eq!(pad_channels(f.view(), 1, 1).unwrap().dim(), (2, 5));
+    let v: Array1<f32> = r.array(3);
+    assert!(matches!(
+        pad_channels(v.view(), 1, 1),
+        Err(KernelError::Shape(_))
+    ));
+}

@@ -291,6 +291,20 @@ fn every_example_matches_resnetc_in_onnxruntime() {
             "resnet18_w8",
         ),
         (
+            "pytorch-resnet20_cifar_w8",
+            nets.join("resnet20_cifar_w8.rn"),
+            "resnet20_cifar_w8.safetensors",
+            None,
+            "resnet20_cifar_w8",
+        ),
+        (
+            "timm-seresnet50_w4",
+            nets.join("seresnet50_w4.rn"),
+            "seresnet50_w4.safetensors",
+            None,
+            "seresnet50_w4",
+        ),
+        (
             "keras-seed",
             repo().join("examples/seed.rn"),
             "keras_seed_keras.safetensors",

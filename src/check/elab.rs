@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use super::error::{CheckError, CheckErrorKind as K, Frame};
-use super::shapes::{MAX_ELEMENTS, bind, build_op, validate_args};
+use super::shapes::{MAX_ELEMENTS, bind, broadcast, build_op, validate_args};
 use super::value::{CallArg, PadKeyword, SeqItem, Stage, Value};
 use super::{Globals, builtins};
 use crate::ir::{
@@ -1206,6 +1206,15 @@ impl<'p> Elab<'p> {
             (Add, Value::Tensor(a), Value::Tensor(b)) => {
                 self.residual_add(env, a, b, [lhs, rhs], op_span, span)
             }
+            (Mul, Value::Tensor(a), Value::Tensor(b)) => {
+                // Two tensors: the element-wise product (a gate); `layer * n` below repeats.
+                let operands = [(a, lhs), (b, rhs)].map(|(id, e)| CallArg {
+                    name: None,
+                    value: Value::Tensor(id),
+                    span: e.span,
+                });
+                self.apply_op(OpKind::Mul, &[], &[a, b], &operands, None, span)
+            }
             (Mul, Value::Stage(s), Value::Int(n)) | (Mul, Value::Int(n), Value::Stage(s)) => {
                 if !(0..=MAX_REPEAT).contains(&n) {
                     let count_expr = if lhs_is_int { lhs } else { rhs };
@@ -1729,6 +1738,12 @@ impl<'p> Elab<'p> {
                 "resnetc never broadcasts: the operands of `add` must have exactly the same shape",
             ));
         }
+        if kind == OpKind::Mul
+            && let [sa, sb] = shapes.as_slice()
+            && broadcast(sa, sb).is_none()
+        {
+            return self.err(mul_shapes_error(sa, sb, input_args, span));
+        }
         if kind == OpKind::Concat && shapes.len() >= 2 {
             let rest = |s: &Shape| s.0.get(1..).map(<[usize]>::to_vec);
             if shapes
@@ -1879,6 +1894,57 @@ impl<'p> Elab<'p> {
 
 /// E0205 for a learned tensor of more than 2^40 elements (`dense(2^40)`
 /// after 2^40 features), with its exact size and how to shrink it.
+/// `a * b` (or `mul(a, b)`) on shapes that do not broadcast: both shapes,
+/// the dimensions that clash, and the rule.
+fn mul_shapes_error(sa: &Shape, sb: &Shape, operands: &[CallArg], span: Span) -> CheckError {
+    let mut e = CheckError::new(
+        K::MulShapes {
+            shapes: vec![sa.to_string(), sb.to_string()],
+        },
+        span,
+    )
+    .label("shapes do not broadcast");
+    for (a, s) in operands.iter().zip([sa, sb]) {
+        e = e.with(a.span, format!("this is {s}"));
+    }
+    e = e.note("`*` broadcasts size-1 dimensions only: the ranks must be equal and each dimension equal or 1 on one side (N×C×1×1 against N×C×H×W)");
+    if sa.0.len() != sb.0.len() {
+        e.help(format!(
+            "the ranks differ ({} and {} dimensions besides N): bring both to N×C×H×W (a gate from `global_avgpool` keeps C×1×1; do not `flatten` it)",
+            sa.0.len(),
+            sb.0.len()
+        ))
+    } else {
+        let clash: Vec<String> =
+            sa.0.iter()
+                .zip(&sb.0)
+                .enumerate()
+                .filter(|(_, (x, y))| x != y && **x != 1 && **y != 1)
+                .map(|(d, (x, y))| {
+                    let dim = ["channels", "height", "width"]
+                        .get(d)
+                        .map_or_else(|| format!("dimension {}", d + 1), |s| s.to_string());
+                    format!("{dim}: {x} against {y}")
+                })
+                .collect();
+        e = e.help(format!(
+            "make these sizes equal, or 1 on one side: {}",
+            clash.join(", ")
+        ));
+        // A gate (C'×1×1) with the wrong channel count for its feature map.
+        let gate = |s: &Shape| s.0.len() == 3 && s.0[1] == 1 && s.0[2] == 1;
+        let (map, g) = if gate(sb) { (sa, sb) } else { (sb, sa) };
+        match (map.0.first(), g.0.first()) {
+            (Some(&c), Some(&gc)) if gate(g) && !gate(map) && c != gc && gc != 1 => e.help(
+                format!(
+                    "the gate has {gc} channels and the feature map {c}: end the gate with `conv({c}, 1)` (then `sigmoid`)"
+                ),
+            ),
+            _ => e,
+        }
+    }
+}
+
 fn tensor_too_large(op: &Op, p: &Param, span: Span) -> CheckError {
     let dims: Vec<String> = p.shape.iter().map(usize::to_string).collect();
     let count = p

@@ -102,6 +102,12 @@ pub enum CheckErrorKind {
         /// The operand shapes, rendered.
         shapes: Vec<String>,
     },
+    /// Operands of `*` whose shapes do not broadcast.
+    #[error("cannot multiply tensors of shapes {}: they do not broadcast", shapes.join(" and "))]
+    MulShapes {
+        /// The operand shapes, rendered.
+        shapes: Vec<String>,
+    },
     /// Inputs of `concat` that differ outside the channel dimension.
     #[error("cannot concatenate tensors of shapes {} along channels", shapes.join(" and "))]
     ConcatShapes {
@@ -180,6 +186,7 @@ impl CheckErrorKind {
             Groups { .. } => Code::E0203,
             Rank { .. } => Code::E0204,
             TooLarge { .. } => Code::E0205,
+            MulShapes { .. } => Code::E0210,
             UnusedTensor { .. } => Code::W0001,
             UnusedParam { .. } => Code::W0002,
         }

@@ -240,6 +240,15 @@ impl Bound<'_> {
         self.at_least(name, v, 0, "negative")
     }
 
+    /// A required integer argument that may be 0 (`pad_channels`' counts).
+    fn count(&self, name: &str) -> Result<usize, CheckError> {
+        match self.raw(name) {
+            Some(Value::Int(v)) => self.non_negative(name, *v),
+            Some(v) => Err(self.type_error(name, "an integer, 0 or more", v)),
+            None => Err(self.bad(name, "missing")),
+        }
+    }
+
     /// `v` as a size of at least `min` (and at most 2^40); `what` words the error.
     fn at_least(&self, name: &str, v: i64, min: i64, what: &str) -> Result<usize, CheckError> {
         if v < min {
@@ -588,9 +597,32 @@ pub(crate) fn validate_args(kind: OpKind, b: &Bound) -> Result<(), CheckError> {
         OpKind::LeakyRelu => {
             b.slope()?;
         }
+        OpKind::PadChannels => {
+            b.count("before")?;
+            b.count("after")?;
+        }
         _ => {}
     }
     Ok(())
+}
+
+/// The shape of `a * b` under `mul`'s one broadcasting rule: equal ranks,
+/// and in each dimension equal sizes or a size 1 (which takes the other's
+/// size). `None` if the shapes do not broadcast.
+pub(crate) fn broadcast(a: &Shape, b: &Shape) -> Option<Shape> {
+    if a.0.len() != b.0.len() {
+        return None;
+    }
+    a.0.iter()
+        .zip(&b.0)
+        .map(|(&x, &y)| match (x, y) {
+            _ if x == y => Some(x),
+            (1, y) => Some(y),
+            (x, 1) => Some(x),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(Shape)
 }
 
 /// Builds the IR op for `kind` applied to `inputs` and infers its output shape.
@@ -768,6 +800,60 @@ pub(crate) fn build_op(
                 Shape(vec![out]),
             ))
         }
+        OpKind::Mul => match inputs {
+            [a, c] => match broadcast(a, c) {
+                Some(shape) => Ok((Op::Mul, shape)),
+                None => Err(CheckError::new(
+                    K::MulShapes {
+                        shapes: vec![a.to_string(), c.to_string()],
+                    },
+                    span,
+                )
+                .label("shapes do not broadcast")),
+            },
+            _ => Err(CheckError::new(
+                K::Arguments {
+                    callee: name.into(),
+                    message: format!(
+                        "`{name}` takes two tensors, but {} were given",
+                        inputs.len()
+                    ),
+                },
+                span,
+            )
+            .help("write `a * b`")),
+        },
+        OpKind::PadChannels => {
+            let x = one()?;
+            let before = b.count("before")?;
+            let after = b.count("after")?;
+            let Some((&c, rest)) = x.0.split_first() else {
+                return Err(rank_error(
+                    name,
+                    "a channel dimension (N×C or N×C×H×W)",
+                    x,
+                    span,
+                ));
+            };
+            let total = (c as u64)
+                .checked_add(before as u64)
+                .and_then(|t| t.checked_add(after as u64))
+                .filter(|&t| t <= MAX_ELEMENTS);
+            let Some(total) = total else {
+                return Err(CheckError::new(
+                    K::TooLarge {
+                        what: "the channel count of `pad_channels`".into(),
+                    },
+                    span,
+                )
+                .label(format!("{before} + {c} + {after} channels"))
+                .help("add fewer zero channels"));
+            };
+            let mut shape = vec![total as usize];
+            shape.extend_from_slice(rest);
+            // (The element count is checked where the node is added.)
+            Ok((Op::PadChannels { before, after }, Shape(shape)))
+        }
         OpKind::Add | OpKind::Concat => {
             if inputs.len() < 2 {
                 return Err(CheckError::new(
@@ -817,7 +903,30 @@ pub(crate) fn build_op(
 
 #[cfg(test)]
 mod tests {
-    use super::window_out;
+    use super::{Shape, broadcast, window_out};
+
+    #[test]
+    fn mul_broadcasts_size_one_dimensions_only() {
+        let s = |d: &[usize]| Shape(d.to_vec());
+        // A gate C×1×1 on C×H×W, either side; both sides at once.
+        assert_eq!(
+            broadcast(&s(&[8, 6, 6]), &s(&[8, 1, 1])),
+            Some(s(&[8, 6, 6]))
+        );
+        assert_eq!(
+            broadcast(&s(&[8, 1, 1]), &s(&[8, 6, 6])),
+            Some(s(&[8, 6, 6]))
+        );
+        assert_eq!(
+            broadcast(&s(&[8, 1, 6]), &s(&[1, 5, 1])),
+            Some(s(&[8, 5, 6]))
+        );
+        assert_eq!(broadcast(&s(&[8]), &s(&[8])), Some(s(&[8])));
+        // Sizes neither equal nor 1, or different ranks: no.
+        assert_eq!(broadcast(&s(&[8, 6, 6]), &s(&[4, 1, 1])), None);
+        assert_eq!(broadcast(&s(&[8, 6, 6]), &s(&[8])), None);
+        assert_eq!(broadcast(&s(&[8, 6, 6]), &s(&[8, 3, 3])), None);
+    }
 
     #[test]
     fn pytorch_window_formula() {

@@ -455,6 +455,21 @@ pub(crate) fn emit_body(
                             )
                         }
                     },
+                    Op::Mul => {
+                        code.helpers.insert(Helper::Mul);
+                        // The checked graph gives a mul exactly two operands.
+                        let mut args = reads.clone();
+                        args.extend([out, layer]);
+                        ("op_mul".into(), args, "?;".into())
+                    }
+                    Op::PadChannels { before, after } => {
+                        code.helpers.insert(Helper::PadChannels);
+                        (
+                            "op_pad_channels".into(),
+                            vec![x, before.to_string(), after.to_string(), out, layer],
+                            "?;".into(),
+                        )
+                    }
                     Op::Concat => {
                         code.helpers.insert(Helper::Concat);
                         (

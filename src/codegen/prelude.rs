@@ -72,11 +72,15 @@ pub(crate) enum Helper {
     AddAssign,
     /// `op_concat`.
     Concat,
+    /// `op_mul`.
+    Mul,
+    /// `op_pad_channels`.
+    PadChannels,
 }
 
 impl Helper {
     /// Every helper, in the order they are emitted.
-    pub(crate) const ALL: [Helper; 29] = {
+    pub(crate) const ALL: [Helper; 31] = {
         use Helper::*;
         [
             ForwardError,
@@ -108,6 +112,8 @@ impl Helper {
             Add,
             AddAssign,
             Concat,
+            Mul,
+            PadChannels,
         ]
     };
 
@@ -144,6 +150,8 @@ impl Helper {
             Add => "op_add",
             AddAssign => "op_add_assign",
             Concat => "op_concat",
+            Mul => "op_mul",
+            PadChannels => "op_pad_channels",
         }
     }
 
@@ -163,7 +171,9 @@ impl Helper {
             ConvFolded => &[Conv],
             Dense | BatchNorm => &[LoaderTensor, KernelError],
             MaxPool | AvgPool => &[KernelError, Padding2d],
-            GlobalAvgPool | Flatten | Softmax | Add | AddAssign | Concat => &[KernelError],
+            GlobalAvgPool | Flatten | Softmax | Add | AddAssign | Concat | Mul | PadChannels => {
+                &[KernelError]
+            }
         }
     }
 

@@ -450,7 +450,7 @@ fn fill(op: &Op) -> &'static str {
         Op::BatchNorm(_) => "#d9ead3",
         Op::Activation(_) | Op::Softmax => "#fce5cd",
         Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalAvgPool => "#d9d2e9",
-        Op::Add | Op::Concat => "#f4cccc",
-        Op::Flatten | Op::Dropout { .. } | Op::Identity => "#f3f3f3",
+        Op::Add | Op::Concat | Op::Mul => "#f4cccc",
+        Op::Flatten | Op::Dropout { .. } | Op::Identity | Op::PadChannels { .. } => "#f3f3f3",
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use super::proto::{GraphProto, NodeProto, TensorProto, ValueInfoProto};
-use super::values::{attr_float, attr_int, attr_ints, node, tensor, value_info};
+use super::values::{attr_float, attr_int, attr_ints, node, tensor, tensor_i64, value_info};
 use super::{ExportError, ExportOptions, GELU_OPSET};
 use crate::interp::{Tensor, Weights};
 use crate::ir::ops::BatchNormParams;
@@ -93,6 +93,14 @@ impl<'a> Builder<'a> {
     fn scalar(&mut self, layer: &str, what: &str, v: f32) -> Result<String, ExportError> {
         let name = format!("{layer}/{what}");
         self.initializer(&name, &[], &[v], layer)?;
+        Ok(name)
+    }
+
+    /// Adds an int64 vector constant `{layer}/{what}`; returns its name.
+    fn ints(&mut self, layer: &str, what: &str, v: &[i64]) -> Result<String, ExportError> {
+        let name = format!("{layer}/{what}");
+        self.claim(&name, || format!("an initializer of layer `{layer}`"))?;
+        self.initializers.push(tensor_i64(&name, v));
         Ok(name)
     }
 
@@ -334,6 +342,24 @@ pub(super) fn lower(
                 3.. => onnx("Sum", &ins, Vec::new()),
                 _ => return Err(internal("an add with fewer than two inputs")),
             },
+            // Numpy broadcasting, of which resnetc's size-1 rule is a case.
+            Op::Mul => match ins.as_slice() {
+                [a, c] => onnx("Mul", &[a, c], Vec::new()),
+                _ => return Err(internal("a mul without exactly two inputs")),
+            },
+            Op::PadChannels { before, after } => {
+                let x = one()?;
+                // `pads`: the begins of every axis (N, C, …), then the ends.
+                let rank = nd.shape.0.len() + 1;
+                let mut pads = vec![0i64; 2 * rank];
+                let as_i64 = |v: usize| {
+                    i64::try_from(v).map_err(|_| internal("a channel padding beyond 2^63"))
+                };
+                pads[1] = as_i64(*before)?;
+                pads[rank + 1] = as_i64(*after)?;
+                let pads = b.ints(&nd.name, "pads", &pads)?;
+                onnx("Pad", &[x, &pads], Vec::new()) // mode "constant", value 0: the defaults
+            }
             Op::Concat => {
                 if ins.is_empty() {
                     return Err(internal("a concat without inputs"));

@@ -44,6 +44,17 @@ pub fn tensor(name: &str, dims: &[usize], data: &[f32]) -> TensorProto {
     }
 }
 
+/// An int64 initializer (`Pad`'s `pads`), its data as little-endian `raw_data`.
+pub fn tensor_i64(name: &str, data: &[i64]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: vec![data.len() as i64],
+        data_type: Some(DataType::Int64 as i32),
+        raw_data: Some(data.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        ..Default::default()
+    }
+}
+
 /// An integer attribute.
 pub fn attr_int(name: &str, i: i64) -> AttributeProto {
     AttributeProto {

@@ -39,6 +39,11 @@ enum Step {
     Identity,
     Add,
     Concat,
+    Mul,
+    PadChannels {
+        before: usize,
+        after: usize,
+    },
 }
 
 /// A model ready to run: weights folded, buffers planned.
@@ -256,6 +261,11 @@ impl Interpreter {
                 Op::Dropout { .. } | Op::Identity => Step::Identity,
                 Op::Add => Step::Add,
                 Op::Concat => Step::Concat,
+                Op::Mul => Step::Mul,
+                Op::PadChannels { before, after } => Step::PadChannels {
+                    before: *before,
+                    after: *after,
+                },
             };
             steps.push(step);
         }
@@ -461,6 +471,21 @@ impl Interpreter {
             Step::Add => {
                 let views: Vec<_> = args.iter().map(|a| a.view()).collect();
                 k::add(&views).map_err(ke)?
+            }
+            Step::Mul => match args {
+                [a, b] => k::mul(a.view(), b.view()).map_err(ke)?,
+                _ => {
+                    return Err(RunError::Kernel {
+                        layer: name.to_string(),
+                        message: format!(
+                            "mul has {} inputs, expected two (a bug in resnetc)",
+                            args.len()
+                        ),
+                    });
+                }
+            },
+            Step::PadChannels { before, after } => {
+                k::pad_channels(first()?.view(), *before, *after).map_err(ke)?
             }
             Step::Concat => {
                 if args.iter().all(|a| a.ndim() == 4) {

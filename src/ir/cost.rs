@@ -208,6 +208,8 @@ impl Op {
             | Op::Dropout { .. }
             | Op::Add
             | Op::Concat
+            | Op::Mul
+            | Op::PadChannels { .. }
             | Op::Identity => Some(0),
         }
     }

@@ -69,6 +69,10 @@ pub(crate) fn op_arg_words(op: &Op) -> Vec<String> {
         }
         Op::Activation(super::Activation::LeakyRelu { slope }) => w.push(format!("slope={slope}")),
         Op::Dropout { p } => w.push(format!("p={p}")),
+        Op::PadChannels { before, after } => {
+            w.push(format!("before={before}"));
+            w.push(format!("after={after}"));
+        }
         _ => {}
     }
     w

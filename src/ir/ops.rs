@@ -47,6 +47,10 @@ pub enum OpKind {
     Concat,
     /// Passes its input through.
     Identity,
+    /// Element-wise product with size-1 broadcasting (`a * b`).
+    Mul,
+    /// Zero channels added before and after the input's channels.
+    PadChannels,
 }
 
 /// The type of an op argument.
@@ -102,6 +106,8 @@ pub enum Arity {
     One,
     /// Two or more.
     Many,
+    /// Exactly two.
+    Two,
 }
 
 /// The language-level description of an op.
@@ -322,6 +328,39 @@ pub const OPS: &[OpSpec] = &[
         arity: Arity::Many,
     },
     simple(OpKind::Identity, "identity", "passes its input through"),
+    OpSpec {
+        kind: OpKind::Mul,
+        name: "mul",
+        aliases: &[],
+        summary: "element-wise product, written `a * b`: a gate scaling a feature map (squeeze-and-excitation)",
+        shape_rule: "equal ranks; in every dimension the sizes are equal or one of them is 1, which broadcasts (C×1×1 against C×H×W, either side); output the larger size in each dimension. `+` never broadcasts: a skip connection whose shapes differ is a mistake, a gate is not",
+        params: "none",
+        args: &[],
+        arity: Arity::Two,
+    },
+    OpSpec {
+        kind: OpKind::PadChannels,
+        name: "pad_channels",
+        aliases: &[],
+        summary: "zero channels added before and after the input's (PyTorch `F.pad(x, (0, 0, 0, 0, before, after))`): the option-A shortcut of He et al. (2015)",
+        shape_rule: "C×H×W → (before + C + after)×H×W (any rank: the first dimension grows)",
+        params: "none",
+        args: &[
+            arg(
+                "before",
+                T::Int,
+                D::Required,
+                "zero channels before the input's, 0 or more",
+            ),
+            arg(
+                "after",
+                T::Int,
+                D::Required,
+                "zero channels after the input's, 0 or more",
+            ),
+        ],
+        arity: Arity::One,
+    },
 ];
 
 /// Looks an op up by its name or an alias.
@@ -461,6 +500,15 @@ pub enum Op {
     Concat,
     /// Identity.
     Identity,
+    /// Element-wise product, size-1 dimensions broadcast.
+    Mul,
+    /// Zero channels around the input's.
+    PadChannels {
+        /// Zero channels before the input's.
+        before: usize,
+        /// Zero channels after the input's.
+        after: usize,
+    },
 }
 
 impl Op {
@@ -496,6 +544,8 @@ impl Op {
             Op::Add => OpKind::Add,
             Op::Concat => OpKind::Concat,
             Op::Identity => OpKind::Identity,
+            Op::Mul => OpKind::Mul,
+            Op::PadChannels { .. } => OpKind::PadChannels,
         })
     }
 
@@ -584,6 +634,7 @@ pub fn reference_markdown() -> String {
             match op.arity {
                 Arity::One => "one tensor (`x -> op` or `op(x)`)",
                 Arity::Many => "two or more tensors (`op(a, b, ...)`)",
+                Arity::Two => "two tensors (`op(a, b)`)",
             }
         );
         let _ = writeln!(s, "- Shape rule: {}", op.shape_rule);

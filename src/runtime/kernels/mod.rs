@@ -29,6 +29,8 @@ pub mod dense;
 pub mod error;
 pub mod flatten;
 mod matmul;
+pub mod mul;
+pub mod pad_channels;
 pub mod pool;
 pub mod softmax;
 
@@ -44,6 +46,8 @@ pub use conv::{Conv2dParams, Padding2d, conv2d, conv2d_into, conv2d_output_hw};
 pub use dense::{dense, dense_into};
 pub use error::KernelError;
 pub use flatten::{flatten, flatten_into};
+pub use mul::{mul, mul_into};
+pub use pad_channels::{pad_channels, pad_channels_into};
 pub use pool::{
     AvgPool2dParams, MaxPool2dParams, avg_pool2d, avg_pool2d_into, global_avg_pool,
     global_avg_pool_into, max_pool2d, max_pool2d_into, pool_output_size,
