@@ -19,6 +19,7 @@ use std::collections::HashMap;
 
 pub use error::{CheckError, CheckErrorKind, Frame};
 pub use shapes::MAX_ELEMENTS;
+pub(crate) use shapes::window_out;
 
 use crate::diag::Diagnostic;
 use crate::ir::{CheckedModel, Costs, Graph, Overflow};

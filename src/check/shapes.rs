@@ -460,7 +460,7 @@ fn extent(kernel: usize, dilation: usize) -> u128 {
 
 /// Output size of a window op along one dimension (PyTorch's formula),
 /// computed exactly in `u128`; `None` if the window does not fit.
-fn window_out(
+pub(crate) fn window_out(
     input: usize,
     pad_before: usize,
     pad_after: usize,

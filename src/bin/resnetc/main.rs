@@ -12,6 +12,7 @@ mod graph;
 mod lsp;
 mod man;
 mod run;
+mod sizes;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -66,6 +67,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Run the language server on stdin/stdout (for editors: diagnostics, hover, definitions).
     Lsp,
+    /// State which input heights and widths a model accepts, as a formula.
+    Sizes(sizes::SizesArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -133,6 +136,7 @@ fn main() -> ExitCode {
         Some(Command::Fmt(args)) => fmt::fmt(&args),
         Some(Command::Export(args)) => export::export(&args),
         Some(Command::Lsp) => lsp::lsp(),
+        Some(Command::Sizes(args)) => sizes::sizes(&args),
         None => summary(&cli.summary),
     }
 }
@@ -183,6 +187,9 @@ pub(crate) fn compile_reporting(
             report_with(&e.diagnostics, &e.sources, format, color);
             let errors = e.diagnostics.iter().filter(|d| d.is_error()).count();
             if matches!(format, MessageFormat::Human) {
+                if let Some(help) = sizes::input_help(file, options) {
+                    eprintln!("{help}");
+                }
                 eprintln!(
                     "error: could not compile `{}` due to {errors} previous error{}",
                     file.display(),
@@ -285,7 +292,9 @@ fn summary(args: &SummaryArgs) -> ExitCode {
     };
     let summary = Summary::new(&compiled.model);
     let text = match args.format {
-        Format::Table => summary.render(),
+        Format::Table => {
+            summary.render() + &sizes::summary_line(file, &options).unwrap_or_default()
+        }
         Format::Ir => compiled.model.graph().dump(&compiled.sources),
         Format::Json => match serde_json::to_string_pretty(&summary) {
             Ok(s) => s + "\n",
