@@ -40,10 +40,10 @@ struct Cli {
 enum Command {
     /// Print the reference of every op and built-in function (Markdown).
     Ops,
-    /// Explain a diagnostic code, e.g. `resnetc explain E0200`.
+    /// Explain a diagnostic code, e.g. `resnetc explain E0200`; without a code, list them all.
     Explain {
-        /// The code (E0001, W0001, ...).
-        code: String,
+        /// The code (E0001, W0001, ...); omit it to list every code.
+        code: Option<String>,
     },
     /// Run a model on the CPU: on an .npy batch, images, or a seeded random batch.
     Run(run::RunArgs),
@@ -124,7 +124,13 @@ fn main() -> ExitCode {
             print!("{}", resnetc::ir::ops::reference_markdown());
             ExitCode::SUCCESS
         }
-        Some(Command::Explain { code }) => explain(&code),
+        Some(Command::Explain { code: Some(code) }) => explain(&code),
+        Some(Command::Explain { code: None }) => {
+            for c in Code::ALL {
+                println!("{}: {}", c.as_str(), c.explain());
+            }
+            ExitCode::SUCCESS
+        }
         Some(Command::Run(args)) => run::run(&args),
         Some(Command::Init(args)) => run::init(&args),
         Some(Command::Check(args)) => run::check(&args),
