@@ -44,8 +44,10 @@ fn with_size(base: &[(String, Vec<usize>)], input: usize, dim: usize, n: usize) 
     }
 }
 
-fn compiles(path: &std::path::Path, options: &CheckOptions) -> bool {
-    resnetc::compile_file(path, options).is_ok()
+/// Whether the parsed program checks with `options` (what `compile_file`
+/// does after parsing, which the brute force does once per example).
+fn compiles(program: &resnetc::syntax::Program, options: &CheckOptions) -> bool {
+    resnetc::check::check(program, options).is_ok()
 }
 
 /// Sizes compiled in full for a large example.
@@ -74,6 +76,8 @@ fn sample(d: &DimSizes, declared: usize) -> Vec<usize> {
 
 fn check_example(path: &std::path::Path) -> String {
     let compiled = resnetc::compile_file(path, &CheckOptions::default()).expect("compiles");
+    let (program, syntax_errors) = resnetc::syntax::load(path).expect("readable");
+    assert!(syntax_errors.is_empty());
     let graph = compiled.model.graph();
     let base: Vec<(String, Vec<usize>)> = graph
         .inputs
@@ -117,7 +121,7 @@ fn check_example(path: &std::path::Path) -> String {
             let wrong: Vec<usize> = sizes
                 .par_iter()
                 .copied()
-                .filter(|&n| compiles(path, &with_size(&base, index, dim, n)) != d.contains(n))
+                .filter(|&n| compiles(&program, &with_size(&base, index, dim, n)) != d.contains(n))
                 .collect();
             assert!(
                 wrong.is_empty(),
@@ -257,5 +261,19 @@ fn cli_prints_formula_and_nearest_sizes() {
     assert!(
         err.contains("help: `x` accepts H ≥ 29, W ≥ 29; nearest valid sizes: H 20 → 29; try `--input x=3x29x33`"),
         "{err}"
+    );
+}
+
+#[test]
+fn huge_declared_sizes_are_cheap() {
+    // The least size is found by binary search, never by listing the sizes below.
+    let text = "model m { input x: [1, 1000000000, 8]\n a = x -> maxpool(2, stride: 2)\n b = x -> conv(1, 3, stride: 2, pad: 1)\n a + b }";
+    let start = std::time::Instant::now();
+    let (line, _) = formula_of(text);
+    assert_eq!(line, "x: H = 2·k, k ≥ 1, W = 2·k, k ≥ 1");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
     );
 }

@@ -68,25 +68,19 @@ impl DimSizes {
             return (Some(n), Some(n));
         }
         match self {
-            DimSizes::Periodic { period, .. } => {
+            DimSizes::Periodic { period, least, .. } => {
+                // Within one period on either side (or the least size).
                 let below = (n.saturating_sub(*period)..n)
                     .rev()
                     .find(|&m| self.contains(m));
-                let above = (n + 1..=n.saturating_add(*period).saturating_add(self.least()))
-                    .find(|&m| self.contains(m));
+                let from = (n + 1).max(*least);
+                let above = (from..=from.saturating_add(*period)).find(|&m| self.contains(m));
                 (below, above)
             }
             DimSizes::Checked { valid, .. } => (
                 valid.iter().rev().find(|&&m| m < n).copied(),
                 valid.iter().find(|&&m| m > n).copied(),
             ),
-        }
-    }
-
-    fn least(&self) -> usize {
-        match self {
-            DimSizes::Periodic { least, .. } => *least,
-            DimSizes::Checked { valid, .. } => valid.first().copied().unwrap_or(0),
         }
     }
 

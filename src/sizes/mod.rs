@@ -54,8 +54,11 @@ use crate::syntax::Program;
 
 /// Periods above this are not enumerated (each residue costs a compilation).
 const MAX_PERIOD: u128 = 4096;
-/// The range listed when no formula can be proven.
+/// The range listed when no formula can be proven: at least 1..=512, and
+/// up to the declared size if that is larger, but never past 4096 sizes.
 const CHECKED_RANGE: usize = 512;
+/// The largest range compiled size by size.
+const CHECKED_MAX: usize = 4096;
 
 /// The valid sizes of one C×H×W input.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -247,25 +250,34 @@ fn periodic(
     }
     let residue_ok = |n: usize| v[(n + period - declared % period) % period];
     // Below `declared`, sizes with a valid residue are valid exactly from the
-    // least size where every window fits: binary search for it.
-    let candidates: Vec<usize> = (1..declared).filter(|&n| residue_ok(n)).collect();
-    let (mut lo, mut hi) = (0, candidates.len());
+    // least size where every window fits: binary search for it among them.
+    // The k-th such size (from 0) is `(k / |R|)·P + R[k mod |R|]`, with the
+    // residues R taken in 1..=P so that every size is at least 1.
+    let mut residues: Vec<usize> = (1..=period).filter(|&r| residue_ok(r)).collect();
+    residues.sort_unstable();
+    let per = residues.len();
+    let nth = |k: usize| (k / per) * period + residues[k % per];
+    let below = {
+        let m = declared - 1;
+        (m / period) * per + residues.iter().filter(|&&r| r <= m % period).count()
+    };
+    let (mut lo, mut hi) = (0, below);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if oracle.valid(input, dim, candidates[mid]) {
+        if oracle.valid(input, dim, nth(mid)) {
             hi = mid;
         } else {
             lo = mid + 1;
         }
     }
-    let least = candidates.get(lo).copied().unwrap_or(declared);
+    let least = if lo < below { nth(lo) } else { declared };
     let first: Vec<bool> = (0..period).map(|j| residue_ok(least + j)).collect();
     Ok(DimSizes::periodic(least, period, &first))
 }
 
-/// No periodicity argument: every size in `1..=max(512, declared)`.
+/// No periodicity argument: every size in `1..=max(512, declared)` (at most 4096).
 fn checked(oracle: &mut Oracle, input: usize, dim: usize, declared: usize) -> DimSizes {
-    let up_to = CHECKED_RANGE.max(declared);
+    let up_to = CHECKED_RANGE.max(declared).min(CHECKED_MAX);
     let valid = (1..=up_to)
         .filter(|&n| oracle.valid(input, dim, n))
         .collect();

@@ -80,10 +80,17 @@ fn formulas(i: &InputSizes) -> String {
     format!("{}, {}", i.height.formula("H"), i.width.formula("W"))
 }
 
-/// The summary's line: `Input sizes: x: H ≥ 29, W ≥ 29`, or `None` if the
-/// analysis fails (the summary itself is still printed).
+/// The summary's line: `Input sizes: x: H ≥ 29, W ≥ 29`; `None` for a
+/// model without a C×H×W input, or (with a warning on stderr) if the
+/// analysis fails: the summary itself is still printed.
 pub(crate) fn summary_line(file: &std::path::Path, options: &CheckOptions) -> Option<String> {
-    let s = sizes::of_file(file, options).ok()?;
+    let s = match sizes::of_file(file, options) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("warning: cannot compute the valid input sizes: {e}");
+            return None;
+        }
+    };
     if s.inputs.is_empty() {
         return None;
     }
