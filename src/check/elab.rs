@@ -706,9 +706,15 @@ impl<'p> Elab<'p> {
         }
         for p in params {
             let value = match given.get(p.name.name.as_str()) {
-                Some(a) => a.value.clone(),
+                Some(a) => {
+                    self.arith.origin(p.name.span, a.span);
+                    a.value.clone()
+                }
                 None => match &p.default {
-                    Some(d) => self.eval(env, d),
+                    Some(d) => {
+                        self.arith.origin(p.name.span, d.span);
+                        self.eval(env, d)
+                    }
                     None => Value::Poison,
                 },
             };
@@ -1076,6 +1082,9 @@ impl<'p> Elab<'p> {
 
     fn name(&mut self, env: &mut Env, n: &str, span: Span) -> Value {
         if let Some(v) = env.lookup(n) {
+            if let Some((decl, BindKind::Param)) = env.binding(n) {
+                self.arith.param_use(span, n, decl);
+            }
             return v;
         }
         if let Some(&bi) = self.g.block_index.get(n) {

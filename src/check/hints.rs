@@ -14,6 +14,11 @@ use crate::syntax::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
 #[derive(Default)]
 pub(crate) struct Arithmetic {
     at: HashMap<Span, (String, String)>,
+    /// A parameter's declaration → where its latest value came from (the
+    /// argument, or the default).
+    origins: HashMap<Span, Span>,
+    /// A use of a parameter → its name and declaration.
+    uses: HashMap<Span, (String, Span)>,
 }
 
 impl Arithmetic {
@@ -36,6 +41,39 @@ impl Arithmetic {
             .insert(span, (text, format!("{a} {} {b} = {r}", op.symbol())));
     }
 
+    /// Records that the parameter declared at `decl` got its value from the
+    /// expression at `origin`.
+    pub fn origin(&mut self, decl: Span, origin: Span) {
+        self.origins.insert(decl, origin);
+    }
+
+    /// Records that `name` at `at` is the parameter declared at `decl`.
+    pub fn param_use(&mut self, at: Span, name: &str, decl: Span) {
+        self.uses.insert(at, (name.to_string(), decl));
+    }
+
+    /// The outermost recorded arithmetic inside `span`.
+    fn inside(&self, span: Span) -> Option<(String, String)> {
+        self.at
+            .iter()
+            .filter(|(s, _)| s.file == span.file && s.start >= span.start && s.end <= span.end)
+            .max_by_key(|(s, _)| (s.end - s.start, s.start))
+            .map(|(_, v)| v.clone())
+    }
+
+    /// The arithmetic that gave the parameter used in `span` its value:
+    /// `(name, expression, arithmetic)`.
+    fn through_parameter(&self, span: Span) -> Option<(String, String, String)> {
+        let (name, decl) = self
+            .uses
+            .iter()
+            .filter(|(s, _)| s.file == span.file && s.start >= span.start && s.end <= span.end)
+            .max_by_key(|(s, _)| (s.end - s.start, s.start))
+            .map(|(_, v)| v.clone())?;
+        let (text, arith) = self.inside(*self.origins.get(&decl)?)?;
+        Some((name, text, arith))
+    }
+
     /// Adds the arithmetic behind an invalid op argument to `e`: the
     /// outermost recorded expression inside the argument's span, and for a
     /// size that came out below 1, the `max(1, …)` that keeps it positive.
@@ -44,25 +82,29 @@ impl Arithmetic {
             return e;
         };
         let below_one = message.contains("must be positive, got ");
-        let Some((text, arith)) = self
-            .at
-            .iter()
-            .filter(|(s, _)| {
-                s.file == e.span.file && s.start >= e.span.start && s.end <= e.span.end
-            })
-            .max_by_key(|(s, _)| (s.end - s.start, s.start))
-            .map(|(_, v)| v.clone())
-        else {
-            return e;
-        };
-        e = e.note(format!("`{text}` is {arith}"));
-        if below_one {
-            let rounds = if arith.contains(" / ") {
+        let rounds = |arith: &str| {
+            if arith.contains(" / ") {
                 "integer division rounds down: "
             } else {
                 ""
-            };
-            e = e.help(format!("{rounds}write `max(1, {text})` to keep at least 1"));
+            }
+        };
+        if let Some((text, arith)) = self.inside(e.span) {
+            e = e.note(format!("`{text}` is {arith}"));
+            if below_one {
+                e = e.help(format!(
+                    "{}write `max(1, {text})` to keep at least 1",
+                    rounds(&arith)
+                ));
+            }
+        } else if let Some((name, text, arith)) = self.through_parameter(e.span) {
+            e = e.note(format!("parameter `{name}` is `{text}`, which is {arith}"));
+            if below_one {
+                e = e.help(format!(
+                    "{}write `max(1, {text})` where `{name}` gets its value, to keep at least 1",
+                    rounds(&arith)
+                ));
+            }
         }
         e
     }
