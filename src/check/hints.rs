@@ -256,7 +256,9 @@ fn change(n: &Node, before: &Shape) -> Change {
     }
     let (h, oh) = (*h, *oh);
     let pads = p[0] + p[2];
-    let extent = d[0] * (k[0].saturating_sub(1)) + 1;
+    let extent = d[0]
+        .saturating_mul(k[0].saturating_sub(1))
+        .saturating_add(1);
     let padded = if pads > 0 {
         format!("{h} + {pads}")
     } else {
