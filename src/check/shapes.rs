@@ -390,6 +390,10 @@ impl Bound<'_> {
 /// One error for all the unknown keyword arguments of a call (`None` if
 /// there are none), each labelled with its suggestion.
 fn unknown_keywords(spec: &'static OpSpec, unknown: &[&CallArg]) -> Option<CheckError> {
+    // The common case first, without allocating: every op application binds.
+    if unknown.is_empty() {
+        return None;
+    }
     let names: Vec<&str> = spec.args.iter().map(|s| s.name).collect();
     let idents: Vec<&crate::syntax::ast::Ident> =
         unknown.iter().filter_map(|a| a.name.as_ref()).collect();
