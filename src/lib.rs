@@ -58,6 +58,8 @@ pub mod lsp;
 pub mod report;
 pub mod runtime;
 #[cfg(feature = "compiler")]
+pub mod sizes;
+#[cfg(feature = "compiler")]
 pub mod span;
 #[cfg(feature = "compiler")]
 pub mod syntax;

@@ -166,3 +166,51 @@ fn every_code_is_covered() {
         "no file in tests/errors/ covers {missing:?}"
     );
 }
+
+/// `resnetc explain` without a code lists every code with its explanation,
+/// one per line, in order; with a code, just that one.
+#[test]
+fn explain_lists_every_code() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_resnetc"))
+        .arg("explain")
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let expected: Vec<String> = resnetc::diag::Code::ALL
+        .iter()
+        .map(|c| format!("{}: {}", c.as_str(), c.explain()))
+        .collect();
+    assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+    let one = std::process::Command::new(env!("CARGO_BIN_EXE_resnetc"))
+        .args(["explain", "E0111"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        String::from_utf8(one.stdout).expect("UTF-8"),
+        format!("E0111: {}\n", resnetc::diag::Code::E0111.explain())
+    );
+}
+
+/// Each of the three errors E0105 once covered has its own code.
+#[test]
+fn body_errors_have_one_code_each() {
+    let code = |text: &str| -> Vec<&'static str> {
+        match resnetc::compile_source("t.rn", text, &CheckOptions::default()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.code.as_str())
+                .collect(),
+        }
+    };
+    let no_input = "block b(w = 1) { x }\nmodel m { input x: [3, 8, 8]\n x -> b }";
+    let no_result = "block b(w = 1) { input x\n y = x }\nmodel m { input x: [3, 8, 8]\n x -> b }";
+    let misplaced =
+        "block b(w = 1) { input x\n output x\n x }\nmodel m { input x: [3, 8, 8]\n x -> b }";
+    assert!(code(no_input).contains(&"E0105"), "{:?}", code(no_input));
+    assert_eq!(code(no_result), ["E0111"]);
+    assert_eq!(code(misplaced), ["E0112"]);
+}

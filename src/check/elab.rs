@@ -12,7 +12,7 @@ use std::rc::Rc;
 use super::error::{CheckError, CheckErrorKind as K, Frame};
 use super::shapes::{MAX_ELEMENTS, bind, broadcast, build_op, validate_args};
 use super::value::{CallArg, PadKeyword, SeqItem, Stage, Value};
-use super::{Globals, builtins};
+use super::{Globals, builtins, hints};
 use crate::ir::{
     Input, Instance, InstanceId, Node, NodeId, Op, OpKind, Output, Param, Shape, TensorBinding,
 };
@@ -136,6 +136,8 @@ pub(crate) struct Elab<'p> {
     claimed: HashMap<String, Span>,
     auto: HashMap<String, usize>,
     pub errors: Vec<CheckError>,
+    /// The integer arithmetic evaluated so far, for hints.
+    arith: super::hints::Arithmetic,
     /// Errors not recorded because [`MAX_ERRORS`] were already.
     pub suppressed: usize,
     reported: HashSet<(crate::diag::Code, Span)>,
@@ -173,6 +175,7 @@ impl<'p> Elab<'p> {
             claimed: HashMap::new(),
             auto: HashMap::new(),
             errors: Vec::new(),
+            arith: Default::default(),
             suppressed: 0,
             reported: HashSet::new(),
             stack: Vec::new(),
@@ -189,6 +192,7 @@ impl<'p> Elab<'p> {
             return Value::Poison;
         }
         if self.reported.insert((e.kind.code(), e.span)) {
+            e = self.arith.explain(e);
             e.chain = self.stack.iter().rev().map(|f| f.frame.clone()).collect();
             self.errors.push(e);
         }
@@ -433,7 +437,7 @@ impl<'p> Elab<'p> {
                 None => {
                     self.err(
                         CheckError::new(
-                            K::Body {
+                            K::NoResult {
                                 message: "this model has no output".into(),
                             },
                             body.span,
@@ -702,9 +706,15 @@ impl<'p> Elab<'p> {
         }
         for p in params {
             let value = match given.get(p.name.name.as_str()) {
-                Some(a) => a.value.clone(),
+                Some(a) => {
+                    self.arith.origin(p.name.span, a.span);
+                    a.value.clone()
+                }
                 None => match &p.default {
-                    Some(d) => self.eval(env, d),
+                    Some(d) => {
+                        self.arith.origin(p.name.span, d.span);
+                        self.eval(env, d)
+                    }
                     None => Value::Poison,
                 },
             };
@@ -827,7 +837,7 @@ impl<'p> Elab<'p> {
                     (None, _) => {
                         self.err(
                             CheckError::new(
-                                K::Body {
+                                K::Misplaced {
                                     message:
                                         "`input` may only appear at the top of a block or model"
                                             .into(),
@@ -841,7 +851,7 @@ impl<'p> Elab<'p> {
                 Stmt::Output { span, .. } => {
                     self.err(
                         CheckError::new(
-                            K::Body {
+                            K::Misplaced {
                                 message: "`output` may only appear in a model".into(),
                             },
                             *span,
@@ -859,7 +869,7 @@ impl<'p> Elab<'p> {
             Some(v) => v,
             None => self.err(
                 CheckError::new(
-                    K::Body {
+                    K::NoResult {
                         message: "this body has no resulting value".into(),
                     },
                     body.span,
@@ -882,8 +892,8 @@ impl<'p> Elab<'p> {
             .chain(builtins::NAMES.iter().copied());
         let mut e =
             CheckError::new(K::UndefinedName { name: name.into() }, span).label("not found");
-        if let Some(s) = super::suggest(name, candidates) {
-            e = e.help(format!("did you mean `{s}`?"));
+        if let Some(s) = super::suggest::name(name, candidates) {
+            e = e.help(s.help);
         }
         e
     }
@@ -1072,6 +1082,9 @@ impl<'p> Elab<'p> {
 
     fn name(&mut self, env: &mut Env, n: &str, span: Span) -> Value {
         if let Some(v) = env.lookup(n) {
+            if let Some((decl, BindKind::Param)) = env.binding(n) {
+                self.arith.param_use(span, n, decl);
+            }
             return v;
         }
         if let Some(&bi) = self.g.block_index.get(n) {
@@ -1292,6 +1305,11 @@ impl<'p> Elab<'p> {
                     Ge => Some(Value::Bool(a >= b)),
                     And | Or => None,
                 };
+                if let Some(Value::Int(r)) = r
+                    && matches!(op, Add | Sub | Mul | Div | Rem)
+                {
+                    self.arith.record(span, (lhs, op, rhs), a, b, r);
+                }
                 match r {
                     Some(v) => v,
                     None => self.overflow(span),
@@ -1415,44 +1433,62 @@ impl<'p> Elab<'p> {
             (b, rhs, a, lhs)
         };
         let (skip_shape, main_shape) = (self.shape(skip).clone(), self.shape(main).clone());
-        // Walk back from the main path to the skip, noting the layers that changed the shape.
-        let mut changes = Vec::new();
-        let mut cur = main;
-        let mut steps = 0;
-        let mut stride = 1;
-        while cur > skip && steps < 10_000 {
-            steps += 1;
-            let n = &self.nodes[cur.0 as usize];
-            let Some(&input) = n.inputs.first() else {
-                break;
+        // The layers that changed each operand's shape since the paths met.
+        let on_skip: HashSet<NodeId> = hints::ancestors(&self.nodes, skip).into_iter().collect();
+        let meet = hints::ancestors(&self.nodes, main)
+            .into_iter()
+            .find(|n| on_skip.contains(n));
+        let stop = |n: NodeId| Some(n) == meet;
+        let main_changes = hints::path_changes(&self.nodes, main, &stop);
+        let skip_changes = hints::path_changes(&self.nodes, skip, &stop);
+        let stride: usize = main_changes.iter().map(|c| c.stride).product();
+        let culprit = main_changes
+            .iter()
+            .chain(&skip_changes)
+            .position(|c| c.skips);
+        for (k, c) in main_changes.iter().chain(&skip_changes).enumerate() {
+            let shown = if k < main_changes.len() {
+                main_changes.len() - k <= 3
+            } else {
+                skip_changes.len() - (k - main_changes.len()) <= 3
             };
-            let before = &self.nodes[input.0 as usize].shape;
-            if *before != n.shape {
-                let s = match &n.op {
-                    Op::Conv(c) => c.stride[0],
-                    Op::MaxPool(p) | Op::AvgPool(p) => p.stride[0],
-                    _ => 1,
-                };
-                let widened = before.0.first() != n.shape.0.first();
-                let c = n.shape.0.first().copied().unwrap_or(0);
-                let channels = format!("{c} output channel{}", if c == 1 { "" } else { "s" });
-                let what = match (s != 1, widened) {
-                    (true, true) => format!("has stride {s} and {channels}"),
-                    (true, false) => format!("has stride {s}"),
-                    (false, true) => format!("has {channels}"),
-                    (false, false) => "changes the shape".into(),
-                };
-                stride *= s;
-                changes.push((
-                    n.span,
-                    format!("`{}` {what}: {before} → {}", n.name, n.shape),
-                ));
+            if Some(k) == culprit {
+                e = e.with(
+                    c.span,
+                    format!("{}: its window is smaller than its stride", c.text),
+                );
+            } else if shown {
+                e = e.with(c.span, c.text.clone());
             }
-            cur = input;
         }
-        let shown = changes.len().min(3);
-        for (at, text) in changes.into_iter().rev().take(shown) {
-            e = e.with(at, text);
+        if hints::gate(&sa, &sb) {
+            let (fm, g) = if sa.elements() >= sb.elements() {
+                (lhs, rhs)
+            } else {
+                (rhs, lhs)
+            };
+            let (fm, g) = (
+                name_of(fm).unwrap_or_else(|| "x".into()),
+                name_of(g).unwrap_or_else(|| "gate".into()),
+            );
+            return self.err(e.help(format!(
+                "if `{g}` is a gate (sigmoid weights, as in squeeze-and-excitation), scale by it: `{fm} * {g}`; `*` broadcasts size-1 dimensions, `+` never does"
+            )));
+        }
+        if let Some(c) = culprit.and_then(|k| main_changes.iter().chain(&skip_changes).nth(k)) {
+            e = e.note(format!(
+                "{}: a window smaller than its stride skips input rows, which is rarely meant",
+                c.text
+            ));
+            if let Some(h) = &c.swapped {
+                e = e.help(h.clone());
+            }
+            return self.err(e);
+        }
+        if !skip_changes.is_empty() {
+            return self.err(e.help(format!(
+                "both paths change the shape since they split: make them agree, for example with the same total stride ({stride} on the path to {main_shape})"
+            )));
         }
         let skip_name = name_of(skip_expr).unwrap_or_else(|| "x".into());
         if let ([sc, sh, sw], [mc, mh, mw]) = (skip_shape.0.as_slice(), main_shape.0.as_slice()) {
@@ -1587,6 +1623,11 @@ impl<'p> Elab<'p> {
                 _ => None,
             })
             .collect();
+        if let Stage::Op { kind, args, .. } = &new_stage
+            && let Some(e) = self.tensor_for_int(*kind, args, tensors)
+        {
+            return self.err(e);
+        }
         match new_stage {
             Stage::Op { kind, args, span } => self.apply_op(kind, &args, &ids, tensors, None, span),
             Stage::Block { block, args, span } => {
@@ -1606,6 +1647,74 @@ impl<'p> Elab<'p> {
             }
             Stage::Seq { .. } => Value::Poison,
         }
+    }
+
+    /// `conv(x, 1)` where `x` is a tensor applies `conv` to `x` with
+    /// `out = 1`. When that leaves a required argument of a one-input op
+    /// missing, the tensor most likely went where an integer goes: say so.
+    fn tensor_for_int(
+        &self,
+        kind: OpKind,
+        args: &[CallArg],
+        tensors: &[CallArg],
+    ) -> Option<CheckError> {
+        let spec = kind.spec();
+        let [tensor] = tensors else {
+            return None;
+        };
+        if spec.arity != crate::ir::ops::Arity::One {
+            return None;
+        }
+        let positional = args.iter().filter(|a| a.name.is_none()).count();
+        let given = |i: usize, name: &str| {
+            i < positional
+                || args
+                    .iter()
+                    .any(|a| a.name.as_ref().is_some_and(|n| n.name == name))
+        };
+        let missing: Vec<&str> = spec
+            .args
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| {
+                a.default == crate::ir::ops::ArgDefault::Required && !given(*i, a.name)
+            })
+            .map(|(_, a)| a.name)
+            .collect();
+        let first = spec.args.first()?;
+        if missing.is_empty() {
+            return None;
+        }
+        let Value::Tensor(id) = tensor.value else {
+            return None;
+        };
+        let (t, shape) = (&self.nodes[id.0 as usize].name, self.shape(id));
+        let op = spec.name;
+        let required: Vec<&str> = spec
+            .args
+            .iter()
+            .filter(|a| a.default == crate::ir::ops::ArgDefault::Required)
+            .map(|a| a.name)
+            .collect();
+        let missing: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+        Some(
+            CheckError::new(
+                K::Type {
+                    expected: format!("an integer for `{}` of `{op}` ({})", first.name, first.doc),
+                    found: format!("tensor `{t}` ({shape})"),
+                },
+                tensor.span,
+            )
+            .label(format!("a tensor, where `{op}` takes its `{}`", first.name))
+            .note(format!(
+                "a call whose first arguments are tensors applies the op to them: this applies `{op}` to `{t}` with the other arguments, which leaves {} missing",
+                super::and_list(&missing)
+            ))
+            .help(format!(
+                "in a pipeline the input comes from `->`: write `{op}({})`; for the channel count of `{t}`, write `channels({t})`",
+                required.join(", ")
+            )),
+        )
     }
 
     fn apply_value(

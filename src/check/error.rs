@@ -54,11 +54,29 @@ pub enum CheckErrorKind {
         /// `a -> b -> a`.
         cycle: String,
     },
-    /// A malformed body.
+    /// A missing, repeated or malformed `input` declaration.
     #[error("{message}")]
     Body {
         /// What is wrong.
         message: String,
+    },
+    /// A body that ends without a value.
+    #[error("{message}")]
+    NoResult {
+        /// What is wrong.
+        message: String,
+    },
+    /// A statement where it is not allowed.
+    #[error("{message}")]
+    Misplaced {
+        /// What is wrong.
+        message: String,
+    },
+    /// Reporting stopped after too many errors.
+    #[error("{count} more errors not shown")]
+    TooManyErrors {
+        /// How many were not shown.
+        count: usize,
     },
     /// Division by zero or overflow in integer arithmetic.
     #[error("{message}")]
@@ -175,6 +193,9 @@ impl CheckErrorKind {
             Type { .. } => Code::E0103,
             Recursion { .. } => Code::E0104,
             Body { .. } => Code::E0105,
+            NoResult { .. } => Code::E0111,
+            Misplaced { .. } => Code::E0112,
+            TooManyErrors { .. } => Code::E0113,
             Arithmetic { .. } => Code::E0106,
             Index { .. } => Code::E0107,
             Model { .. } => Code::E0108,

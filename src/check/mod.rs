@@ -12,13 +12,16 @@
 pub mod builtins;
 mod elab;
 mod error;
+mod hints;
 mod shapes;
+mod suggest;
 mod value;
 
 use std::collections::HashMap;
 
 pub use error::{CheckError, CheckErrorKind, Frame};
 pub use shapes::MAX_ELEMENTS;
+pub(crate) use shapes::window_out;
 
 use crate::diag::Diagnostic;
 use crate::ir::{CheckedModel, Costs, Graph, Overflow};
@@ -61,22 +64,10 @@ pub(crate) fn and_list(items: &[String]) -> String {
     }
 }
 
-/// The closest candidate to a misspelt name, if any is close enough.
+/// The closest candidate to a misspelt name, if any is close enough (case
+/// is ignored: `Relu` suggests `relu`).
 pub(crate) fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
-    candidates
-        .filter(|c| *c != name)
-        .map(|c| (strsim::damerau_levenshtein(name, c), c))
-        // One- and two-letter names only match at distance 1 (`x` is not a typo of `max`).
-        .filter(|(d, c)| {
-            let limit = if name.len() < 3 {
-                1
-            } else {
-                2.max(name.len() / 3)
-            };
-            *d <= limit && *d < c.len().max(name.len())
-        })
-        .min_by_key(|(d, c)| (*d, c.to_string()))
-        .map(|(_, c)| c.to_string())
+    suggest::closest(name, candidates)
 }
 
 fn collect_globals(program: &Program) -> (Globals<'_>, Vec<CheckError>) {
@@ -242,8 +233,8 @@ pub fn check(program: &Program, options: &CheckOptions) -> Result<Checked, Vec<D
         if elab.suppressed > 0 {
             errors.push(
                 CheckError::new(
-                    CheckErrorKind::Body {
-                        message: format!("{} more errors not shown", elab.suppressed),
+                    CheckErrorKind::TooManyErrors {
+                        count: elab.suppressed,
                     },
                     span,
                 )

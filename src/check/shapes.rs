@@ -29,34 +29,35 @@ pub(crate) fn bind<'a>(
 ) -> Result<Bound<'a>, CheckError> {
     let mut values: HashMap<&'static str, (&'a Value, Span)> = HashMap::new();
     let mut position = 0;
+    // Every unknown keyword of the call, reported together.
+    let unknown: Vec<&CallArg> = args
+        .iter()
+        .filter(|a| {
+            a.name
+                .as_ref()
+                .is_some_and(|n| !spec.args.iter().any(|s| s.name == n.name))
+        })
+        .collect();
+    if let Some(e) = unknown_keywords(spec, &unknown) {
+        return Err(e);
+    }
     for a in args {
         let target = match &a.name {
             Some(name) => match spec.args.iter().find(|s| s.name == name.name) {
                 Some(s) => s,
                 None => {
-                    let names: Vec<&str> = spec.args.iter().map(|s| s.name).collect();
-                    let mut e = CheckError::new(
-                        K::Arguments {
-                            callee: spec.name.into(),
-                            message: format!("`{}` has no argument `{}`", spec.name, name.name),
-                        },
-                        name.span,
-                    )
-                    .label("unknown argument");
-                    if let Some(s) = foreign_name(&name.name).filter(|s| names.contains(s)) {
-                        e = e.help(format!(
-                            "`{}` is called `{s}` in resnetc: write `{s}: ...`",
-                            name.name
-                        ));
-                    } else if let Some(s) = super::suggest(&name.name, names.iter().copied()) {
-                        e = e.help(format!("did you mean `{s}`?"));
-                    }
-                    e = e.note(if names.is_empty() {
-                        format!("`{}` takes no arguments", spec.name)
-                    } else {
-                        format!("`{}` takes: {}", spec.name, names.join(", "))
-                    });
-                    return Err(e);
+                    return Err(unknown_keywords(spec, &[a]).unwrap_or_else(|| {
+                        CheckError::new(
+                            K::Arguments {
+                                callee: spec.name.into(),
+                                message: format!(
+                                    "`{}` has no argument `{}` (this is a bug in resnetc)",
+                                    spec.name, name.name
+                                ),
+                            },
+                            name.span,
+                        )
+                    }));
                 }
             },
             None => {
@@ -395,22 +396,61 @@ impl Bound<'_> {
     }
 }
 
-/// The resnetc name of an argument as PyTorch or Keras spell it.
-fn foreign_name(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "padding" => "pad",
-        "kernel_size" | "pool_size" => "kernel",
-        "strides" => "stride",
-        "out_channels" | "filters" | "out_features" | "units" | "features" => "out",
-        "use_bias" => "bias",
-        "dilation_rate" => "dilation",
-        "ceil_mode" => "ceil",
-        "count_include_pad" => "count_pad",
-        "epsilon" => "eps",
-        "rate" => "p",
-        "negative_slope" | "alpha" => "slope",
-        _ => return None,
-    })
+/// One error for all the unknown keyword arguments of a call (`None` if
+/// there are none), each labelled with its suggestion.
+fn unknown_keywords(spec: &'static OpSpec, unknown: &[&CallArg]) -> Option<CheckError> {
+    // The common case first, without allocating: every op application binds.
+    if unknown.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = spec.args.iter().map(|s| s.name).collect();
+    let idents: Vec<&crate::syntax::ast::Ident> =
+        unknown.iter().filter_map(|a| a.name.as_ref()).collect();
+    let (first, rest) = idents.split_first()?;
+    let quoted: Vec<String> = idents.iter().map(|n| format!("`{}`", n.name)).collect();
+    let message = if rest.is_empty() {
+        format!("`{}` has no argument {}", spec.name, quoted[0])
+    } else {
+        format!(
+            "`{}` has no arguments {}",
+            spec.name,
+            super::and_list(&quoted)
+        )
+    };
+    let label = |n: &crate::syntax::ast::Ident| match super::suggest::argument(&n.name, &names) {
+        Some(s) => (
+            format!("unknown argument: did you mean `{}`?", s.name),
+            Some(s.help),
+        ),
+        None => ("unknown argument".to_string(), None),
+    };
+    let (text, help) = label(first);
+    let mut e = CheckError::new(
+        K::Arguments {
+            callee: spec.name.into(),
+            message,
+        },
+        first.span,
+    )
+    .label(if rest.is_empty() {
+        "unknown argument".to_string()
+    } else {
+        text
+    });
+    let mut helps: Vec<String> = help.into_iter().collect();
+    for n in rest {
+        let (text, help) = label(n);
+        e = e.with(n.span, text);
+        helps.extend(help);
+    }
+    for h in helps {
+        e = e.help(h);
+    }
+    Some(e.note(if names.is_empty() {
+        format!("`{}` takes no arguments", spec.name)
+    } else {
+        format!("`{}` takes: {}", spec.name, names.join(", "))
+    }))
 }
 
 /// A typical call of an op with its required arguments.
@@ -469,7 +509,7 @@ fn extent(kernel: usize, dilation: usize) -> u128 {
 
 /// Output size of a window op along one dimension (PyTorch's formula),
 /// computed exactly in `u128`; `None` if the window does not fit.
-fn window_out(
+pub(crate) fn window_out(
     input: usize,
     pad_before: usize,
     pad_after: usize,

@@ -12,6 +12,7 @@ mod graph;
 mod lsp;
 mod man;
 mod run;
+mod sizes;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -39,10 +40,10 @@ struct Cli {
 enum Command {
     /// Print the reference of every op and built-in function (Markdown).
     Ops,
-    /// Explain a diagnostic code, e.g. `resnetc explain E0200`.
+    /// Explain a diagnostic code, e.g. `resnetc explain E0200`; without a code, list them all.
     Explain {
-        /// The code (E0001, W0001, ...).
-        code: String,
+        /// The code (E0001, W0001, ...); omit it to list every code.
+        code: Option<String>,
     },
     /// Run a model on the CPU: on an .npy batch, images, or a seeded random batch.
     Run(run::RunArgs),
@@ -66,6 +67,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Run the language server on stdin/stdout (for editors: diagnostics, hover, definitions).
     Lsp,
+    /// State which input heights and widths a model accepts, as a formula.
+    Sizes(sizes::SizesArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -121,7 +124,13 @@ fn main() -> ExitCode {
             print!("{}", resnetc::reference_markdown());
             ExitCode::SUCCESS
         }
-        Some(Command::Explain { code }) => explain(&code),
+        Some(Command::Explain { code: Some(code) }) => explain(&code),
+        Some(Command::Explain { code: None }) => {
+            for c in Code::ALL {
+                println!("{}: {}", c.as_str(), c.explain());
+            }
+            ExitCode::SUCCESS
+        }
         Some(Command::Run(args)) => run::run(&args),
         Some(Command::Init(args)) => run::init(&args),
         Some(Command::Check(args)) => run::check(&args),
@@ -133,6 +142,7 @@ fn main() -> ExitCode {
         Some(Command::Fmt(args)) => fmt::fmt(&args),
         Some(Command::Export(args)) => export::export(&args),
         Some(Command::Lsp) => lsp::lsp(),
+        Some(Command::Sizes(args)) => sizes::sizes(&args),
         None => summary(&cli.summary),
     }
 }
@@ -183,6 +193,9 @@ pub(crate) fn compile_reporting(
             report_with(&e.diagnostics, &e.sources, format, color);
             let errors = e.diagnostics.iter().filter(|d| d.is_error()).count();
             if matches!(format, MessageFormat::Human) {
+                if let Some(help) = sizes::input_help(file, options) {
+                    eprintln!("{help}");
+                }
                 eprintln!(
                     "error: could not compile `{}` due to {errors} previous error{}",
                     file.display(),
@@ -285,7 +298,9 @@ fn summary(args: &SummaryArgs) -> ExitCode {
     };
     let summary = Summary::new(&compiled.model);
     let text = match args.format {
-        Format::Table => summary.render(),
+        Format::Table => {
+            summary.render() + &sizes::summary_line(file, &options).unwrap_or_default()
+        }
         Format::Ir => compiled.model.graph().dump(&compiled.sources),
         Format::Json => match serde_json::to_string_pretty(&summary) {
             Ok(s) => s + "\n",
