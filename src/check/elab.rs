@@ -1091,6 +1091,8 @@ impl<'p> Elab<'p> {
         match n {
             "same" => return Value::Pad(PadKeyword::Same),
             "valid" => return Value::Pad(PadKeyword::Valid),
+            "nearest" => return Value::Mode(crate::ir::UpsampleMode::Nearest),
+            "bilinear" => return Value::Mode(crate::ir::UpsampleMode::Bilinear),
             _ => {}
         }
         if builtins::NAMES.contains(&n) {

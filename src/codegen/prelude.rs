@@ -72,11 +72,15 @@ pub(crate) enum Helper {
     AddAssign,
     /// `op_concat`.
     Concat,
+    /// `ConvTranspose`, `op_conv_transpose`, `conv_transpose_params`.
+    ConvTranspose,
+    /// `op_upsample`.
+    Upsample,
 }
 
 impl Helper {
     /// Every helper, in the order they are emitted.
-    pub(crate) const ALL: [Helper; 29] = {
+    pub(crate) const ALL: [Helper; 31] = {
         use Helper::*;
         [
             ForwardError,
@@ -108,6 +112,8 @@ impl Helper {
             Add,
             AddAssign,
             Concat,
+            ConvTranspose,
+            Upsample,
         ]
     };
 
@@ -144,6 +150,8 @@ impl Helper {
             Add => "op_add",
             AddAssign => "op_add_assign",
             Concat => "op_concat",
+            ConvTranspose => "ConvTranspose",
+            Upsample => "op_upsample",
         }
     }
 
@@ -163,7 +171,10 @@ impl Helper {
             ConvFolded => &[Conv],
             Dense | BatchNorm => &[LoaderTensor, KernelError],
             MaxPool | AvgPool => &[KernelError, Padding2d],
-            GlobalAvgPool | Flatten | Softmax | Add | AddAssign | Concat => &[KernelError],
+            ConvTranspose => &[LoaderTensor, KernelError],
+            GlobalAvgPool | Flatten | Softmax | Add | AddAssign | Concat | Upsample => {
+                &[KernelError]
+            }
         }
     }
 

@@ -91,3 +91,44 @@ pub fn node(
         ..Default::default()
     }
 }
+
+/// A string attribute.
+pub fn attr_string(name: &str, s: &str) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::String as i32),
+        s: Some(s.as_bytes().to_vec()),
+        ..Default::default()
+    }
+}
+
+/// An int64 initializer (a shape or index list), as little-endian `raw_data`.
+pub fn tensor_i64(name: &str, data: &[i64]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: vec![data.len() as i64],
+        data_type: Some(DataType::Int64 as i32),
+        raw_data: Some(data.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        ..Default::default()
+    }
+}
+
+/// A one-dimensional int64 value of `len` elements (a computed shape).
+pub fn value_info_i64(name: &str, len: usize) -> ValueInfoProto {
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(DataType::Int64 as i32),
+                shape: Some(TensorShapeProto {
+                    dim: vec![Dimension {
+                        value: Some(dimension::Value::DimValue(len as i64)),
+                        ..Default::default()
+                    }],
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
