@@ -43,6 +43,8 @@ const FIGURES: &[(&str, u64, Option<u64>, &str)] = &[
     ("wide_resnet50_2.rn", 68_883_240, None, "11.4"),
     ("mobilenet_v2.rn", 3_504_872, None, "0.30"),
     ("densenet121.rn", 7_978_856, None, "2.83"),
+    ("fcn_resnet50.rn", 32_957_013, None, ""),
+    ("deeplabv3_resnet50.rn", 39_638_869, None, ""),
 ];
 
 #[test]
@@ -89,6 +91,41 @@ fn resnet18_names_are_torchvision_state_dict_keys() {
         .filter(|l| !l.ends_with("num_batches_tracked") && !l.is_empty())
         .collect();
     assert_eq!(names, expected);
+}
+
+#[test]
+fn segmentation_names_and_shapes_are_torchvision_state_dict() {
+    let fixtures = [
+        (
+            "fcn_resnet50.rn",
+            include_str!("fixtures/fcn_resnet50_state_dict_keys.txt"),
+        ),
+        (
+            "deeplabv3_resnet50.rn",
+            include_str!("fixtures/deeplabv3_resnet50_state_dict_keys.txt"),
+        ),
+    ];
+    for (file, expected) in fixtures {
+        let c = compile(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples")
+                .join(file),
+        );
+        let params: Vec<String> = c
+            .model
+            .graph()
+            .params()
+            .map(|p| {
+                let dims: Vec<String> = p.shape.iter().map(usize::to_string).collect();
+                format!("{} {}", p.name, dims.join("x"))
+            })
+            .collect();
+        let expected: Vec<&str> = expected
+            .lines()
+            .filter(|l| !l.contains("num_batches_tracked") && !l.is_empty())
+            .collect();
+        assert_eq!(params, expected, "{file}");
+    }
 }
 
 #[test]
