@@ -1,6 +1,8 @@
 //! The interpreter against independent references: PyTorch (torchvision's
-//! ResNet structure, a grouped/depthwise net) and Keras (the seed model).
-//! Fixtures are made by `tests/fixtures/make_fixtures.py` (see its README).
+//! ResNet structure, a grouped/depthwise net, torchvision's FCN and
+//! DeepLabV3) and Keras (the seed model). Fixtures are made by
+//! `tests/fixtures/make_fixtures.py` and `make_segmentation_fixtures.py`
+//! (see its README).
 
 use std::path::{Path, PathBuf};
 
@@ -76,6 +78,32 @@ fn grouped_depthwise_net_matches_pytorch() {
         "mixed_input.npy",
         "mixed_output.npy",
     );
+}
+
+#[test]
+fn fcn_resnet50_matches_torchvision() {
+    // Dilated backbone, FCNHead, bilinear upsampling 6×6 → 44×44.
+    let e = check(
+        &nets().join("fcn_resnet50_w4.rn"),
+        "fcn_resnet50_w4.safetensors",
+        None,
+        "fcn_resnet50_w4_input.npy",
+        "fcn_resnet50_w4_output.npy",
+    );
+    eprintln!("fcn_resnet50_w4: max relative error {e:.2e}");
+}
+
+#[test]
+fn deeplabv3_resnet50_matches_torchvision() {
+    // ASPP: dilated branches, the pooling branch upsampled from 1×1.
+    let e = check(
+        &nets().join("deeplabv3_resnet50_w4.rn"),
+        "deeplabv3_resnet50_w4.safetensors",
+        None,
+        "deeplabv3_resnet50_w4_input.npy",
+        "deeplabv3_resnet50_w4_output.npy",
+    );
+    eprintln!("deeplabv3_resnet50_w4: max relative error {e:.2e}");
 }
 
 #[test]
