@@ -45,7 +45,13 @@ fn models() -> Vec<Model> {
         })
         .collect();
     files.sort();
-    for f in ["resnet18_w8", "resnet50_w8", "mixed"] {
+    for f in [
+        "resnet18_w8",
+        "resnet50_w8",
+        "mixed",
+        "fcn_resnet50_w4",
+        "deeplabv3_resnet50_w4",
+    ] {
         files.push(format!("tests/fixtures/nets/{f}.rn"));
     }
     files.extend(regression_cases());
@@ -384,7 +390,10 @@ fn arm(m: &Model) -> String {
         ));
     }
     // The committed PyTorch fixtures, through the generated code.
-    if matches!(module.as_str(), "resnet18_w8" | "resnet50_w8" | "mixed") {
+    if matches!(
+        module.as_str(),
+        "resnet18_w8" | "resnet50_w8" | "mixed" | "fcn_resnet50_w4" | "deeplabv3_resnet50_w4"
+    ) {
         s.push_str(&format!(
             "        let m = {module}::{ty}::from_path(Path::new(\"tests/fixtures/nets/{module}.safetensors\")).expect(\"fixture weights\");\n\
              let x = interp::io::read_npy(Path::new(\"tests/fixtures/nets/{module}_input.npy\")).expect(\"input\");\n\

@@ -454,7 +454,13 @@ pub(crate) fn emit_body(
                         };
                         (
                             "op_upsample".into(),
-                            vec![x, out, format!("k::Interpolation::{mode}"), layer],
+                            vec![
+                                x,
+                                out,
+                                dims(&u.size),
+                                format!("k::Interpolation::{mode}"),
+                                layer,
+                            ],
                             "?;".into(),
                         )
                     }

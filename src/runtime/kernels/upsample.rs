@@ -51,23 +51,23 @@ pub fn upsample2d(
 ) -> Result<Array4<f32>, KernelError> {
     let (n, c, _, _) = input.dim();
     let mut out = Array4::zeros((n, c, size.0, size.1));
-    upsample2d_into(input, mode, out.view_mut())?;
+    upsample2d_into(input, size, mode, out.view_mut())?;
     Ok(out)
 }
 
-/// [`upsample2d`] writing into `out`, whose height and width are the output
-/// size (every element overwritten; allocates nothing for standard-layout
-/// inputs).
+/// [`upsample2d`] writing its `[N, C, size.0, size.1]` result into `out`
+/// (every element overwritten; allocates nothing for standard-layout inputs).
 ///
 /// Errors like [`upsample2d`], and with [`KernelError::Shape`] if `out` does
-/// not have the input's N and C or is not in standard (C-contiguous) layout.
+/// not have the output shape or is not in standard (C-contiguous) layout.
 pub fn upsample2d_into(
     input: ArrayView4<'_, f32>,
+    size: (usize, usize),
     mode: Interpolation,
     out: ArrayViewMut4<'_, f32>,
 ) -> Result<(), KernelError> {
     let (_, _, h, w) = input.dim();
-    let (oh, ow) = (out.shape()[2], out.shape()[3]);
+    let (oh, ow) = size;
     if h == 0 || w == 0 || oh == 0 || ow == 0 {
         return shape_err(format!(
             "upsample2d: empty spatial size (input {h}×{w}, output {oh}×{ow})"
