@@ -558,6 +558,10 @@ fn example_call(op: &str) -> Option<&'static str> {
 /// A hint for an invalid value of argument `arg` of `op`.
 fn arg_help(op: &str, arg: &str) -> Option<&'static str> {
     Some(match (op, arg) {
+        ("conv_transpose", "stride") => "stride 2 doubles the height and width",
+        ("conv_transpose", "pad") => {
+            "a transposed convolution's padding crops its output: `pad: 0` keeps it whole"
+        }
         (_, "stride") => "stride 1 keeps the height and width; stride 2 halves them",
         (_, "pad") => {
             "padding adds zeros around the input and cannot crop: use `pad: 0` (or `valid`) for none"
@@ -936,12 +940,12 @@ pub(crate) fn build_op(
                         .bad(
                             "pad",
                             format!(
-                                "the padding removes the whole {dim}: ({} − 1)·{} + {}·({} − 1) + {} + 1 = {grown} rows or columns, 2·{} = {cut} removed",
+                                "the padding removes the whole {dim}: ({} − 1)·{} + {}·({} − 1) + {} + 1 = {grown}, minus 2·{} = {cut}",
                                 hw[d], stride[d], dilation[d], kernel[d], output_padding[d], padding[d]
                             ),
                         )
                         .label(format!("leaves no {dim}"))
-                        .help("use less padding (PyTorch's output size must be at least 1)"));
+                        .note("PyTorch's output size must be at least 1"));
                 }
                 let o = grown - cut;
                 size[d] = usize::try_from(o)
