@@ -512,7 +512,7 @@ fn definition_of_an_imported_model_and_block() {
     // `model resnet18 = resnet(basic, [2, 2, 2, 2])` on line 4.
     assert_eq!(
         client.definition(&uri, 4, 18),
-        (lib.clone(), range(61, 6, 61, 12))
+        (lib.clone(), range(76, 6, 76, 12))
     );
     assert_eq!(client.definition(&uri, 4, 25), (lib, range(8, 6, 8, 11)));
     client.shutdown();

@@ -306,7 +306,9 @@ impl Bound<'_> {
     fn mode(&self, name: &str) -> Result<UpsampleMode, CheckError> {
         match self.raw(name) {
             Some(Value::Mode(m)) => Ok(*m),
-            Some(v) => Err(self.type_error(name, "`nearest` or `bilinear`", v)),
+            Some(v) => Err(self
+                .type_error(name, "`nearest` or `bilinear`", v)
+                .help("write `mode: nearest` (PyTorch's default) or `mode: bilinear`")),
             None => match self.default_of(name) {
                 ArgDefault::Mode(m) => Ok(m),
                 _ => Err(self.bad(name, "missing")),
