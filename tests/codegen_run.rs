@@ -83,23 +83,28 @@ fn models() -> Vec<Model> {
 }
 
 /// The fixture nets of `tests/fixtures/nets/`, run against PyTorch / timm too.
-const FIXTURES: [&str; 5] = [
+const FIXTURES: [&str; 7] = [
     "resnet18_w8",
     "resnet50_w8",
     "mixed",
     "resnet20_cifar_w8",
     "seresnet50_w4",
+    "fcn_resnet50_w4",
+    "deeplabv3_resnet50_w4",
 ];
 
 /// Examples left out to keep this test's build short: their generated code
 /// is that of a model built here with other loop counts or widths
-/// (`resnet20_cifar.rn`, the fixtures `resnet20_cifar_w8` and `seresnet50_w4`).
-const SAME_CODE_AS_A_FIXTURE: [&str; 5] = [
+/// (`resnet20_cifar.rn`, the fixtures `resnet20_cifar_w8`, `seresnet50_w4`,
+/// `fcn_resnet50_w4` and `deeplabv3_resnet50_w4`).
+const SAME_CODE_AS_A_FIXTURE: [&str; 7] = [
     "resnet32_cifar.rn",
     "resnet44_cifar.rn",
     "resnet56_cifar.rn",
     "resnet110_cifar.rn",
     "seresnet50.rn",
+    "fcn_resnet50.rn",
+    "deeplabv3_resnet50.rn",
 ];
 
 /// Small models whose generated code once failed to compile or warned

@@ -51,6 +51,8 @@ const FIGURES: &[(&str, u64, Option<u64>, &str)] = &[
     ("resnet110_cifar.rn", 1_727_962, None, "0.25"),
     // timm's seresnet50: sum(p.numel() for p in model.parameters()).
     ("seresnet50.rn", 28_088_024, Some(53_120), "4.09"),
+    ("fcn_resnet50.rn", 32_957_013, None, "26.5"),
+    ("deeplabv3_resnet50.rn", 39_638_869, None, "31.3"),
 ];
 
 #[test]
@@ -150,6 +152,41 @@ fn cifar_resnet_option_b_is_a_parameter() {
         (Some(&"conv1.weight"), Some(&"fc.bias"))
     );
     assert!(a_names.contains(&"layer1.0.conv1.weight"));
+}
+
+#[test]
+fn segmentation_names_and_shapes_are_torchvision_state_dict() {
+    let fixtures = [
+        (
+            "fcn_resnet50.rn",
+            include_str!("fixtures/fcn_resnet50_state_dict_keys.txt"),
+        ),
+        (
+            "deeplabv3_resnet50.rn",
+            include_str!("fixtures/deeplabv3_resnet50_state_dict_keys.txt"),
+        ),
+    ];
+    for (file, expected) in fixtures {
+        let c = compile(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples")
+                .join(file),
+        );
+        let params: Vec<String> = c
+            .model
+            .graph()
+            .params()
+            .map(|p| {
+                let dims: Vec<String> = p.shape.iter().map(usize::to_string).collect();
+                format!("{} {}", p.name, dims.join("x"))
+            })
+            .collect();
+        let expected: Vec<&str> = expected
+            .lines()
+            .filter(|l| !l.contains("num_batches_tracked") && !l.is_empty())
+            .collect();
+        assert_eq!(params, expected, "{file}");
+    }
 }
 
 #[test]

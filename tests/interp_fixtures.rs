@@ -1,8 +1,9 @@
 //! The interpreter against independent references: PyTorch (torchvision's
 //! ResNet structure, a grouped/depthwise net, the CIFAR ResNet-20 with
-//! option-A and option-B shortcuts), timm (SE-ResNet-50's structure) and Keras
-//! (the seed model). Fixtures are made by `tests/fixtures/make_fixtures.py` and
-//! `tests/fixtures/make_residual_fixtures.py` (see their README).
+//! option-A and option-B shortcuts, torchvision's FCN and DeepLabV3), timm
+//! (SE-ResNet-50's structure) and Keras (the seed model). Fixtures are made by
+//! `tests/fixtures/make_fixtures.py`, `make_residual_fixtures.py` and
+//! `make_segmentation_fixtures.py` (see their README).
 
 use std::path::{Path, PathBuf};
 
@@ -109,6 +110,32 @@ fn grouped_depthwise_net_matches_pytorch() {
         "mixed_input.npy",
         "mixed_output.npy",
     );
+}
+
+#[test]
+fn fcn_resnet50_matches_torchvision() {
+    // Dilated backbone, FCNHead, bilinear upsampling 6×6 → 44×44.
+    let e = check(
+        &nets().join("fcn_resnet50_w4.rn"),
+        "fcn_resnet50_w4.safetensors",
+        None,
+        "fcn_resnet50_w4_input.npy",
+        "fcn_resnet50_w4_output.npy",
+    );
+    eprintln!("fcn_resnet50_w4: max relative error {e:.2e}");
+}
+
+#[test]
+fn deeplabv3_resnet50_matches_torchvision() {
+    // ASPP: dilated branches, the pooling branch upsampled from 1×1.
+    let e = check(
+        &nets().join("deeplabv3_resnet50_w4.rn"),
+        "deeplabv3_resnet50_w4.safetensors",
+        None,
+        "deeplabv3_resnet50_w4_input.npy",
+        "deeplabv3_resnet50_w4_output.npy",
+    );
+    eprintln!("deeplabv3_resnet50_w4: max relative error {e:.2e}");
 }
 
 #[test]

@@ -855,6 +855,109 @@ fn flatten_into_matches() {
 /// that the always-parallel kernels (pools, batchnorm) stay on the counting
 /// thread and no work is handed to other threads.
 #[test]
+fn upsample_into_matches() {
+    let mut rng = Rng::new(13);
+    for (shape, size) in [
+        ((2, 3, 5, 4), (10, 8)),
+        ((1, 2, 6, 6), (44, 31)),
+        ((2, 4, 1, 1), (5, 3)),
+        ((1, 2, 9, 8), (4, 5)),
+    ] {
+        let x: Array4<f32> = rng.array(shape);
+        for mode in [Interpolation::Nearest, Interpolation::Bilinear] {
+            let want = upsample2d(x.view(), size, mode).unwrap();
+            check_into(
+                &format!("upsample2d {mode:?} {size:?}"),
+                &want,
+                false,
+                |out| upsample2d_into(x.view(), size, mode, out),
+            );
+        }
+    }
+    // An empty input or output size is an error, not a panic.
+    let empty = Array4::<f32>::zeros((1, 1, 0, 3));
+    assert!(upsample2d(empty.view(), (2, 2), Interpolation::Bilinear).is_err());
+    let x: Array4<f32> = rng.array((1, 1, 2, 2));
+    assert!(upsample2d(x.view(), (0, 2), Interpolation::Nearest).is_err());
+}
+
+#[test]
+fn conv_transpose2d_into_matches() {
+    let mut rng = Rng::new(17);
+    let cases = [
+        (
+            [2, 4, 5, 6],
+            [4, 3, 3, 3],
+            (2, 2),
+            (1, 1),
+            (1, 1),
+            (1, 1),
+            1,
+            true,
+        ),
+        (
+            [1, 6, 4, 5],
+            [6, 2, 3, 2],
+            (3, 2),
+            (2, 0),
+            (1, 0),
+            (2, 3),
+            3,
+            false,
+        ),
+        (
+            [3, 8, 7, 7],
+            [8, 5, 4, 4],
+            (2, 2),
+            (1, 1),
+            (0, 0),
+            (1, 1),
+            1,
+            true,
+        ),
+    ];
+    for (xs, ws, stride, padding, output_padding, dilation, groups, bias) in cases {
+        let x: Array4<f32> = rng.array(xs);
+        let w: Array4<f32> = rng.array(ws);
+        let b: Array1<f32> = rng.array(ws[1] * groups);
+        let params = ConvTranspose2dParams {
+            stride,
+            padding,
+            output_padding,
+            dilation,
+            groups,
+        };
+        let b = bias.then_some(b.view());
+        let want = conv_transpose2d(x.view(), w.view(), b, &params).unwrap();
+        check_into(&format!("conv_transpose2d {xs:?}"), &want, false, |out| {
+            conv_transpose2d_into(x.view(), w.view(), b, &params, out)
+        });
+    }
+    // Bad parameters and shapes are errors, not panics.
+    let x: Array4<f32> = rng.array((1, 4, 3, 3));
+    let w: Array4<f32> = rng.array((4, 2, 3, 3));
+    let bad = |p: ConvTranspose2dParams| conv_transpose2d(x.view(), w.view(), None, &p).is_err();
+    let ok = ConvTranspose2dParams::default();
+    assert!(!bad(ok));
+    assert!(bad(ConvTranspose2dParams {
+        stride: (0, 1),
+        ..ok
+    }));
+    assert!(bad(ConvTranspose2dParams { groups: 0, ..ok }));
+    assert!(bad(ConvTranspose2dParams { groups: 3, ..ok }));
+    assert!(bad(ConvTranspose2dParams {
+        output_padding: (1, 0),
+        ..ok
+    }));
+    assert!(bad(ConvTranspose2dParams {
+        padding: (3, 0),
+        ..ok
+    }));
+    let short: Array4<f32> = rng.array((1, 3, 3, 3));
+    assert!(conv_transpose2d(short.view(), w.view(), None, &ok).is_err());
+}
+
+#[test]
 fn into_kernels_do_not_allocate() {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
@@ -902,6 +1005,15 @@ fn into_kernels_do_not_allocate() {
     let mut o_conv = Array4::<f32>::zeros((2, 6, 8, 8));
     let mut o_conv1 = Array4::<f32>::zeros((1, 6, 8, 8));
     let mut o_dense = Array2::<f32>::zeros((2, 10));
+    let mut o_up = Array4::<f32>::zeros((2, 4, 13, 16));
+    let tw: Array4<f32> = rng.array((4, 3, 4, 4));
+    let tp = ConvTranspose2dParams {
+        stride: (2, 2),
+        padding: (1, 1),
+        ..ConvTranspose2dParams::default()
+    };
+    let mut o_convt = Array4::<f32>::zeros((2, 3, 16, 16));
+    let mut o_convt1 = Array4::<f32>::zeros((1, 3, 16, 16));
     let x1 = x.slice(s![0..1, .., .., ..]);
 
     pool.install(|| {
@@ -951,6 +1063,12 @@ fn into_kernels_do_not_allocate() {
         zero_alloc("batchnorm_into", &mut || {
             batchnorm_into(x.view(), &bn, o_same.view_mut()).unwrap()
         });
+        zero_alloc("upsample2d_into nearest", &mut || {
+            upsample2d_into(x.view(), (13, 16), Interpolation::Nearest, o_up.view_mut()).unwrap()
+        });
+        zero_alloc("upsample2d_into bilinear", &mut || {
+            upsample2d_into(x.view(), (13, 16), Interpolation::Bilinear, o_up.view_mut()).unwrap()
+        });
 
         // GEMM kernels: report gemm's own allocations, require them stable.
         let stable = |name: &str, f: &mut dyn FnMut()| {
@@ -968,6 +1086,12 @@ fn into_kernels_do_not_allocate() {
         });
         stable("conv2d_into (N=1, sequential path)", &mut || {
             conv2d_into(x1, w.view(), Some(b.view()), &cp, o_conv1.view_mut()).unwrap()
+        });
+        stable("conv_transpose2d_into (N=2, per-item path)", &mut || {
+            conv_transpose2d_into(x.view(), tw.view(), None, &tp, o_convt.view_mut()).unwrap()
+        });
+        stable("conv_transpose2d_into (N=1, sequential path)", &mut || {
+            conv_transpose2d_into(x1, tw.view(), None, &tp, o_convt1.view_mut()).unwrap()
         });
         stable("dense_into", &mut || {
             dense_into(

@@ -823,3 +823,180 @@ fn pad_channels_adds_zero_channels() {
         Err(KernelError::Shape(_))
     ));
 }
+
+// --------------------------------------------------- transposed convolution
+
+/// The scatter definition: every input pixel adds `x · w` to the output
+/// pixels `(ih·s − p + ki·d, iw·s − p + kj·d)`.
+fn conv_transpose_ref(
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    b: Option<ArrayView1<f32>>,
+    p: &ConvTranspose2dParams,
+) -> Array4<f32> {
+    let (n, c, h, wd) = x.dim();
+    let (_, og, kh, kw) = w.dim();
+    let cg = c / p.groups;
+    let o = og * p.groups;
+    let (sh, sw) = p.stride;
+    let (dh, dw) = p.dilation;
+    let (ph, pw) = p.padding;
+    let oh = (h - 1) * sh + dh * (kh - 1) + p.output_padding.0 + 1 - 2 * ph;
+    let ow = (wd - 1) * sw + dw * (kw - 1) + p.output_padding.1 + 1 - 2 * pw;
+    let mut acc = ndarray::Array4::<f64>::zeros((n, o, oh, ow));
+    for ni in 0..n {
+        for ci in 0..c {
+            let g = ci / cg;
+            for ih in 0..h {
+                for iw in 0..wd {
+                    for oc in 0..og {
+                        for ki in 0..kh {
+                            for kj in 0..kw {
+                                let y = (ih * sh + ki * dh) as isize - ph as isize;
+                                let xx = (iw * sw + kj * dw) as isize - pw as isize;
+                                if y < 0 || xx < 0 || y >= oh as isize || xx >= ow as isize {
+                                    continue;
+                                }
+                                acc[[ni, g * og + oc, y as usize, xx as usize]] +=
+                                    x[[ni, ci, ih, iw]] as f64 * w[[ci, oc, ki, kj]] as f64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut out = acc.mapv(|v| v as f32);
+    if let Some(b) = b {
+        for ((_, oc, _, _), v) in out.indexed_iter_mut() {
+            *v = (f64::from(*v) + f64::from(b[oc])) as f32;
+        }
+    }
+    out
+}
+
+#[test]
+fn conv_transpose_matches_scatter_definition() {
+    let mut r = Rng::new(21);
+    // (x, w, stride, padding, output_padding, dilation, groups)
+    let cases = [
+        (
+            [2, 4, 5, 6],
+            [4, 3, 3, 3],
+            (2, 2),
+            (1, 1),
+            (1, 1),
+            (1, 1),
+            1,
+        ),
+        (
+            [1, 6, 4, 5],
+            [6, 2, 3, 2],
+            (3, 2),
+            (2, 0),
+            (1, 0),
+            (2, 3),
+            3,
+        ),
+        (
+            [1, 8, 7, 7],
+            [8, 5, 4, 4],
+            (2, 2),
+            (1, 1),
+            (0, 0),
+            (1, 1),
+            1,
+        ),
+        (
+            [2, 3, 1, 1],
+            [3, 2, 2, 2],
+            (1, 1),
+            (0, 0),
+            (0, 0),
+            (1, 1),
+            1,
+        ),
+        (
+            [1, 4, 3, 4],
+            [4, 1, 1, 1],
+            (3, 3),
+            (0, 0),
+            (2, 1),
+            (1, 1),
+            4,
+        ),
+    ];
+    for (xs, ws, stride, padding, output_padding, dilation, groups) in cases {
+        let x: Array4<f32> = r.array(xs);
+        let w: Array4<f32> = r.array(ws);
+        let b: Array1<f32> = r.array(ws[1] * groups);
+        let p = ConvTranspose2dParams {
+            stride,
+            padding,
+            output_padding,
+            dilation,
+            groups,
+        };
+        for bias in [None, Some(b.view())] {
+            let got = conv_transpose2d(x.view(), w.view(), bias, &p).unwrap();
+            let want = conv_transpose_ref(x.view(), w.view(), bias, &p);
+            assert_close(got.view(), want.view(), TOL, &format!("{xs:?} {p:?}"));
+        }
+    }
+}
+
+// ------------------------------------------------------------- upsampling
+
+/// PyTorch's interpolation written out in f64 from its definition: nearest
+/// takes ⌊dst·in/out⌋, bilinear the half-pixel source `(dst + ½)·in/out − ½`
+/// clamped at 0, between its two neighbours (the last one repeated).
+fn upsample_ref(x: ArrayView4<f32>, size: (usize, usize), mode: Interpolation) -> Array4<f32> {
+    let (n, c, h, w) = x.dim();
+    let (oh, ow) = size;
+    let mut out = Array4::<f32>::zeros((n, c, oh, ow));
+    let near = |o: usize, i: usize, out: usize| ((o * i) / out).min(i - 1);
+    let lin = |o: usize, i: usize, out: usize| {
+        let src = ((o as f64 + 0.5) * i as f64 / out as f64 - 0.5).max(0.0);
+        let i0 = (src.floor() as usize).min(i - 1);
+        let i1 = (i0 + 1).min(i - 1);
+        (i0, i1, src - i0 as f64)
+    };
+    for ((ni, ci, y, xx), v) in out.indexed_iter_mut() {
+        *v = match mode {
+            Interpolation::Nearest => x[[ni, ci, near(y, h, oh), near(xx, w, ow)]],
+            Interpolation::Bilinear => {
+                let (y0, y1, a) = lin(y, h, oh);
+                let (x0, x1, b) = lin(xx, w, ow);
+                let at = |i: usize, j: usize| f64::from(x[[ni, ci, i, j]]);
+                ((1.0 - a) * ((1.0 - b) * at(y0, x0) + b * at(y0, x1))
+                    + a * ((1.0 - b) * at(y1, x0) + b * at(y1, x1))) as f32
+            }
+        };
+    }
+    out
+}
+
+#[test]
+fn upsample_matches_definition() {
+    let mut r = Rng::new(23);
+    for (shape, size) in [
+        ((2, 3, 5, 4), (10, 8)),
+        ((1, 2, 4, 4), (16, 12)),
+        ((1, 2, 6, 6), (44, 31)),
+        ((2, 2, 1, 1), (5, 3)),
+        ((1, 2, 9, 8), (4, 5)),
+        ((1, 1, 3, 3), (3, 3)),
+    ] {
+        let x: Array4<f32> = r.array(shape);
+        for mode in [Interpolation::Nearest, Interpolation::Bilinear] {
+            let got = upsample2d(x.view(), size, mode).unwrap();
+            let want = upsample_ref(x.view(), size, mode);
+            assert_close(
+                got.view(),
+                want.view(),
+                1e-5,
+                &format!("{shape:?} → {size:?} {mode:?}"),
+            );
+        }
+    }
+}

@@ -127,6 +127,34 @@ fn run(case: &Value) -> ArrayD<f32> {
                 .expect("dense")
                 .into_dyn()
         }
+        "upsample" => {
+            let mode = match p["mode"].as_str().expect("mode") {
+                "nearest" => Interpolation::Nearest,
+                "bilinear" => Interpolation::Bilinear,
+                other => panic!("unknown mode {other}"),
+            };
+            upsample2d(load4(case, "x").view(), pair(&p["size"]), mode)
+                .expect("upsample")
+                .into_dyn()
+        }
+        "conv_transpose2d" => {
+            let params = ConvTranspose2dParams {
+                stride: pair(&p["stride"]),
+                padding: pair(&p["padding"]),
+                output_padding: pair(&p["output_padding"]),
+                dilation: pair(&p["dilation"]),
+                groups: p["groups"].as_u64().expect("groups") as usize,
+            };
+            let b = has("b").then(|| load1(case, "b"));
+            conv_transpose2d(
+                load4(case, "x").view(),
+                load4(case, "w").view(),
+                b.as_ref().map(|b| b.view()),
+                &params,
+            )
+            .expect("conv_transpose2d")
+            .into_dyn()
+        }
         other => panic!("unknown op {other}"),
     }
 }
@@ -144,7 +172,7 @@ fn pytorch_reference_cases() {
         let got = run(case);
         // element-wise ops are compared tighter than the reductions
         let tol = match case["op"].as_str() {
-            Some("gelu" | "sigmoid" | "tanh" | "softmax" | "max_pool2d") => 1e-6,
+            Some("gelu" | "sigmoid" | "tanh" | "softmax" | "max_pool2d" | "upsample") => 1e-6,
             _ => 1e-4,
         };
         assert_close(got.view(), want.view(), tol, name);

@@ -50,7 +50,15 @@ fn dims(v: &ValueInfoProto) -> Vec<String> {
     else {
         panic!("`{}` is not a tensor", v.name());
     };
-    assert_eq!(t.elem_type(), proto::tensor_proto::DataType::Float as i32);
+    // Float, but for the int64 shapes `upsample` computes for `Resize`.
+    let int64_step =
+        v.name().contains('/') && t.elem_type() == proto::tensor_proto::DataType::Int64 as i32;
+    assert!(
+        int64_step || t.elem_type() == proto::tensor_proto::DataType::Float as i32,
+        "`{}`: element type {}",
+        v.name(),
+        t.elem_type()
+    );
     t.shape
         .as_ref()
         .expect("shape")
@@ -223,8 +231,9 @@ fn check_structure(g: &Graph, w: &Weights, m: &ModelProto, opset: i64) {
     defined.extend(gp.initializer.iter().map(|t| t.name()));
     for node in &gp.node {
         for i in &node.input {
+            // An empty name omits an optional input (`Resize`'s roi and scales).
             assert!(
-                defined.contains(i.as_str()),
+                i.is_empty() || defined.contains(i.as_str()),
                 "{}: `{i}` read before it is defined",
                 node.name()
             );
@@ -240,7 +249,8 @@ fn every_example_exports_with_the_expected_structure() {
         let w = init(&c.model, 0);
         let m = exported(&c, &ExportOptions::default());
         check_structure(c.model.graph(), &w, &m, DEFAULT_OPSET);
-        // Without folding, one node per layer (GELU adds its decomposition steps).
+        // Without folding, one node per layer (GELU adds its decomposition
+        // steps, upsample the three that compute its sizes).
         let g = c.model.graph();
         let layers = g
             .nodes
@@ -252,9 +262,14 @@ fn every_example_exports_with_the_expected_structure() {
             .iter()
             .filter(|n| matches!(n.op, Op::Activation(resnetc::ir::Activation::Gelu)))
             .count();
+        let upsamples = g
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, Op::Upsample(_)))
+            .count();
         assert_eq!(
             m.graph.as_ref().expect("graph").node.len(),
-            layers + 4 * gelus,
+            layers + 4 * gelus + 3 * upsamples,
             "{}",
             file.display()
         );

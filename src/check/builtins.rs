@@ -33,6 +33,11 @@ pub const BUILTINS: &[Builtin] = &[
         doc: "W of a tensor N×C×H×W",
     },
     Builtin {
+        name: "like",
+        signature: "like(t)",
+        doc: "the height and width of a tensor N×C×H×W, as the `size` of `upsample`",
+    },
+    Builtin {
         name: "len",
         signature: "len(list)",
         doc: "the number of items of a list",
@@ -59,7 +64,7 @@ pub fn reference_markdown() -> String {
 }
 
 /// The built-ins' names.
-pub const NAMES: &[&str] = &["channels", "height", "width", "len", "min", "max"];
+pub const NAMES: &[&str] = &["channels", "height", "width", "like", "len", "min", "max"];
 
 fn arity(e: &mut Elab, name: &str, args: &[CallArg], n: usize, span: Span) -> bool {
     if args.len() == n && args.iter().all(|a| a.name.is_none()) {
@@ -86,7 +91,7 @@ pub(crate) fn call(e: &mut Elab, name: &str, args: &[CallArg], span: Span) -> Va
         return Value::Poison;
     }
     match name {
-        "channels" | "height" | "width" => {
+        "channels" | "height" | "width" | "like" => {
             if !arity(e, name, args, 1, span) {
                 return Value::Poison;
             }
@@ -106,6 +111,9 @@ pub(crate) fn call(e: &mut Elab, name: &str, args: &[CallArg], span: Span) -> Va
                 _ => 2,
             };
             match shape.0.get(dim) {
+                Some(_) if name == "like" && shape.0.len() == 3 => {
+                    Value::Like([shape.0[1], shape.0[2]])
+                }
                 Some(&d) if name == "channels" || shape.0.len() == 3 => Value::Int(d as i64),
                 _ => e.report(
                     CheckError::new(

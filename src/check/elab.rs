@@ -53,6 +53,71 @@ pub(crate) struct Env {
     scopes: Vec<HashMap<String, Binding>>,
 }
 
+/// Marks every name a branch not taken mentions as used: a parameter used
+/// only there is still used by the body (no W0002 for it).
+fn mention_body(env: &mut Env, body: &Body) {
+    for stmt in &body.stmts {
+        match stmt {
+            Stmt::Input { shape, .. } => {
+                for e in shape.iter().flatten() {
+                    mention(env, e);
+                }
+            }
+            Stmt::Output { names, .. } => {
+                for n in names {
+                    env.lookup(&n.name);
+                }
+            }
+            Stmt::Assign { value, .. } | Stmt::Expr(value) => mention(env, value),
+        }
+    }
+}
+
+/// [`mention_body`] for one expression.
+fn mention(env: &mut Env, e: &Expr) {
+    match &e.kind {
+        ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Str(_) => {}
+        ExprKind::Name(n) => {
+            env.lookup(n);
+        }
+        ExprKind::List(items) => {
+            for it in items {
+                mention(env, &it.value);
+            }
+        }
+        ExprKind::Call { callee, args } => {
+            mention(env, callee);
+            for a in args {
+                mention(env, &a.value);
+            }
+        }
+        ExprKind::Index { base, index } => {
+            mention(env, base);
+            mention(env, index);
+        }
+        ExprKind::Unary { operand, .. } => mention(env, operand),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            mention(env, lhs);
+            mention(env, rhs);
+        }
+        ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            mention(env, cond);
+            mention_body(env, then);
+            mention_body(env, otherwise);
+        }
+        ExprKind::Pipe { input, stages } => {
+            mention(env, input);
+            for st in stages {
+                mention(env, &st.expr);
+            }
+        }
+    }
+}
+
 impl Env {
     fn new() -> Self {
         Env {
@@ -1015,8 +1080,14 @@ impl<'p> Elab<'p> {
                 otherwise,
             } => {
                 match self.eval(env, cond) {
-                    Value::Bool(true) => self.body(env, then, None),
-                    Value::Bool(false) => self.body(env, otherwise, None),
+                    Value::Bool(true) => {
+                        mention_body(env, otherwise);
+                        self.body(env, then, None)
+                    }
+                    Value::Bool(false) => {
+                        mention_body(env, then);
+                        self.body(env, otherwise, None)
+                    }
                     Value::Poison => Value::Poison,
                     v => {
                         let mut err = CheckError::new(
@@ -1104,6 +1175,8 @@ impl<'p> Elab<'p> {
         match n {
             "same" => return Value::Pad(PadKeyword::Same),
             "valid" => return Value::Pad(PadKeyword::Valid),
+            "nearest" => return Value::Mode(crate::ir::UpsampleMode::Nearest),
+            "bilinear" => return Value::Mode(crate::ir::UpsampleMode::Bilinear),
             _ => {}
         }
         if builtins::NAMES.contains(&n) {

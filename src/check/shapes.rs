@@ -8,11 +8,17 @@ use std::collections::HashMap;
 use super::error::{CheckError, CheckErrorKind as K};
 use super::value::{CallArg, PadKeyword, Value};
 use crate::ir::ops::{ArgDefault, BatchNormParams, OpSpec, Padding4};
-use crate::ir::{Activation, ConvParams, DenseParams, Op, OpKind, PoolParams, Shape};
+use crate::ir::{
+    Activation, ConvParams, ConvTransposeParams, DenseParams, Op, OpKind, PoolParams, Shape,
+    UpsampleMode, UpsampleParams,
+};
 use crate::span::Span;
 
 /// Largest number of elements per sample of any tensor.
 pub const MAX_ELEMENTS: u64 = 1 << 40;
+
+/// `upsample`'s `scale`, `size` and `mode`.
+type UpsampleArgs = (Option<usize>, Option<[usize; 2]>, UpsampleMode);
 
 /// Arguments bound to an op's parameters.
 pub(crate) struct Bound<'a> {
@@ -235,6 +241,142 @@ impl Bound<'_> {
                 _ => Err(self.bad(name, "missing")),
             },
         }
+    }
+
+    /// An integer ≥ 0 or `[h, w]` of them (`conv_transpose`'s `pad` and `output_pad`).
+    fn non_negative_pair(&self, name: &str) -> Result<[usize; 2], CheckError> {
+        let expected = "an integer ≥ 0 or [h, w]";
+        match self.raw(name) {
+            Some(Value::Int(v)) => {
+                let x = self.non_negative(name, *v)?;
+                Ok([x, x])
+            }
+            Some(Value::List(l)) if l.len() == 2 => {
+                let mut out = [0; 2];
+                for (o, v) in out.iter_mut().zip(l.iter()) {
+                    match v {
+                        Value::Int(i) => *o = self.non_negative(name, *i)?,
+                        v => return Err(self.type_error(name, expected, v)),
+                    }
+                }
+                Ok(out)
+            }
+            Some(v) => Err(self.type_error(name, expected, v)),
+            None => match self.default_of(name) {
+                ArgDefault::Int(v) => {
+                    let x = self.non_negative(name, v)?;
+                    Ok([x, x])
+                }
+                _ => Err(self.bad(name, "missing")),
+            },
+        }
+    }
+
+    /// An optional positive integer (no default).
+    fn optional_int(&self, name: &str) -> Result<Option<usize>, CheckError> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(_) => self.int(name).map(Some),
+        }
+    }
+
+    /// An optional spatial size: `[h, w]` (positive) or `like(t)`.
+    fn optional_size(&self, name: &str) -> Result<Option<[usize; 2]>, CheckError> {
+        let expected = "[h, w] or `like(t)` (the height and width of tensor t)";
+        match self.raw(name) {
+            None => Ok(None),
+            Some(Value::Like(hw)) => Ok(Some(*hw)),
+            Some(Value::List(l)) if l.len() == 2 => {
+                let mut out = [0; 2];
+                for (o, v) in out.iter_mut().zip(l.iter()) {
+                    match v {
+                        Value::Int(i) => *o = self.positive(name, *i)?,
+                        v => return Err(self.type_error(name, expected, v)),
+                    }
+                }
+                Ok(Some(out))
+            }
+            Some(v @ Value::Tensor(_)) => Err(self
+                .type_error(name, expected, v)
+                .help("write `like(t)` for the height and width of tensor `t`")),
+            Some(v) => Err(self.type_error(name, expected, v)),
+        }
+    }
+
+    /// An interpolation mode.
+    fn mode(&self, name: &str) -> Result<UpsampleMode, CheckError> {
+        match self.raw(name) {
+            Some(Value::Mode(m)) => Ok(*m),
+            Some(v) => Err(self
+                .type_error(name, "`nearest` or `bilinear`", v)
+                .help("write `mode: nearest` (PyTorch's default) or `mode: bilinear`")),
+            None => match self.default_of(name) {
+                ArgDefault::Mode(m) => Ok(m),
+                _ => Err(self.bad(name, "missing")),
+            },
+        }
+    }
+
+    /// `upsample`'s arguments: exactly one of `scale` and `size`, and the mode.
+    fn upsample_args(&self) -> Result<UpsampleArgs, CheckError> {
+        let scale = self.optional_int("scale")?;
+        let size = self.optional_size("size")?;
+        let mode = self.mode("mode")?;
+        match (scale, size) {
+            (Some(_), Some(_)) => Err(self
+                .bad("size", "`scale` and `size` are both given")
+                .label("given with `scale`")
+                .help("give either `scale: 2` or `size: like(t)` (or `size: [h, w]`)")),
+            (None, None) => Err(CheckError::new(
+                K::Arguments {
+                    callee: "upsample".into(),
+                    message: "`upsample` needs `scale` or `size`".into(),
+                },
+                self.call,
+            )
+            .label("neither `scale` nor `size` given")
+            .help("write `upsample(2)`, `upsample(size: like(x))` or `upsample(size: [h, w])`")),
+            _ => Ok((scale, size, mode)),
+        }
+    }
+
+    /// `conv_transpose`'s arguments that do not depend on the input (the
+    /// input channels and size are left 0).
+    fn conv_transpose_args(&self) -> Result<ConvTransposeParams, CheckError> {
+        let out = self.int("out")?;
+        let kernel = self.pair("kernel")?;
+        let stride = self.pair("stride")?;
+        let pad = self.non_negative_pair("pad")?;
+        let output_pad = self.non_negative_pair("output_pad")?;
+        let groups = self.int("groups")?;
+        let dilation = self.pair("dilation")?;
+        let bias = self.boolean("bias")?;
+        for d in 0..2 {
+            if output_pad[d] >= stride[d].max(dilation[d]) {
+                return Err(self
+                    .bad(
+                        "output_pad",
+                        format!(
+                            "output padding {} is not smaller than the stride {} or the dilation {}",
+                            output_pad[d], stride[d], dilation[d]
+                        ),
+                    )
+                    .label("must be smaller than the stride or the dilation")
+                    .help("PyTorch requires output_padding < max(stride, dilation)"));
+            }
+        }
+        Ok(ConvTransposeParams {
+            in_channels: 0,
+            in_hw: [0, 0],
+            out_channels: out,
+            kernel,
+            stride,
+            padding: pad,
+            output_padding: output_pad,
+            dilation,
+            groups,
+            bias,
+        })
     }
 
     fn non_negative(&self, name: &str, v: i64) -> Result<usize, CheckError> {
@@ -467,6 +609,10 @@ fn example_call(op: &str) -> Option<&'static str> {
 /// A hint for an invalid value of argument `arg` of `op`.
 fn arg_help(op: &str, arg: &str) -> Option<&'static str> {
     Some(match (op, arg) {
+        ("conv_transpose", "stride") => "stride 2 doubles the height and width",
+        ("conv_transpose", "pad") => {
+            "a transposed convolution's padding crops its output: `pad: 0` keeps it whole"
+        }
         (_, "stride") => "stride 1 keeps the height and width; stride 2 halves them",
         (_, "pad") => {
             "padding adds zeros around the input and cannot crop: use `pad: 0` (or `valid`) for none"
@@ -628,6 +774,12 @@ pub(crate) fn validate_args(kind: OpKind, b: &Bound) -> Result<(), CheckError> {
             b.int("out")?;
             b.boolean("bias")?;
         }
+        OpKind::Upsample => {
+            b.upsample_args()?;
+        }
+        OpKind::ConvTranspose => {
+            b.conv_transpose_args()?;
+        }
         OpKind::BatchNorm => {
             b.eps()?;
         }
@@ -781,6 +933,111 @@ pub(crate) fn build_op(
                     Op::AvgPool(p)
                 },
                 shape,
+            ))
+        }
+        OpKind::Upsample => {
+            let x = one()?;
+            let (c, hw) = spatial(name, x, span)?;
+            let (scale, size, mode) = b.upsample_args()?;
+            let size = match (scale, size) {
+                (_, Some(size)) => size,
+                (Some(s), None) => {
+                    let mut out = [0; 2];
+                    for d in 0..2 {
+                        out[d] = hw[d]
+                            .checked_mul(s)
+                            .filter(|&v| v as u64 <= MAX_ELEMENTS)
+                            .ok_or_else(|| {
+                                b.bad(
+                                    "scale",
+                                    format!(
+                                        "the {} {} × {s} is more than 2^40",
+                                        ["height", "width"][d],
+                                        hw[d]
+                                    ),
+                                )
+                                .label("output too large")
+                            })?;
+                    }
+                    out
+                }
+                (None, None) => return Err(b.bad("size", "missing")),
+            };
+            Ok((
+                Op::Upsample(UpsampleParams { size, scale, mode }),
+                Shape(vec![c, size[0], size[1]]),
+            ))
+        }
+        OpKind::ConvTranspose => {
+            let x = one()?;
+            let (c, hw) = spatial(name, x, span)?;
+            let params = ConvTransposeParams {
+                in_channels: c,
+                in_hw: hw,
+                ..b.conv_transpose_args()?
+            };
+            let ConvTransposeParams {
+                out_channels: out,
+                kernel,
+                stride,
+                padding,
+                output_padding,
+                dilation,
+                groups,
+                ..
+            } = params;
+            for (what, channels) in [("input channels", c), ("output channels", out)] {
+                if channels % groups != 0 {
+                    return Err(CheckError::new(
+                        K::Groups {
+                            groups,
+                            what,
+                            channels,
+                        },
+                        b.span_of("groups"),
+                    )
+                    .label(format!("{groups} groups"))
+                    .note(format!("the input is {x}"))
+                    .help("groups must divide both the input and the output channel count"));
+                }
+            }
+            let mut size = [0; 2];
+            for d in 0..2 {
+                // (H − 1)·s − 2p + d·(k − 1) + output_pad + 1, exactly in u128.
+                let grown = (hw[d] as u128 - 1) * stride[d] as u128
+                    + extent(kernel[d], dilation[d])
+                    + output_padding[d] as u128;
+                let cut = 2 * padding[d] as u128;
+                let dim = ["height", "width"][d];
+                if grown <= cut {
+                    return Err(b
+                        .bad(
+                            "pad",
+                            format!(
+                                "the padding removes the whole {dim}: ({} − 1)·{} + {}·({} − 1) + {} + 1 = {grown}, minus 2·{} = {cut}",
+                                hw[d], stride[d], dilation[d], kernel[d], output_padding[d], padding[d]
+                            ),
+                        )
+                        .label(format!("leaves no {dim}"))
+                        .note("PyTorch's output size must be at least 1"));
+                }
+                let o = grown - cut;
+                size[d] = usize::try_from(o)
+                    .ok()
+                    .filter(|&v| v as u64 <= MAX_ELEMENTS)
+                    .ok_or_else(|| {
+                        CheckError::new(
+                            K::TooLarge {
+                                what: format!("the output {dim} of `conv_transpose`"),
+                            },
+                            span,
+                        )
+                        .label(format!("{o} is more than 2^40"))
+                    })?;
+            }
+            Ok((
+                Op::ConvTranspose(params),
+                Shape(vec![out, size[0], size[1]]),
             ))
         }
         OpKind::BatchNorm => {

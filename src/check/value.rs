@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use crate::ir::{NodeId, OpKind};
+use crate::ir::{NodeId, OpKind, UpsampleMode};
 use crate::span::Span;
 use crate::syntax::ast::Ident;
 
@@ -21,6 +21,10 @@ pub(crate) enum Value {
     Stage(Rc<Stage>),
     /// `same` or `valid` padding.
     Pad(PadKeyword),
+    /// `nearest` or `bilinear` (the interpolation of `upsample`).
+    Mode(UpsampleMode),
+    /// `like(t)`: the height and width of a feature map (the `size` of `upsample`).
+    Like([usize; 2]),
     /// The result of an expression that already reported an error.
     Poison,
 }
@@ -91,6 +95,8 @@ impl Value {
             },
             Value::Pad(PadKeyword::Same) => "`same`".into(),
             Value::Pad(PadKeyword::Valid) => "`valid`".into(),
+            Value::Mode(m) => format!("the interpolation mode `{}`", m.name()),
+            Value::Like([h, w]) => format!("the size {h}×{w} of a tensor (`like(…)`)"),
             Value::Poison => "an erroneous value".into(),
         }
     }
@@ -110,6 +116,8 @@ impl Value {
             Value::Stage(_) => "<stage>".into(),
             Value::Pad(PadKeyword::Same) => "same".into(),
             Value::Pad(PadKeyword::Valid) => "valid".into(),
+            Value::Mode(m) => m.name().into(),
+            Value::Like([h, w]) => format!("like({h}x{w})"),
             Value::Poison => "?".into(),
         }
     }

@@ -9,7 +9,7 @@ use super::names::{Namer, screaming, snake};
 use super::plan::{Plan, StepKind, Storage};
 use super::prelude::Helper;
 use super::text::{call, comment_line, float};
-use crate::ir::{Activation, Graph, Op};
+use crate::ir::{Activation, Graph, Op, UpsampleMode};
 use crate::span::{SourceMap, Span};
 
 /// Indentation of statements in an impl's fn body.
@@ -467,6 +467,68 @@ pub(crate) fn emit_body(
                         (
                             "op_pad_channels".into(),
                             vec![x, before.to_string(), after.to_string(), out, layer],
+                            "?;".into(),
+                        )
+                    }
+                    Op::Upsample(u) => {
+                        code.helpers.insert(Helper::Upsample);
+                        let mode = match u.mode {
+                            UpsampleMode::Nearest => "Nearest",
+                            UpsampleMode::Bilinear => "Bilinear",
+                        };
+                        (
+                            "op_upsample".into(),
+                            vec![
+                                x,
+                                out,
+                                dims(&u.size),
+                                format!("k::Interpolation::{mode}"),
+                                layer,
+                            ],
+                            "?;".into(),
+                        )
+                    }
+                    Op::ConvTranspose(c) => {
+                        let f = fields.fresh(&snake(&r));
+                        let k = consts.fresh(&screaming(&r));
+                        code.consts.push((
+                            k.clone(),
+                            "k::ConvTranspose2dParams".into(),
+                            format!(
+                                "conv_transpose_params({}, {}, {}, {}, {})",
+                                dims(&c.stride),
+                                dims(&c.padding),
+                                dims(&c.output_padding),
+                                dims(&c.dilation),
+                                c.groups
+                            ),
+                        ));
+                        let shape = [
+                            c.in_channels,
+                            c.out_channels / c.groups.max(1),
+                            c.kernel[0],
+                            c.kernel[1],
+                        ];
+                        code.fields
+                            .push((f.clone(), "ConvTranspose".into(), r.clone()));
+                        code.helpers.insert(Helper::ConvTranspose);
+                        code.load.extend(call(
+                            INIT,
+                            &format!("{f}: "),
+                            "ConvTranspose::load",
+                            &[
+                                "l".into(),
+                                "at".into(),
+                                format!("{r:?}"),
+                                dims(&shape),
+                                c.out_channels.to_string(),
+                                c.bias.to_string(),
+                            ],
+                            ",",
+                        ));
+                        (
+                            "op_conv_transpose".into(),
+                            vec![format!("&self.{f}"), x, out, format!("&Self::{k}")],
                             "?;".into(),
                         )
                     }

@@ -76,11 +76,15 @@ pub(crate) enum Helper {
     Mul,
     /// `op_pad_channels`.
     PadChannels,
+    /// `ConvTranspose`, `op_conv_transpose`, `conv_transpose_params`.
+    ConvTranspose,
+    /// `op_upsample`.
+    Upsample,
 }
 
 impl Helper {
     /// Every helper, in the order they are emitted.
-    pub(crate) const ALL: [Helper; 31] = {
+    pub(crate) const ALL: [Helper; 33] = {
         use Helper::*;
         [
             ForwardError,
@@ -114,6 +118,8 @@ impl Helper {
             Concat,
             Mul,
             PadChannels,
+            ConvTranspose,
+            Upsample,
         ]
     };
 
@@ -152,6 +158,8 @@ impl Helper {
             Concat => "op_concat",
             Mul => "op_mul",
             PadChannels => "op_pad_channels",
+            ConvTranspose => "ConvTranspose",
+            Upsample => "op_upsample",
         }
     }
 
@@ -171,9 +179,9 @@ impl Helper {
             ConvFolded => &[Conv],
             Dense | BatchNorm => &[LoaderTensor, KernelError],
             MaxPool | AvgPool => &[KernelError, Padding2d],
-            GlobalAvgPool | Flatten | Softmax | Add | AddAssign | Concat | Mul | PadChannels => {
-                &[KernelError]
-            }
+            ConvTranspose => &[LoaderTensor, KernelError],
+            GlobalAvgPool | Flatten | Softmax | Add | AddAssign | Concat | Mul | PadChannels
+            | Upsample => &[KernelError],
         }
     }
 

@@ -8,6 +8,8 @@ use crate::span::{SourceMap, Span};
 const MAX_WIDTH: usize = 100;
 /// rustfmt's `fn_call_width`.
 const CALL_WIDTH: usize = 60;
+/// rustfmt's `array_width`.
+const ARRAY_WIDTH: usize = 60;
 
 fn width(s: &str) -> usize {
     s.chars().count()
@@ -33,9 +35,40 @@ pub(crate) fn call(
         return vec![lhs.trim_end().to_string(), format!("    {rhs}")];
     }
     let mut v = vec![format!("{lhs}{callee}(")];
-    v.extend(args.iter().map(|a| format!("    {a},")));
+    for a in args {
+        match slice_items(a) {
+            // rustfmt puts a slice literal wider than `array_width` one item a line.
+            Some(items) if width(a) - 1 > ARRAY_WIDTH => {
+                v.push("    &[".to_string());
+                v.extend(items.iter().map(|item| format!("        {item},")));
+                v.push("    ],".to_string());
+            }
+            _ => v.push(format!("    {a},")),
+        }
+    }
     v.push(format!("){tail}"));
     v
+}
+
+/// The items of a slice literal `&[a, b, …]` (split at its top-level
+/// commas), or `None` for any other argument.
+fn slice_items(arg: &str) -> Option<Vec<&str>> {
+    let inner = arg.strip_prefix("&[")?.strip_suffix(']')?;
+    let mut items = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (i, c) in inner.char_indices() {
+        match c {
+            '[' | '(' => depth += 1,
+            ']' | ')' => depth = depth.checked_sub(1)?,
+            ',' if depth == 0 => {
+                items.push(inner[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(inner[start..].trim());
+    Some(items)
 }
 
 /// A source file's name as generated code shows it: never absolute.

@@ -446,10 +446,10 @@ fn params_text(n: u64) -> String {
 fn fill(op: &Op) -> &'static str {
     match op {
         Op::Input => "#eeeeee",
-        Op::Conv(_) | Op::Dense(_) => "#cfe2f3",
+        Op::Conv(_) | Op::ConvTranspose(_) | Op::Dense(_) => "#cfe2f3",
         Op::BatchNorm(_) => "#d9ead3",
         Op::Activation(_) | Op::Softmax => "#fce5cd",
-        Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalAvgPool => "#d9d2e9",
+        Op::MaxPool(_) | Op::AvgPool(_) | Op::GlobalAvgPool | Op::Upsample(_) => "#d9d2e9",
         Op::Add | Op::Concat | Op::Mul => "#f4cccc",
         Op::Flatten | Op::Dropout { .. } | Op::Identity | Op::PadChannels { .. } => "#f3f3f3",
     }

@@ -5,11 +5,14 @@
 use std::collections::HashSet;
 
 use super::proto::{GraphProto, NodeProto, TensorProto, ValueInfoProto};
-use super::values::{attr_float, attr_int, attr_ints, node, tensor, tensor_i64, value_info};
+use super::values::{
+    attr_float, attr_int, attr_ints, attr_string, node, tensor, tensor_i64, value_info,
+    value_info_i64,
+};
 use super::{ExportError, ExportOptions, GELU_OPSET};
 use crate::interp::{Tensor, Weights};
 use crate::ir::ops::BatchNormParams;
-use crate::ir::{Activation, CheckedModel, Graph, Node, Op, Param};
+use crate::ir::{Activation, CheckedModel, Graph, Node, Op, Param, UpsampleMode};
 use crate::runtime::kernels as k;
 
 /// The graph being built, with every value name used so far.
@@ -102,6 +105,48 @@ impl<'a> Builder<'a> {
         self.claim(&name, || format!("an initializer of layer `{layer}`"))?;
         self.initializers.push(tensor_i64(&name, v));
         Ok(name)
+    }
+
+    /// Adds the int64 vector `N, C, h, w` of `upsample` layer `nd` applied to
+    /// `x` (`Shape` → `Slice` → `Concat` with the constant `[h, w]`): the
+    /// `sizes` input of `Resize`, exact whatever the batch.
+    fn resize_sizes(&mut self, nd: &Node, x: &str, hw: [usize; 2]) -> Result<String, ExportError> {
+        let name = |what: &str| format!("{}/{what}", nd.name);
+        let consts = [
+            ("starts", vec![0]),
+            ("ends", vec![2]),
+            ("hw", vec![hw[0] as i64, hw[1] as i64]),
+        ];
+        for (what, data) in &consts {
+            let n = name(what);
+            self.claim(&n, || format!("an initializer of layer `{}`", nd.name))?;
+            self.initializers.push(tensor_i64(&n, data));
+        }
+        let steps = [
+            ("shape", "Shape", vec![x.to_string()], 4, Vec::new()),
+            (
+                "batch_channels",
+                "Slice",
+                vec![name("shape"), name("starts"), name("ends")],
+                2,
+                Vec::new(),
+            ),
+            (
+                "sizes",
+                "Concat",
+                vec![name("batch_channels"), name("hw")],
+                4,
+                vec![attr_int("axis", 0)],
+            ),
+        ];
+        for (what, op_type, inputs, len, attrs) in steps {
+            let n = name(what);
+            self.claim(&n, || format!("a step of layer `{}`", nd.name))?;
+            let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+            self.nodes.push(node(&n, op_type, &refs, &n, attrs));
+            self.value_info.push(value_info_i64(&n, len));
+        }
+        Ok(name("sizes"))
     }
 
     /// Adds an intermediate value of a decomposition (with its shape) and the node computing it.
@@ -323,6 +368,48 @@ pub(super) fn lower(
                         attr_int("ceil_mode", i64::from(p.ceil_mode)),
                         attr_int("count_include_pad", i64::from(p.count_include_pad)),
                     ],
+                )
+            }
+            Op::ConvTranspose(c) => {
+                let x = one()?.to_string();
+                let mut v = vec![x, b.param_initializer(nd, "weight")?];
+                if c.bias {
+                    v.push(b.param_initializer(nd, "bias")?);
+                }
+                let [ph, pw] = c.padding;
+                (
+                    "ConvTranspose".to_string(),
+                    v,
+                    vec![
+                        attr_ints("kernel_shape", &c.kernel),
+                        attr_ints("strides", &c.stride),
+                        attr_ints("pads", &[ph, pw, ph, pw]),
+                        attr_ints("output_padding", &c.output_padding),
+                        attr_ints("dilations", &c.dilation),
+                        attr_int("group", c.groups as i64),
+                    ],
+                )
+            }
+            Op::Upsample(u) => {
+                let x = one()?.to_string();
+                let sizes = b.resize_sizes(nd, &x, u.size)?;
+                // PyTorch's legacy nearest is ONNX's asymmetric + floor;
+                // bilinear with align_corners=False is half_pixel.
+                let attrs = match u.mode {
+                    UpsampleMode::Nearest => vec![
+                        attr_string("mode", "nearest"),
+                        attr_string("coordinate_transformation_mode", "asymmetric"),
+                        attr_string("nearest_mode", "floor"),
+                    ],
+                    UpsampleMode::Bilinear => vec![
+                        attr_string("mode", "linear"),
+                        attr_string("coordinate_transformation_mode", "half_pixel"),
+                    ],
+                };
+                (
+                    "Resize".to_string(),
+                    vec![x, String::new(), String::new(), sizes],
+                    attrs,
                 )
             }
             Op::GlobalAvgPool => onnx("GlobalAveragePool", &[one()?], Vec::new()),

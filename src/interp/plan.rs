@@ -44,6 +44,15 @@ enum Step {
         before: usize,
         after: usize,
     },
+    Upsample {
+        size: (usize, usize),
+        mode: k::Interpolation,
+    },
+    ConvTranspose {
+        weight: Array4<f32>,
+        bias: Option<Array1<f32>>,
+        params: k::ConvTranspose2dParams,
+    },
 }
 
 /// A model ready to run: weights folded, buffers planned.
@@ -86,6 +95,14 @@ fn pad(p: [usize; 4]) -> k::Padding2d {
         left: p[1],
         bottom: p[2],
         right: p[3],
+    }
+}
+
+/// The runtime's name of an interpolation mode.
+pub(crate) fn interpolation(m: crate::ir::UpsampleMode) -> k::Interpolation {
+    match m {
+        crate::ir::UpsampleMode::Nearest => k::Interpolation::Nearest,
+        crate::ir::UpsampleMode::Bilinear => k::Interpolation::Bilinear,
     }
 }
 
@@ -266,6 +283,25 @@ impl Interpreter {
                     before: *before,
                     after: *after,
                 },
+                Op::Upsample(u) => Step::Upsample {
+                    size: (u.size[0], u.size[1]),
+                    mode: interpolation(u.mode),
+                },
+                Op::ConvTranspose(c) => Step::ConvTranspose {
+                    weight: tensor_nd(weights, &format!("{name}.weight"))?,
+                    bias: if c.bias {
+                        Some(tensor1(weights, &format!("{name}.bias"))?)
+                    } else {
+                        None
+                    },
+                    params: k::ConvTranspose2dParams {
+                        stride: (c.stride[0], c.stride[1]),
+                        padding: (c.padding[0], c.padding[1]),
+                        output_padding: (c.output_padding[0], c.output_padding[1]),
+                        dilation: (c.dilation[0], c.dilation[1]),
+                        groups: c.groups,
+                    },
+                },
             };
             steps.push(step);
         }
@@ -400,6 +436,21 @@ impl Interpreter {
                 bias,
                 params,
             } => k::conv2d(
+                four(first()?, name)?,
+                weight.view(),
+                bias.as_ref().map(|b| b.view()),
+                params,
+            )
+            .map_err(ke)?
+            .into_dyn(),
+            Step::Upsample { size, mode } => k::upsample2d(four(first()?, name)?, *size, *mode)
+                .map_err(ke)?
+                .into_dyn(),
+            Step::ConvTranspose {
+                weight,
+                bias,
+                params,
+            } => k::conv_transpose2d(
                 four(first()?, name)?,
                 weight.view(),
                 bias.as_ref().map(|b| b.view()),

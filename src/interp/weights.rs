@@ -539,8 +539,9 @@ impl WeightsFile {
 
 /// Deterministic initial weights, as torchvision initialises a fresh model:
 /// conv kernels Kaiming-normal (fan-out, ReLU gain), conv biases 0, batch norm
-/// γ = 1, β = 0, running mean 0, running variance 1, dense layers PyTorch's
-/// default uniform(±1/√fan_in). The same seed gives the same weights.
+/// γ = 1, β = 0, running mean 0, running variance 1, dense layers and
+/// transposed convolutions PyTorch's default uniform(±1/√fan_in). The same
+/// seed gives the same weights.
 ///
 /// Like `Vec::with_capacity`, this aborts if the weights cannot be
 /// allocated; [`try_init`] returns an error instead.
@@ -586,6 +587,16 @@ pub fn try_init(model: &CheckedModel, seed: u64) -> Result<Weights, OutOfMemory>
                 }
                 (Op::Dense(d), _) => {
                     let bound = 1.0 / (d.in_features.max(1) as f32).sqrt();
+                    match Uniform::new_inclusive(-bound, bound) {
+                        Ok(u) => filled(&mut || u.sample(&mut rng))?,
+                        Err(_) => filled(&mut || 0.0)?,
+                    }
+                }
+                (Op::ConvTranspose(c), _) => {
+                    // PyTorch's default: uniform(±1/√fan_in), fan_in = out/groups·kh·kw.
+                    let fan_in =
+                        (c.out_channels / c.groups.max(1) * c.kernel[0] * c.kernel[1]).max(1);
+                    let bound = 1.0 / (fan_in as f32).sqrt();
                     match Uniform::new_inclusive(-bound, bound) {
                         Ok(u) => filled(&mut || u.sample(&mut rng))?,
                         Err(_) => filled(&mut || 0.0)?,

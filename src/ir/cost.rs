@@ -196,6 +196,15 @@ impl Op {
                 elems.checked_mul(per_output)
             }
             Op::Dense(d) => elems.checked_mul(u64::try_from(d.in_features).ok()?),
+            // Every input element meets out/groups × kh × kw weights.
+            Op::ConvTranspose(c) => product([
+                c.in_channels,
+                c.in_hw[0],
+                c.in_hw[1],
+                c.out_channels / c.groups.max(1),
+                c.kernel[0],
+                c.kernel[1],
+            ]),
             // Listed, not `_`: a new op must decide whether it has multiply-adds.
             Op::Input
             | Op::BatchNorm(_)
@@ -210,7 +219,8 @@ impl Op {
             | Op::Concat
             | Op::Mul
             | Op::PadChannels { .. }
-            | Op::Identity => Some(0),
+            | Op::Identity
+            | Op::Upsample(_) => Some(0),
         }
     }
 }

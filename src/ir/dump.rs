@@ -46,6 +46,31 @@ pub(crate) fn op_arg_words(op: &Op) -> Vec<String> {
                 w.push("bias=false".to_string());
             }
         }
+        Op::ConvTranspose(c) => {
+            w.push(format!("out={}", c.out_channels));
+            w.push(format!("kernel={}", pair(c.kernel)));
+            w.push(format!("stride={}", pair(c.stride)));
+            w.push(format!("pad={}", pair(c.padding)));
+            if c.output_padding != [0, 0] {
+                w.push(format!("output_pad={}", pair(c.output_padding)));
+            }
+            if c.dilation != [1, 1] {
+                w.push(format!("dilation={}", pair(c.dilation)));
+            }
+            if c.groups != 1 {
+                w.push(format!("groups={}", c.groups));
+            }
+            if !c.bias {
+                w.push("bias=false".to_string());
+            }
+        }
+        Op::Upsample(u) => {
+            match u.scale {
+                Some(s) => w.push(format!("scale={s}")),
+                None => w.push(format!("size={}x{}", u.size[0], u.size[1])),
+            }
+            w.push(format!("mode={}", u.mode.name()));
+        }
         Op::BatchNorm(b) => w.push(format!("eps={}", b.eps)),
         Op::MaxPool(p) | Op::AvgPool(p) => {
             w.push(format!("kernel={}", pair(p.kernel)));

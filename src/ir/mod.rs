@@ -16,7 +16,10 @@ use serde::Serialize;
 
 pub use cost::{Costs, Overflow};
 pub(crate) use dump::op_arg_words;
-pub use ops::{Activation, ConvParams, DenseParams, Op, OpKind, ParamSpec, PoolParams};
+pub use ops::{
+    Activation, ConvParams, ConvTransposeParams, DenseParams, Op, OpKind, ParamSpec, PoolParams,
+    UpsampleMode, UpsampleParams,
+};
 
 use crate::span::Span;
 

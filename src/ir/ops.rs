@@ -51,6 +51,10 @@ pub enum OpKind {
     Mul,
     /// Zero channels added before and after the input's channels.
     PadChannels,
+    /// Spatial upsampling (nearest or bilinear), PyTorch's `F.interpolate`.
+    Upsample,
+    /// Transposed 2-D convolution, PyTorch's `ConvTranspose2d`.
+    ConvTranspose,
 }
 
 /// The type of an op argument.
@@ -67,6 +71,12 @@ pub enum ArgType {
     Bool,
     /// A number.
     Float,
+    /// An integer ≥ 0 or `[h, w]`.
+    NonNegPair,
+    /// A spatial size: `[h, w]` or `like(t)` (the height and width of tensor `t`).
+    Size,
+    /// An interpolation mode: `nearest` or `bilinear`.
+    Mode,
 }
 
 /// The default of an op argument.
@@ -83,6 +93,10 @@ pub enum ArgDefault {
     Bool(bool),
     /// The value of another argument (pool `stride` defaults to `kernel`).
     SameAs(&'static str),
+    /// Optional without a default (`upsample` takes `scale` or `size`).
+    Absent,
+    /// An interpolation mode.
+    Mode(UpsampleMode),
 }
 
 /// One argument of an op.
@@ -361,6 +375,64 @@ pub const OPS: &[OpSpec] = &[
         ],
         arity: Arity::One,
     },
+    OpSpec {
+        kind: OpKind::Upsample,
+        name: "upsample",
+        aliases: &["interpolate"],
+        summary: "spatial upsampling by an integer `scale` or to a `size`, PyTorch's `F.interpolate(…, align_corners=False)` (`nearest` is PyTorch's legacy `nearest`: source index ⌊dst·H/H'⌋)",
+        shape_rule: "C×H×W → C×H'×W': H' = scale·H (likewise W'), or [H', W'] = size; exactly one of `scale` and `size`",
+        params: "none",
+        args: &[
+            arg(
+                "scale",
+                T::Int,
+                D::Absent,
+                "integer scale factor for height and width",
+            ),
+            arg(
+                "size",
+                T::Size,
+                D::Absent,
+                "output [h, w], or `like(t)`: the height and width of tensor t",
+            ),
+            arg(
+                "mode",
+                T::Mode,
+                D::Mode(UpsampleMode::Nearest),
+                "`nearest` or `bilinear` (align_corners=False)",
+            ),
+        ],
+        arity: Arity::One,
+    },
+    OpSpec {
+        kind: OpKind::ConvTranspose,
+        name: "conv_transpose",
+        aliases: &[],
+        summary: "transposed 2-D convolution (the gradient of `conv`), PyTorch's `ConvTranspose2d`",
+        shape_rule: "C×H×W → out×H'×W', H' = (H − 1)·stride − 2·pad + dilation·(kernel − 1) + output_pad + 1 (likewise W'), at least 1; groups divides C and out; output_pad < stride or < dilation",
+        params: "weight [C, out/groups, kh, kw]; bias [out] when bias: true",
+        args: &[
+            arg("out", T::Int, D::Required, "output channels"),
+            arg("kernel", T::IntPair, D::Required, "kernel size"),
+            arg("stride", T::IntPair, D::Int(1), "stride"),
+            arg(
+                "pad",
+                T::NonNegPair,
+                D::Int(0),
+                "padding removed from each side of the output",
+            ),
+            arg(
+                "output_pad",
+                T::NonNegPair,
+                D::Int(0),
+                "extra rows / columns added to one side of the output",
+            ),
+            arg("groups", T::Int, D::Int(1), "channel groups"),
+            arg("dilation", T::IntPair, D::Int(1), "dilation"),
+            arg("bias", T::Bool, D::Bool(true), "add a learned bias"),
+        ],
+        arity: Arity::One,
+    },
 ];
 
 /// Looks an op up by its name or an alias.
@@ -465,6 +537,62 @@ pub enum Activation {
     },
 }
 
+/// How `upsample` interpolates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpsampleMode {
+    /// PyTorch's legacy `nearest`: source index ⌊dst · in / out⌋.
+    Nearest,
+    /// Bilinear with `align_corners=False` (half-pixel centres).
+    Bilinear,
+}
+
+impl UpsampleMode {
+    /// Its name in `.rn` files.
+    pub fn name(self) -> &'static str {
+        match self {
+            UpsampleMode::Nearest => "nearest",
+            UpsampleMode::Bilinear => "bilinear",
+        }
+    }
+}
+
+/// The arguments of `upsample`, resolved.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UpsampleParams {
+    /// Output `[h, w]`.
+    pub size: [usize; 2],
+    /// The integer scale factor, when the size was given as one.
+    pub scale: Option<usize>,
+    /// Nearest or bilinear.
+    pub mode: UpsampleMode,
+}
+
+/// The arguments of a transposed convolution, resolved.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConvTransposeParams {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Input `[h, w]` (for the multiply-add count).
+    pub in_hw: [usize; 2],
+    /// Output channels.
+    pub out_channels: usize,
+    /// `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// `[sh, sw]`.
+    pub stride: [usize; 2],
+    /// `[ph, pw]`, removed from both sides of the output.
+    pub padding: [usize; 2],
+    /// `[oh, ow]`, added to the bottom / right of the output.
+    pub output_padding: [usize; 2],
+    /// `[dh, dw]`.
+    pub dilation: [usize; 2],
+    /// Channel groups.
+    pub groups: usize,
+    /// Whether a bias is added.
+    pub bias: bool,
+}
+
 /// An op in the checked IR, with every argument resolved.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -509,6 +637,10 @@ pub enum Op {
         /// Zero channels after the input's.
         after: usize,
     },
+    /// Spatial upsampling.
+    Upsample(UpsampleParams),
+    /// Transposed convolution.
+    ConvTranspose(ConvTransposeParams),
 }
 
 impl Op {
@@ -546,6 +678,8 @@ impl Op {
             Op::Identity => OpKind::Identity,
             Op::Mul => OpKind::Mul,
             Op::PadChannels { .. } => OpKind::PadChannels,
+            Op::Upsample(_) => OpKind::Upsample,
+            Op::ConvTranspose(_) => OpKind::ConvTranspose,
         })
     }
 
@@ -564,6 +698,22 @@ impl Op {
                     vec![
                         c.out_channels,
                         c.in_channels / c.groups.max(1),
+                        c.kernel[0],
+                        c.kernel[1],
+                    ],
+                    true,
+                )];
+                if c.bias {
+                    v.push(p("bias", vec![c.out_channels], true));
+                }
+                v
+            }
+            Op::ConvTranspose(c) => {
+                let mut v = vec![p(
+                    "weight",
+                    vec![
+                        c.in_channels,
+                        c.out_channels / c.groups.max(1),
                         c.kernel[0],
                         c.kernel[1],
                     ],
@@ -648,6 +798,9 @@ pub fn reference_markdown() -> String {
                     ArgType::Padding => "int, [h, w], [t, l, b, r], `same`, `valid`",
                     ArgType::Bool => "bool",
                     ArgType::Float => "number",
+                    ArgType::NonNegPair => "int ≥ 0 or [h, w]",
+                    ArgType::Size => "[h, w] or `like(t)`",
+                    ArgType::Mode => "`nearest` or `bilinear`",
                 };
                 let default = match a.default {
                     ArgDefault::Required => "required".to_string(),
@@ -655,6 +808,8 @@ pub fn reference_markdown() -> String {
                     ArgDefault::Float(f) => f.to_string(),
                     ArgDefault::Bool(b) => b.to_string(),
                     ArgDefault::SameAs(o) => format!("= `{o}`"),
+                    ArgDefault::Absent => "—".to_string(),
+                    ArgDefault::Mode(m) => format!("`{}`", m.name()),
                 };
                 let _ = writeln!(s, "| `{}` | {} | {} | {} |", a.name, ty, default, a.doc);
             }

@@ -18,6 +18,14 @@ pub enum Scale {
     Up(usize),
     /// The output no longer depends on `n` (global pooling, dense).
     Ends,
+    /// `n · mul + add`, if at least 1 (a transposed convolution:
+    /// `(n − 1)·stride − 2·pad + dilation·(kernel − 1) + output_pad + 1`).
+    Affine {
+        /// The stride.
+        mul: usize,
+        /// Everything else, possibly negative.
+        add: i128,
+    },
     /// Element-wise with broadcasting (`*`): along the dimension, every
     /// operand has the largest operand's size or 1, and the output has the
     /// largest size.
@@ -59,6 +67,10 @@ impl Scale {
                 w.ceil,
             ),
             Scale::Up(u) => n.checked_mul(*u),
+            Scale::Affine { mul, add } => {
+                let v = (n as i128).checked_mul(*mul as i128)?.checked_add(*add)?;
+                usize::try_from(v).ok().filter(|&v| v >= 1)
+            }
         }
     }
 }
@@ -99,6 +111,25 @@ pub fn scale(op: &Op, dim: usize, input: Option<&[usize]>) -> Scale {
             ceil: p.ceil_mode,
         }),
         Op::GlobalAvgPool | Op::Dense(_) => Scale::Ends,
+        // A scale multiplies; a size (`[h, w]` or `like(t)`) is fixed once
+        // checked: `like` is a size query, which the analysis recompiles for.
+        Op::Upsample(u) => match u.scale {
+            Some(f) => Scale::Up(f),
+            None => Scale::Ends,
+        },
+        Op::ConvTranspose(c) => {
+            let (s, p, d, k, o) = (
+                c.stride[dim] as i128,
+                c.padding[dim] as i128,
+                c.dilation[dim] as i128,
+                c.kernel[dim] as i128,
+                c.output_padding[dim] as i128,
+            );
+            Scale::Affine {
+                mul: c.stride[dim],
+                add: -s - 2 * p + d * (k - 1) + o + 1,
+            }
+        }
         // C×H×W → C·H·W: the varied dimension times the other two.
         Op::Flatten => match input {
             Some([c, h, w]) => Scale::Up(c.saturating_mul(if dim == 0 { *w } else { *h })),
@@ -207,7 +238,7 @@ pub fn rates(graph: &Graph, input: usize, dim: usize) -> Option<Rates> {
                     rate: reduce(rate.0, rate.1.checked_mul(s)?),
                 }
             }
-            Scale::Up(u) => At {
+            Scale::Up(u) | Scale::Affine { mul: u, .. } => At {
                 depends: true,
                 lcm: l,
                 rate: reduce(rate.0.checked_mul(u as u128)?, rate.1),

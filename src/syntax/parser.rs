@@ -898,6 +898,31 @@ pub(crate) fn expr(i: In) -> PResult<Expr> {
 
 /// rule: label
 fn label(i: In) -> PResult<Ident> {
+    // A numeric name (`0: [conv(...), bn]`) names a branch as PyTorch names
+    // the items of a `ModuleList`; only stages and list items take one.
+    let numeric = |i| -> PResult<Ident> {
+        let (i, _) = ws(i)?;
+        let start = i;
+        let (rest, text) = digit1(i)?;
+        Ok((
+            rest,
+            Ident {
+                name: text.fragment().to_string(),
+                span: span_from(&start, &rest),
+            },
+        ))
+    };
+    let (i, name) = match numeric(i) {
+        Ok(ok) => ok,
+        Err(_) => return name_label(i),
+    };
+    let (i, _) = sym(":", "`:`")(i)?;
+    record(&i, "label");
+    Ok((i, name))
+}
+
+/// A name and `:`: a label or a keyword argument's name.
+fn name_label(i: In) -> PResult<Ident> {
     // Keywords are allowed as labels (`block: ...`, as PyTorch modules are often named).
     let (i, name) = match ident(i) {
         Ok(ok) => ok,
@@ -1188,7 +1213,7 @@ fn arg_list(i: In) -> PResult<Vec<Arg>> {
 
 /// rule: arg
 fn arg(i: In) -> PResult<Arg> {
-    let (i, name) = opt(label).parse(i)?;
+    let (i, name) = opt(name_label).parse(i)?;
     let (i, value) = if name.is_some() {
         cut(expr(i))?
     } else {

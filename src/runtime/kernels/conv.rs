@@ -260,7 +260,7 @@ thread_local! {
 
 /// Runs `f` with this thread's scratch buffer (a fresh one if it is in use,
 /// e.g. when a caller runs forward passes inside its own rayon jobs).
-fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => f(&mut buf),
         Err(_) => f(&mut Vec::new()),

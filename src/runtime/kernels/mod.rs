@@ -25,6 +25,7 @@ pub mod add;
 pub mod batchnorm;
 pub mod concat;
 pub mod conv;
+pub mod conv_transpose;
 pub mod dense;
 pub mod error;
 pub mod flatten;
@@ -33,6 +34,7 @@ pub mod mul;
 pub mod pad_channels;
 pub mod pool;
 pub mod softmax;
+pub mod upsample;
 
 pub use activation::{
     Activation, gelu, gelu_inplace, gelu_into, leaky_relu, leaky_relu_inplace, leaky_relu_into,
@@ -43,6 +45,9 @@ pub use add::{add, add_assign, add_into};
 pub use batchnorm::{BatchNormParams, batchnorm, batchnorm_into, fold_batchnorm};
 pub use concat::{concat_channels, concat_into};
 pub use conv::{Conv2dParams, Padding2d, conv2d, conv2d_into, conv2d_output_hw};
+pub use conv_transpose::{
+    ConvTranspose2dParams, conv_transpose2d, conv_transpose2d_into, conv_transpose2d_output_hw,
+};
 pub use dense::{dense, dense_into};
 pub use error::KernelError;
 pub use flatten::{flatten, flatten_into};
@@ -53,3 +58,4 @@ pub use pool::{
     global_avg_pool_into, max_pool2d, max_pool2d_into, pool_output_size,
 };
 pub use softmax::{softmax_dim1, softmax_dim1_into};
+pub use upsample::{Interpolation, upsample2d, upsample2d_into};

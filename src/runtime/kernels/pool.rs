@@ -87,7 +87,7 @@ pub fn pool_output_size(
 /// Shared plane-parallel driver: checks that `out` is `[N, C, oh, ow]` in
 /// standard layout, then applies `f(in_plane, out_plane)` to every (n, c)
 /// plane (`f` must write every element of `out_plane`).
-fn per_plane_into(
+pub(crate) fn per_plane_into(
     kernel: &str,
     input: ArrayView4<'_, f32>,
     oh: usize,
