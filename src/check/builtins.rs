@@ -112,7 +112,7 @@ pub(crate) fn call(e: &mut Elab, name: &str, args: &[CallArg], span: Span) -> Va
             };
             match shape.0.get(dim) {
                 Some(_) if name == "like" && shape.0.len() == 3 => {
-                    Value::Like([shape.0[1], shape.0[2]])
+                    Value::Like([shape.0[1], shape.0[2]], id)
                 }
                 Some(&d) if name == "channels" || shape.0.len() == 3 => Value::Int(d as i64),
                 _ => e.report(

@@ -285,7 +285,7 @@ impl Bound<'_> {
         let expected = "[h, w] or `like(t)` (the height and width of tensor t)";
         match self.raw(name) {
             None => Ok(None),
-            Some(Value::Like(hw)) => Ok(Some(*hw)),
+            Some(Value::Like(hw, _)) => Ok(Some(*hw)),
             Some(Value::List(l)) if l.len() == 2 => {
                 let mut out = [0; 2];
                 for (o, v) in out.iter_mut().zip(l.iter()) {
@@ -314,6 +314,14 @@ impl Bound<'_> {
                 ArgDefault::Mode(m) => Ok(m),
                 _ => Err(self.bad(name, "missing")),
             },
+        }
+    }
+
+    /// The tensor a `like(t)` argument `name` measures, if it is one.
+    fn like_source(&self, name: &str) -> Option<crate::ir::NodeId> {
+        match self.raw(name) {
+            Some(Value::Like(_, t)) => Some(*t),
+            _ => None,
         }
     }
 
@@ -964,7 +972,12 @@ pub(crate) fn build_op(
                 (None, None) => return Err(b.bad("size", "missing")),
             };
             Ok((
-                Op::Upsample(UpsampleParams { size, scale, mode }),
+                Op::Upsample(UpsampleParams {
+                    size,
+                    scale,
+                    mode,
+                    like: b.like_source("size"),
+                }),
                 Shape(vec![c, size[0], size[1]]),
             ))
         }

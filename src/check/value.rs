@@ -24,7 +24,7 @@ pub(crate) enum Value {
     /// `nearest` or `bilinear` (the interpolation of `upsample`).
     Mode(UpsampleMode),
     /// `like(t)`: the height and width of a feature map (the `size` of `upsample`).
-    Like([usize; 2]),
+    Like([usize; 2], NodeId),
     /// The result of an expression that already reported an error.
     Poison,
 }
@@ -96,7 +96,7 @@ impl Value {
             Value::Pad(PadKeyword::Same) => "`same`".into(),
             Value::Pad(PadKeyword::Valid) => "`valid`".into(),
             Value::Mode(m) => format!("the interpolation mode `{}`", m.name()),
-            Value::Like([h, w]) => format!("the size {h}×{w} of a tensor (`like(…)`)"),
+            Value::Like([h, w], _) => format!("the size {h}×{w} of a tensor (`like(…)`)"),
             Value::Poison => "an erroneous value".into(),
         }
     }
@@ -117,7 +117,7 @@ impl Value {
             Value::Pad(PadKeyword::Same) => "same".into(),
             Value::Pad(PadKeyword::Valid) => "valid".into(),
             Value::Mode(m) => m.name().into(),
-            Value::Like([h, w]) => format!("like({h}x{w})"),
+            Value::Like([h, w], _) => format!("like({h}x{w})"),
             Value::Poison => "?".into(),
         }
     }

@@ -564,6 +564,9 @@ pub struct UpsampleParams {
     pub size: [usize; 2],
     /// The integer scale factor, when the size was given as one.
     pub scale: Option<usize>,
+    /// The tensor whose height and width `size` is, when given as `like(t)`
+    /// (the size analysis follows it when the input size varies).
+    pub like: Option<crate::ir::NodeId>,
     /// Nearest or bilinear.
     pub mode: UpsampleMode,
 }

@@ -26,6 +26,15 @@ pub fn valid(graph: &Graph, input: usize, dim: usize, n: usize) -> bool {
             size[i] = Some(n);
             continue;
         }
+        // `upsample(size: like(t))` has t's size, whatever its input's
+        // (the pooling branch of ASPP: a constant input, a varying size).
+        if let Op::Upsample(u) = &node.op
+            && u.scale.is_none()
+            && let Some(t) = u.like
+        {
+            size[i] = size[t.0 as usize];
+            continue;
+        }
         if node.op == Op::Input || node.inputs.iter().all(|j| size[j.0 as usize].is_none()) {
             continue;
         }
@@ -34,6 +43,7 @@ pub fn valid(graph: &Graph, input: usize, dim: usize, n: usize) -> bool {
         if s == Scale::Ends {
             continue;
         }
+
         // Operands of a join must agree (an operand that does not depend
         // on `n` keeps its checked size).
         let values: Vec<usize> = node

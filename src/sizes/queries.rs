@@ -5,7 +5,7 @@ use crate::syntax::Program;
 use crate::syntax::ast::{Body, Expr, ExprKind, Item, ModelKind, Stmt};
 
 /// The built-ins whose value depends on a spatial size.
-const SIZE_QUERIES: &[&str] = &["height", "width", "like"];
+const SIZE_QUERIES: &[&str] = &["height", "width"];
 
 /// Whether any file of `program` calls `height` or `width`, or names them as
 /// a value where no parameter or variable of that name exists (the built-in

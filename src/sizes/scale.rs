@@ -18,6 +18,9 @@ pub enum Scale {
     Up(usize),
     /// The output no longer depends on `n` (global pooling, dense).
     Ends,
+    /// The size of another tensor (`upsample(size: like(t))`): the analysis
+    /// reads it from that node.
+    Like(crate::ir::NodeId),
     /// `n · mul + add`, if at least 1 (a transposed convolution:
     /// `(n − 1)·stride − 2·pad + dilation·(kernel − 1) + output_pad + 1`).
     Affine {
@@ -56,7 +59,7 @@ impl Scale {
     /// its output does not depend on the varied size.
     pub fn apply(&self, n: usize) -> Option<usize> {
         match self {
-            Scale::Keep | Scale::Ends | Scale::Broadcast => Some(n),
+            Scale::Keep | Scale::Ends | Scale::Broadcast | Scale::Like(_) => Some(n),
             Scale::Window(w) => crate::check::window_out(
                 n,
                 w.pad_before,
@@ -111,11 +114,11 @@ pub fn scale(op: &Op, dim: usize, input: Option<&[usize]>) -> Scale {
             ceil: p.ceil_mode,
         }),
         Op::GlobalAvgPool | Op::Dense(_) => Scale::Ends,
-        // A scale multiplies; a size (`[h, w]` or `like(t)`) is fixed once
-        // checked: `like` is a size query, which the analysis recompiles for.
-        Op::Upsample(u) => match u.scale {
-            Some(f) => Scale::Up(f),
-            None => Scale::Ends,
+        // A scale multiplies; `like(t)` follows t; a size `[h, w]` is fixed.
+        Op::Upsample(u) => match (u.scale, u.like) {
+            (Some(f), _) => Scale::Up(f),
+            (None, Some(t)) => Scale::Like(t),
+            (None, None) => Scale::Ends,
         },
         Op::ConvTranspose(c) => {
             let (s, p, d, k, o) = (
@@ -195,6 +198,14 @@ pub fn rates(graph: &Graph, input: usize, dim: usize) -> Option<Rates> {
             }
             continue;
         }
+        // `upsample(size: like(t))` follows t, whatever its input.
+        if let Op::Upsample(u) = &node.op
+            && u.scale.is_none()
+            && let Some(t) = u.like
+        {
+            at[i] = at[t.0 as usize];
+            continue;
+        }
         let all: Vec<At> = node.inputs.iter().map(|n| at[n.0 as usize]).collect();
         if !all.iter().any(|a| a.depends) {
             continue;
@@ -244,6 +255,7 @@ pub fn rates(graph: &Graph, input: usize, dim: usize) -> Option<Rates> {
                 rate: reduce(rate.0.checked_mul(u as u128)?, rate.1),
             },
             Scale::Ends => constant,
+            Scale::Like(t) => at[t.0 as usize],
         };
         if here.depends {
             period = lcm(period, here.lcm)?;
