@@ -1,0 +1,100 @@
+//! Replays the fuzz corpus and every past crash through the fuzz targets'
+//! bodies (`fuzz/harness.rs`, shared with `fuzz/fuzz_targets/`), on stable:
+//! no input of `fuzz/corpus/<target>/` or `fuzz/artifacts/<target>/` panics.
+
+#[path = "../fuzz/harness.rs"]
+mod harness;
+
+use harness::Outcome;
+use std::path::{Path, PathBuf};
+
+/// The files of `fuzz/<kind>/<target>/`, sorted (an absent directory has none).
+fn files(kind: &str, target: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join(kind)
+        .join(target);
+    let mut out: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .map(|e| e.expect("cannot list the fuzz corpus").path())
+            .filter(|p| p.is_file())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => panic!("cannot read `{}`: {e}", dir.display()),
+    };
+    out.sort();
+    out
+}
+
+/// Runs every file of `fuzz/<kind>/<target>/` through the target's body;
+/// returns the outcome of each.
+fn replay(kind: &str, target: &str) -> Vec<Outcome> {
+    let body = harness::TARGETS
+        .iter()
+        .find(|(name, _)| *name == target)
+        .map(|(_, f)| *f)
+        .unwrap_or_else(|| panic!("no fuzz target `{target}`"));
+    files(kind, target)
+        .iter()
+        .map(|path| {
+            let data = std::fs::read(path).expect("cannot read a fuzz input");
+            std::panic::catch_unwind(|| body(&data))
+                .unwrap_or_else(|_| panic!("`{}` panics", path.display()))
+        })
+        .collect()
+}
+
+/// Replays a target's corpus and crashes; the corpus must reach both the
+/// accepting and the rejecting paths.
+fn corpus_and_crashes(target: &str) {
+    let outcomes = replay("corpus", target);
+    for expected in [Outcome::Accepted, Outcome::Rejected] {
+        assert!(
+            outcomes.contains(&expected),
+            "no input of fuzz/corpus/{target} is {expected:?}"
+        );
+    }
+    replay("artifacts", target);
+}
+
+#[test]
+fn compile_corpus_and_crashes() {
+    corpus_and_crashes("compile");
+}
+
+#[test]
+fn weights_corpus_and_crashes() {
+    corpus_and_crashes("weights");
+}
+
+#[test]
+fn npy_corpus_and_crashes() {
+    corpus_and_crashes("npy");
+}
+
+#[test]
+fn fmt_corpus_and_crashes() {
+    corpus_and_crashes("fmt");
+}
+
+/// Every directory under `fuzz/corpus/` and `fuzz/artifacts/` belongs to a
+/// target, so that no committed input is left unreplayed.
+#[test]
+fn every_directory_is_a_target() {
+    for kind in ["corpus", "artifacts"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz")
+            .join(kind);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries {
+            let name = e.expect("cannot list").file_name();
+            let name = name.to_string_lossy();
+            assert!(
+                harness::TARGETS.iter().any(|(t, _)| *t == name),
+                "`fuzz/{kind}/{name}` is not a fuzz target"
+            );
+        }
+    }
+}
