@@ -34,7 +34,12 @@ fn replay(kind: &str, target: &str) -> Vec<Outcome> {
         .find(|(name, _)| *name == target)
         .map(|(_, f)| *f)
         .unwrap_or_else(|| panic!("no fuzz target `{target}`"));
-    files(kind, target)
+    replay_files(&files(kind, target), body)
+}
+
+/// Runs each file through `body`; panics naming the first file that panics.
+fn replay_files(files: &[PathBuf], body: harness::Body) -> Vec<Outcome> {
+    files
         .iter()
         .map(|path| {
             let data = std::fs::read(path).expect("cannot read a fuzz input");
@@ -97,4 +102,16 @@ fn every_directory_is_a_target() {
             );
         }
     }
+}
+
+/// The replay fails on an input whose body panics (what a crash is to
+/// libFuzzer), naming the file.
+#[test]
+#[should_panic(expected = "e0001_missing_paren.rn` panics")]
+fn a_panicking_input_fails_the_replay() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/errors/e0001_missing_paren.rn");
+    replay_files(&[file], |data| match harness::compile(data) {
+        Outcome::Rejected => panic!("a crash"),
+        Outcome::Accepted => Outcome::Accepted,
+    });
 }
