@@ -115,3 +115,17 @@ fn a_panicking_input_fails_the_replay() {
         Outcome::Accepted => Outcome::Accepted,
     });
 }
+
+/// `fuzz/artifacts/npy/oom-header-len-4gib` (12 bytes) announces a 4 GiB
+/// header, which the `.npy` parser allocated before reading: it is rejected
+/// first, with the length it announces.
+#[test]
+fn npy_header_longer_than_the_file() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/artifacts/npy/oom-header-len-4gib");
+    let e = resnetc::interp::io::read_npy(&path).expect_err("a 12-byte .npy file");
+    let e = e.to_string();
+    assert!(
+        e.contains("ends at byte 4294967307, but the file is only 12 bytes long"),
+        "{e}"
+    );
+}
