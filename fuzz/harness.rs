@@ -45,8 +45,9 @@ pub enum Outcome {
 const RENDER_AT_MOST: usize = 32;
 
 /// `compile_source` on the bytes (as UTF-8, invalid sequences replaced):
-/// every diagnostic of the outcome is rendered as text and as JSON; a model
-/// that compiles is summarised (parameter and MAC counts).
+/// the diagnostics of the outcome (the first [`RENDER_AT_MOST`]) are
+/// rendered as text and as JSON; a model that compiles is summarised
+/// (parameter and MAC counts).
 pub fn compile(data: &[u8]) -> Outcome {
     let text = String::from_utf8_lossy(data);
     match compile_source("fuzz.rn", &text, &CheckOptions::default()) {
