@@ -69,6 +69,21 @@ pub fn read_npy(path: &Path) -> Result<ArrayD<f32>, DataError> {
             Some("write arrays with numpy.save"),
         ));
     }
+    // ndarray-npy allocates the header's announced length before reading
+    // it: up to 4 GiB for a few bytes of file.
+    if let Some(announced) = npy_header_len(&map)
+        && announced > map.len()
+    {
+        return Err(npy(
+            format!(
+                "it is truncated: its first bytes announce a header that ends at byte {announced}, but the file is only {} bytes long",
+                map.len()
+            ),
+            Some(
+                "the copy is incomplete or the header is corrupt: save the array again with numpy.save",
+            ),
+        ));
+    }
     match ArrayViewD::<f32>::view_npy(&map) {
         Ok(v) => Ok(v.as_standard_layout().into_owned()),
         Err(ViewNpyError::WrongDescriptor(d)) => Err(npy(
@@ -91,6 +106,24 @@ pub fn read_npy(path: &Path) -> Result<ArrayD<f32>, DataError> {
             Err(npy(format!("{n} unexpected bytes follow the data"), None))
         }
         Err(e) => Err(npy(e.to_string(), Some("write arrays with numpy.save"))),
+    }
+}
+
+/// The length of an `.npy` file's magic string, version and header, as its
+/// first bytes announce it (`None` if they are not an `.npy` start, which the
+/// parser reports).
+fn npy_header_len(bytes: &[u8]) -> Option<usize> {
+    const MAGIC: &[u8] = b"\x93NUMPY";
+    let rest = bytes.strip_prefix(MAGIC)?;
+    match rest {
+        // Version 1.0: a 2-byte length.
+        [1, _, a, b, ..] => Some(MAGIC.len() + 4 + usize::from(u16::from_le_bytes([*a, *b]))),
+        // Versions 2.0 and 3.0: a 4-byte length.
+        [2 | 3, _, a, b, c, d, ..] => {
+            let len = usize::try_from(u32::from_le_bytes([*a, *b, *c, *d])).ok()?;
+            (MAGIC.len() + 6).checked_add(len)
+        }
+        _ => None,
     }
 }
 
