@@ -47,6 +47,8 @@ pub mod export;
 #[cfg(feature = "compiler")]
 pub mod fmt;
 #[cfg(feature = "compiler")]
+pub mod grad;
+#[cfg(feature = "compiler")]
 pub mod interp;
 #[cfg(feature = "compiler")]
 pub mod ir;
