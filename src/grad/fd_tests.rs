@@ -63,10 +63,15 @@ fn relative(analytic: &ArrayD<f64>, numeric: &ArrayD<f64>) -> f64 {
 
 /// Checks every gradient of `src`'s model at a random point.
 fn check(src: &str, input: &[usize], seed: u64, options: TrainOptions) {
+    check_scaled(src, input, seed, options, 1.0);
+}
+
+/// [`check`] with the random input multiplied by `scale`.
+fn check_scaled(src: &str, input: &[usize], seed: u64, options: TrainOptions, scale: f64) {
     let model = compile(src);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut params = random_params(&model, &mut rng);
-    let mut x = random(input, &mut rng);
+    let mut x = random(input, &mut rng) * scale;
     let out_node = model.graph().outputs[0].node;
     let tape = Tape::forward(&model, &params, std::slice::from_ref(&x), &options).expect("forward");
     let r = random(tape.value(out_node).expect("output").shape(), &mut rng);

@@ -96,12 +96,22 @@ pub(crate) fn forward<T: Real>(
     })
 }
 
+/// Gradients of batch norm.
+pub(crate) struct BatchNormGrads<T> {
+    /// With respect to the input.
+    pub(crate) dx: ArrayD<T>,
+    /// With respect to `gamma` (`weight`).
+    pub(crate) dgamma: Array1<T>,
+    /// With respect to `beta` (`bias`).
+    pub(crate) dbeta: Array1<T>,
+}
+
 /// Gradients with respect to the input, `gamma` and `beta`.
 pub(crate) fn backward<T: Real>(
     saved: &BatchNormSaved<T>,
     gamma: &Array1<T>,
     dy: ArrayViewD<'_, T>,
-) -> Result<(ArrayD<T>, Array1<T>, Array1<T>), GradError> {
+) -> Result<BatchNormGrads<T>, GradError> {
     let dy3 = as3(&dy)?;
     let dy3: ArrayView3<'_, T> = dy3.view();
     let (n, c, s) = dy3.dim();
@@ -126,5 +136,5 @@ pub(crate) fn backward<T: Real>(
         }
     }
     let dx = dx.into_shape_with_order(dy.raw_dim()).map_err(internal)?;
-    Ok((dx, dgamma, dbeta))
+    Ok(BatchNormGrads { dx, dgamma, dbeta })
 }

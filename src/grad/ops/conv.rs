@@ -115,7 +115,10 @@ fn col2im_add<T: Real>(
 
 /// Per-group sizes: (input channels, output channels) of one group.
 fn group_sizes(p: &ConvParams) -> Result<(usize, usize), GradError> {
-    if p.groups == 0 || p.in_channels % p.groups != 0 || p.out_channels % p.groups != 0 {
+    if p.groups == 0
+        || !p.in_channels.is_multiple_of(p.groups)
+        || !p.out_channels.is_multiple_of(p.groups)
+    {
         return Err(internal(format!(
             "conv groups do not divide the channels: {p:?}"
         )));

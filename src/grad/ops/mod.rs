@@ -237,12 +237,12 @@ pub(crate) fn backward<T: Real>(
             })
         }
         (Op::BatchNorm(_), Saved::BatchNorm(s)) => {
-            let (dx, dgamma, dbeta) = batchnorm::backward(s, &vector(params, node, "weight")?, dy)?;
+            let g = batchnorm::backward(s, &vector(params, node, "weight")?, dy)?;
             Ok(NodeGrads {
-                inputs: vec![dx],
+                inputs: vec![g.dx],
                 params: vec![
-                    (name("weight"), dgamma.into_dyn()),
-                    (name("bias"), dbeta.into_dyn()),
+                    (name("weight"), g.dgamma.into_dyn()),
+                    (name("bias"), g.dbeta.into_dyn()),
                 ],
             })
         }
