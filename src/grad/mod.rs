@@ -23,18 +23,22 @@
 //! ```
 
 mod error;
+mod labels;
 mod loss;
 pub mod ops;
 mod params;
 mod real;
+mod save;
 mod tape;
 
 use ndarray::{ArrayD, Ix2};
 
 pub use error::GradError;
+pub use labels::read_labels;
 pub use loss::{cross_entropy, validate_labels};
 pub use params::ParamSet;
 pub use real::Real;
+pub use save::to_safetensors;
 pub use tape::{Gradients, Tape, TrainOptions};
 
 use crate::ir::CheckedModel;
