@@ -8,6 +8,7 @@ mod bench;
 mod emit;
 mod export;
 mod fmt;
+mod grad;
 mod graph;
 mod lsp;
 mod man;
@@ -66,6 +67,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Run the language server on stdin/stdout (for editors: diagnostics, hover, definitions).
     Lsp,
+    /// Gradients of the mean cross-entropy over a batch, in training mode, as safetensors.
+    Grad(grad::GradArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -133,6 +136,7 @@ fn main() -> ExitCode {
         Some(Command::Fmt(args)) => fmt::fmt(&args),
         Some(Command::Export(args)) => export::export(&args),
         Some(Command::Lsp) => lsp::lsp(),
+        Some(Command::Grad(args)) => grad::grad(&args),
         None => summary(&cli.summary),
     }
 }
