@@ -31,7 +31,10 @@ fn reference(path: &Path) -> HashMap<String, ArrayD<f64>> {
                 .chunks_exact(4)
                 .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
                 .collect();
-            (name, ArrayD::from_shape_vec(IxDyn(view.shape()), data).unwrap())
+            (
+                name,
+                ArrayD::from_shape_vec(IxDyn(view.shape()), data).unwrap(),
+            )
         })
         .collect()
 }
@@ -53,25 +56,54 @@ fn compare<T: Real>(rn: &str, weights: &str, name: &str) -> f64 {
     let compiled = resnetc::compile_file(&root().join(rn), &Default::default()).unwrap();
     let model = &compiled.model;
     let file = WeightsFile::open(&root().join(weights)).unwrap();
-    let params = ParamSet::<T>::from_weights(model, &file.load(model, &NameMap::default()).unwrap()).unwrap();
-    let x = io::read_npy(&dir.join(format!("{name}_input.npy"))).unwrap().mapv(T::from_f32);
+    let params =
+        ParamSet::<T>::from_weights(model, &file.load(model, &NameMap::default()).unwrap())
+            .unwrap();
+    let x = io::read_npy(&dir.join(format!("{name}_input.npy")))
+        .unwrap()
+        .mapv(T::from_f32);
     let labels = grad::read_labels(&dir.join(format!("{name}_labels.npy"))).unwrap();
-    let step = grad::cross_entropy_gradients(model, &params, &[x], &labels, &TrainOptions::default()).unwrap();
+    let step =
+        grad::cross_entropy_gradients(model, &params, &[x], &labels, &TrainOptions::default())
+            .unwrap();
     let mut refs = reference(&dir.join(format!("{name}_grads.safetensors")));
 
     let loss = refs.remove("loss").unwrap()[[0]];
-    assert!((step.loss.to_f64() - loss).abs() <= TOLERANCE * loss.abs(), "{name}: loss {} vs {loss}", step.loss);
-    let trainable: Vec<&str> = model.graph().params().filter(|p| p.trainable).map(|p| p.name.as_str()).collect();
-    let ours: Vec<&str> = step.gradients.params.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(ours, trainable, "one gradient per trainable parameter, in state_dict order");
+    assert!(
+        (step.loss.to_f64() - loss).abs() <= TOLERANCE * loss.abs(),
+        "{name}: loss {} vs {loss}",
+        step.loss
+    );
+    let trainable: Vec<&str> = model
+        .graph()
+        .params()
+        .filter(|p| p.trainable)
+        .map(|p| p.name.as_str())
+        .collect();
+    let ours: Vec<&str> = step
+        .gradients
+        .params
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(
+        ours, trainable,
+        "one gradient per trainable parameter, in state_dict order"
+    );
     let mut worst = 0.0f64;
     for (n, g) in step.gradients.params.iter().chain(&step.running) {
-        let r = refs.remove(n).unwrap_or_else(|| panic!("{name}: no reference for `{n}`"));
+        let r = refs
+            .remove(n)
+            .unwrap_or_else(|| panic!("{name}: no reference for `{n}`"));
         let e = relative(g, &r);
         assert!(e <= TOLERANCE, "{name}: `{n}` relative error {e:e}");
         worst = worst.max(e);
     }
-    assert!(refs.is_empty(), "{name}: references without a counterpart: {:?}", refs.keys());
+    assert!(
+        refs.is_empty(),
+        "{name}: references without a counterpart: {:?}",
+        refs.keys()
+    );
     worst
 }
 
@@ -88,6 +120,10 @@ fn resnet18_w4_matches_pytorch_in_f64_and_f32() {
 fn mixed_ops_match_pytorch_in_f64() {
     // f64 only: the stem's and the depthwise conv's biases feed a batch norm,
     // so their true gradients are 0 and f32 rounding alone exceeds 1e-12.
-    let e = compare::<f64>("tests/fixtures/nets/mixed.rn", "tests/fixtures/nets/mixed.safetensors", "mixed");
+    let e = compare::<f64>(
+        "tests/fixtures/nets/mixed.rn",
+        "tests/fixtures/nets/mixed.safetensors",
+        "mixed",
+    );
     eprintln!("mixed: largest relative error f64 {e:e}");
 }
