@@ -23,6 +23,8 @@
 //! ```
 
 mod error;
+mod flow;
+mod flow_svg;
 mod labels;
 mod loss;
 pub mod ops;
@@ -34,6 +36,8 @@ mod tape;
 use ndarray::{ArrayD, Ix2};
 
 pub use error::GradError;
+pub use flow::{Flow, FlowRow, gradient_flow};
+pub use flow_svg::flow_svg;
 pub use labels::read_labels;
 pub use loss::{cross_entropy, validate_labels};
 pub use params::ParamSet;
@@ -41,7 +45,7 @@ pub use real::Real;
 pub use save::to_safetensors;
 pub use tape::{Gradients, Tape, TrainOptions};
 
-use crate::ir::CheckedModel;
+use crate::ir::{CheckedModel, NodeId};
 use error::internal;
 
 /// One training step's loss and gradients.
@@ -55,6 +59,25 @@ pub struct LossStep<T> {
     pub running: Vec<(String, ArrayD<T>)>,
 }
 
+/// The model's single `N×classes` output and its number of classes (an
+/// error saying what it has instead otherwise).
+pub fn class_output(model: &CheckedModel) -> Result<(NodeId, usize), GradError> {
+    let g = model.graph();
+    match g.outputs.as_slice() {
+        [one] => match g.node(one.node).shape.0.as_slice() {
+            [classes] => Ok((one.node, *classes)),
+            _ => Err(GradError::NotLogits {
+                model: g.name.clone(),
+                found: format!("output `{}` of shape {}", one.name, g.node(one.node).shape),
+            }),
+        },
+        many => Err(GradError::NotLogits {
+            model: g.name.clone(),
+            found: format!("{} outputs", many.len()),
+        }),
+    }
+}
+
 /// The mean cross-entropy of the model's single `N×classes` output against
 /// `labels` (class indices, one per sample), and its gradients, in training mode.
 pub fn cross_entropy_gradients<T: Real>(
@@ -64,32 +87,16 @@ pub fn cross_entropy_gradients<T: Real>(
     labels: &[i64],
     options: &TrainOptions,
 ) -> Result<LossStep<T>, GradError> {
-    let g = model.graph();
-    let output = match g.outputs.as_slice() {
-        [one] if g.node(one.node).shape.0.len() == 1 => one,
-        [one] => {
-            return Err(GradError::NotLogits {
-                model: g.name.clone(),
-                found: format!("output `{}` of shape {}", one.name, g.node(one.node).shape),
-            });
-        }
-        many => {
-            return Err(GradError::NotLogits {
-                model: g.name.clone(),
-                found: format!("{} outputs", many.len()),
-            });
-        }
-    };
-    let classes = g.node(output.node).shape.0[0];
+    let (output, classes) = class_output(model)?;
     let tape = Tape::forward(model, params, inputs, options)?;
     let logits = tape
-        .value(output.node)?
+        .value(output)?
         .view()
         .into_dimensionality::<Ix2>()
         .map_err(internal)?;
     let labels = validate_labels(labels, logits.nrows(), classes)?;
     let (loss, dlogits) = cross_entropy(logits, &labels);
-    let gradients = tape.backward(vec![(output.node, dlogits.into_dyn())])?;
+    let gradients = tape.backward(vec![(output, dlogits.into_dyn())])?;
     Ok(LossStep {
         loss,
         gradients,

@@ -9,6 +9,7 @@ mod emit;
 mod export;
 mod fmt;
 mod grad;
+mod gradflow;
 mod graph;
 mod lsp;
 mod man;
@@ -69,6 +70,8 @@ enum Command {
     Lsp,
     /// Gradients of the mean cross-entropy over a batch, in training mode, as safetensors.
     Grad(grad::GradArgs),
+    /// The gradient norm reaching each block at initialisation, for one or more models (table, SVG chart).
+    Gradflow(gradflow::GradflowArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
         Some(Command::Export(args)) => export::export(&args),
         Some(Command::Lsp) => lsp::lsp(),
         Some(Command::Grad(args)) => grad::grad(&args),
+        Some(Command::Gradflow(args)) => gradflow::gradflow(&args),
         None => summary(&cli.summary),
     }
 }
