@@ -106,3 +106,5 @@ pub fn cross_entropy_gradients<T: Real>(
 
 #[cfg(test)]
 mod fd_tests;
+#[cfg(test)]
+mod torch_tests;

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::grad::{self, ParamSet, Real, TrainOptions};
+use crate::interp::{NameMap, WeightsFile, io};
 use ndarray::{ArrayD, IxDyn};
-use resnetc::grad::{self, ParamSet, Real, TrainOptions};
-use resnetc::interp::{NameMap, WeightsFile, io};
 use safetensors::{Dtype, SafeTensors};
 
 const TOLERANCE: f64 = 1e-4;
@@ -53,7 +53,7 @@ fn relative<T: Real>(ours: &ArrayD<T>, reference: &ArrayD<f64>) -> f64 {
 /// everything with `name`'s reference; returns the largest relative error.
 fn compare<T: Real>(rn: &str, weights: &str, name: &str) -> f64 {
     let dir = root().join("tests/fixtures/grad");
-    let compiled = resnetc::compile_file(&root().join(rn), &Default::default()).unwrap();
+    let compiled = crate::compile_file(&root().join(rn), &Default::default()).unwrap();
     let model = &compiled.model;
     let file = WeightsFile::open(&root().join(weights)).unwrap();
     let params =
