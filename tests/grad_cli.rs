@@ -455,6 +455,13 @@ fn gradflow_errors() {
         stderr.contains("N×classes") && stderr.contains("dense(classes)"),
         "{stderr}"
     );
+    // A model too large for the machine: an error before any allocation.
+    let (code, _, stderr) = gradflow(&[&p, "--input", "3x100000x100000"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot allocate the training-mode values"),
+        "{stderr}"
+    );
     // A batch below 2 (batch norm needs two values per channel): a usage error.
     assert_eq!(gradflow(&[&p, "--batch", "1"]).0, 2);
 }

@@ -87,6 +87,7 @@ fn grad_inner(args: &GradArgs) -> Result<(), Failure> {
     } else {
         compile(args, vec![(None, x.shape()[1..].to_vec())], false)?
     };
+    grad::check_training_memory(&c.model, x.shape()[0]).map_err(data_error)?;
     let weights = load_weights(&c, &args.weights, None)?;
     let params = ParamSet::<f32>::from_weights(&c.model, &weights).map_err(data_error)?;
     let options = TrainOptions {

@@ -52,6 +52,7 @@ fn flow_of(file: &std::path::Path, args: &GradflowArgs) -> Result<Flow, Failure>
     };
     let (_, classes) = grad::class_output(&c.model)
         .map_err(|e| data_error(format!("`{}`: {e}", file.display())))?;
+    grad::check_training_memory(&c.model, args.batch as usize).map_err(data_error)?;
     let weights = interp::try_init(&c.model, args.seed).map_err(data_error)?;
     let params = ParamSet::<f32>::from_weights(&c.model, &weights).map_err(data_error)?;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed.wrapping_add(1));
