@@ -465,3 +465,35 @@ fn gradflow_errors() {
     // A batch below 2 (batch norm needs two values per channel): a usage error.
     assert_eq!(gradflow(&[&p, "--batch", "1"]).0, 2);
 }
+
+#[test]
+fn readme_gradflow_picture_is_the_documented_command_s_output_shape() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(readme.contains("](docs/gradflow.svg)"));
+    assert!(readme.contains(
+        "resnetc gradflow examples/plain34.rn examples/resnet34.rn --input 3x32x32 -o docs/gradflow.svg"
+    ));
+    let text = std::fs::read_to_string(root().join("docs/gradflow.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let lines: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        // conv1, 16 blocks, fc.
+        assert_eq!(
+            l.attribute("points").unwrap().split_whitespace().count(),
+            18
+        );
+    }
+    let labels: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .collect();
+    assert!(
+        labels.contains(&"plain34") && labels.contains(&"resnet34"),
+        "{labels:?}"
+    );
+}
