@@ -61,6 +61,8 @@ pub mod runtime;
 pub mod span;
 #[cfg(feature = "compiler")]
 pub mod syntax;
+#[cfg(feature = "compiler")]
+pub mod train;
 
 #[cfg(feature = "compiler")]
 mod pipeline;

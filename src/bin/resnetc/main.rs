@@ -14,6 +14,7 @@ mod graph;
 mod lsp;
 mod man;
 mod run;
+mod train;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -72,6 +73,8 @@ enum Command {
     Grad(grad::GradArgs),
     /// The gradient norm reaching each block at initialisation, for one or more models (table, SVG chart).
     Gradflow(gradflow::GradflowArgs),
+    /// Train a classifier with SGD on the bundled digits or an .npy pair (held-out split, checkpoints, chart).
+    Train(train::TrainArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -141,6 +144,7 @@ fn main() -> ExitCode {
         Some(Command::Lsp) => lsp::lsp(),
         Some(Command::Grad(args)) => grad::grad(&args),
         Some(Command::Gradflow(args)) => gradflow::gradflow(&args),
+        Some(Command::Train(args)) => train::train(&args),
         None => summary(&cli.summary),
     }
 }
