@@ -22,6 +22,9 @@ pub enum TrainError {
     /// The held-out evaluation failed.
     #[error(transparent)]
     Run(#[from] RunError),
+    /// A checkpoint or chart could not be written.
+    #[error("{0}")]
+    Write(String),
     /// An internal inconsistency.
     #[error("internal error: {0} (this is a bug in resnetc)")]
     Internal(String),

@@ -100,7 +100,7 @@ fn io_failure(e: impl std::fmt::Display) -> Failure {
 /// files (exit 2).
 fn train_failure(e: TrainError) -> Failure {
     match e {
-        TrainError::Npy(interp::io::DataError::Io { .. }) => io_failure(e),
+        TrainError::Npy(interp::io::DataError::Io { .. }) | TrainError::Write(_) => io_failure(e),
         other => data_error(other),
     }
 }
@@ -244,7 +244,7 @@ fn train_inner(args: &TrainArgs) -> Result<(), Failure> {
                 let w = train::to_weights(model, params)?;
                 let bytes = w.to_safetensors().map_err(TrainError::Data)?;
                 resnetc::atomic::write(output, &bytes).map_err(|e| {
-                    TrainError::Options(format!("cannot write `{}`: {e}", output.display()))
+                    TrainError::Write(format!("cannot write `{}`: {e}", output.display()))
                 })?;
                 println!(
                     "epoch {:>3}/{}  lr {:.4}  train loss {:.4}  train acc {:5.1}%  held-out loss {:.4}  held-out acc {:5.1}%  ({:.1} s)",
