@@ -230,14 +230,14 @@ fn train_inner(args: &TrainArgs) -> Result<(), Failure> {
                 accuracy,
             } => {
                 if done == 1 {
-                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
                     bar.reset();
                     bar.set_style(style.clone());
                     bar.set_length(steps as u64);
                     bar.set_prefix(format!("{epoch}/{}", config.epochs));
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
                 }
-                bar.set_position(done as u64);
                 bar.set_message(format!("loss {loss:.4}  acc {:.1}%", accuracy * 100.0));
+                bar.set_position(done as u64);
             }
             Event::Epoch { report: r, params } => {
                 bar.finish_and_clear();
