@@ -26,9 +26,9 @@ pub struct TrainConfig {
     /// The base learning rate.
     pub lr: f64,
     /// SGD momentum.
-    pub momentum: f32,
+    pub momentum: f64,
     /// L2 weight decay on convolution and dense weights.
-    pub weight_decay: f32,
+    pub weight_decay: f64,
     /// The learning-rate schedule.
     pub schedule: Schedule,
     /// Seed of the shuffling and of dropout's masks (the split and the
@@ -199,7 +199,7 @@ pub fn train(
     let total = steps
         .checked_mul(config.epochs)
         .ok_or_else(|| TrainError::Options("too many epochs".into()))?;
-    let mut sgd = Sgd::new(model, config.momentum, config.weight_decay);
+    let mut sgd = Sgd::new(model, config.momentum as f32, config.weight_decay as f32);
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(1));
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut reports = Vec::with_capacity(config.epochs);

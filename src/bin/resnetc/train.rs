@@ -41,19 +41,19 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(3..))]
     limit: Option<u64>,
     /// Passes over the training split.
-    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, default_value_t = TrainConfig::default().epochs as u64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     epochs: u64,
     /// Samples per step.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(2..=65_536))]
+    #[arg(long, default_value_t = TrainConfig::default().batch as u64, value_parser = clap::value_parser!(u64).range(2..=65_536))]
     batch: u64,
     /// Base learning rate.
-    #[arg(long, default_value_t = 0.1, value_parser = positive)]
+    #[arg(long, default_value_t = TrainConfig::default().lr, value_parser = positive)]
     lr: f64,
     /// SGD momentum (0: none).
-    #[arg(long, default_value_t = 0.9, value_parser = fraction)]
+    #[arg(long, default_value_t = TrainConfig::default().momentum, value_parser = fraction)]
     momentum: f64,
     /// L2 weight decay on convolution and dense weights (not biases, not batch norm).
-    #[arg(long, default_value_t = 5e-4, value_parser = fraction)]
+    #[arg(long, default_value_t = TrainConfig::default().weight_decay, value_parser = fraction)]
     weight_decay: f64,
     /// Learning-rate schedule.
     #[arg(long, value_enum, default_value_t = ScheduleArg::Cosine)]
@@ -186,8 +186,8 @@ fn train_inner(args: &TrainArgs) -> Result<(), Failure> {
         epochs: args.epochs as usize,
         batch: args.batch as usize,
         lr: args.lr,
-        momentum: args.momentum as f32,
-        weight_decay: args.weight_decay as f32,
+        momentum: args.momentum,
+        weight_decay: args.weight_decay,
         schedule: match args.schedule {
             ScheduleArg::Cosine => Schedule::Cosine,
             ScheduleArg::Step => Schedule::Step,
