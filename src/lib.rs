@@ -47,6 +47,8 @@ pub mod export;
 #[cfg(feature = "compiler")]
 pub mod fmt;
 #[cfg(feature = "compiler")]
+pub mod grad;
+#[cfg(feature = "compiler")]
 pub mod interp;
 #[cfg(feature = "compiler")]
 pub mod ir;
@@ -63,6 +65,8 @@ pub mod sizes;
 pub mod span;
 #[cfg(feature = "compiler")]
 pub mod syntax;
+#[cfg(feature = "compiler")]
+pub mod train;
 
 #[cfg(feature = "compiler")]
 mod pipeline;

@@ -8,11 +8,14 @@ mod bench;
 mod emit;
 mod export;
 mod fmt;
+mod grad;
+mod gradflow;
 mod graph;
 mod lsp;
 mod man;
 mod run;
 mod sizes;
+mod train;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -69,6 +72,12 @@ enum Command {
     Lsp,
     /// State which input heights and widths a model accepts, as a formula.
     Sizes(sizes::SizesArgs),
+    /// Gradients of the mean cross-entropy over a batch, in training mode, as safetensors.
+    Grad(grad::GradArgs),
+    /// The gradient norm reaching each block at initialisation, for one or more models (table, SVG chart).
+    Gradflow(gradflow::GradflowArgs),
+    /// Train a classifier with SGD on the bundled digits or an .npy pair (held-out split, checkpoints, chart).
+    Train(train::TrainArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -143,6 +152,9 @@ fn main() -> ExitCode {
         Some(Command::Export(args)) => export::export(&args),
         Some(Command::Lsp) => lsp::lsp(),
         Some(Command::Sizes(args)) => sizes::sizes(&args),
+        Some(Command::Grad(args)) => grad::grad(&args),
+        Some(Command::Gradflow(args)) => gradflow::gradflow(&args),
+        Some(Command::Train(args)) => train::train(&args),
         None => summary(&cli.summary),
     }
 }

@@ -124,7 +124,7 @@ pub struct CheckArgs {
 /// A failure of a command: a message and an exit code.
 pub(crate) struct Failure(pub(crate) ExitCode);
 
-fn data_error(e: impl std::fmt::Display) -> Failure {
+pub(crate) fn data_error(e: impl std::fmt::Display) -> Failure {
     eprintln!("error: {e}");
     Failure(ExitCode::from(1))
 }
@@ -242,7 +242,7 @@ fn weights_failure(e: interp::WeightsError, c: &Compiled, note: Option<&str>) ->
 
 /// Fails early, before any work, if `path` cannot be written: a directory, a
 /// missing or read-only parent directory.
-fn check_output(path: &Path) -> Result<(), Failure> {
+pub(crate) fn check_output(path: &Path) -> Result<(), Failure> {
     if path.is_dir() {
         return Err(data_error(format!(
             "cannot write `{}`: it is a directory; name a file, e.g. `{}`",
@@ -282,7 +282,7 @@ fn check_output(path: &Path) -> Result<(), Failure> {
         })
 }
 
-fn finish(r: Result<(), Failure>) -> ExitCode {
+pub(crate) fn finish(r: Result<(), Failure>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(code)) => code,
