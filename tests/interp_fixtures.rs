@@ -76,6 +76,27 @@ fn cifar_resnet20_options_a_and_b_match_pytorch() {
     }
 }
 
+/// The deeper CIFAR ResNets of Table 6 (32, 44, 56 and 110 layers, option
+/// A) at width 4: one PyTorch fixture per example of `examples/`.
+#[test]
+fn cifar_resnets_32_to_110_match_pytorch() {
+    for name in [
+        "resnet32_cifar_w4",
+        "resnet44_cifar_w4",
+        "resnet56_cifar_w4",
+        "resnet110_cifar_w4",
+    ] {
+        let e = check(
+            &nets().join(format!("{name}.rn")),
+            &format!("{name}.safetensors"),
+            None,
+            &format!("{name}_input.npy"),
+            &format!("{name}_output.npy"),
+        );
+        eprintln!("{name}: max relative error {e:.2e}");
+    }
+}
+
 /// timm's SE-ResNet-50 structure (the gate `out * se(out)`: `mul` with
 /// broadcasting) at width 4, timm's own `state_dict` names.
 #[test]
