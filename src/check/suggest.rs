@@ -30,6 +30,24 @@ const OP_ALIASES: &[(&str, &str, &str)] = &[
     ("dropout2d", "dropout", "PyTorch's `nn.Dropout2d`"),
     ("cat", "concat", "`torch.cat`"),
     ("concatenate", "concat", "Keras' `Concatenate`"),
+    (
+        "pad",
+        "pad_channels",
+        "zero padding of channels (`F.pad` on the channel axis)",
+    ),
+    ("zeropad", "pad_channels", "zero padding of channels"),
+    ("multiply", "mul", "Keras' `Multiply` (or write `a * b`)"),
+    ("upsampling2d", "upsample", "Keras' `UpSampling2D`"),
+    (
+        "convtranspose2d",
+        "conv_transpose",
+        "PyTorch's `nn.ConvTranspose2d`",
+    ),
+    (
+        "conv2dtranspose",
+        "conv_transpose",
+        "Keras' `Conv2DTranspose`",
+    ),
 ];
 
 /// Other frameworks' names for op arguments, with resnetc's.
@@ -176,6 +194,8 @@ mod tests {
         assert_eq!(s("BatchNorm").as_deref(), Some("bn"));
         assert_eq!(s("batchnrom").as_deref(), Some("bn"));
         assert_eq!(s("Linear").as_deref(), Some("dense"));
+        assert_eq!(s("pad").as_deref(), Some("pad_channels"));
+        assert_eq!(s("ConvTranspose2d").as_deref(), Some("conv_transpose"));
         assert_eq!(s("MaxPool2d").as_deref(), Some("maxpool"));
         assert_eq!(s("GELU").as_deref(), Some("gelu"));
         assert_eq!(s("transformer").as_deref(), None);
