@@ -386,13 +386,16 @@ fn arm(m: &Model) -> String {
          assert!(matches!(m.forward_into({call}, {bufs}, &mut small), Err({module}::ForwardError::Workspace {{ batch: 2, capacity: 1 }})));\n\
          assert!(matches!(m.forward_into({call}, {strided_bufs}, &mut ws), Err({module}::ForwardError::OutputShape {{ .. }})));\n"
     ));
-    // A wrong input shape is an error, not a panic.
+    // A wrong input shape is an error, not a panic: the first input cut to
+    // size 1 along its first dimension that is larger (C, else H, else W).
+    let first_shape = &g.node(g.inputs[0].node).shape.0;
+    let cut = first_shape.iter().position(|&d| d > 1).map(|k| k + 1);
     let bad: Vec<String> = views
         .iter()
         .enumerate()
         .map(|(k, v)| {
             if k == 0 {
-                "x[0].view().into_dimensionality::<resnetc::runtime::ndarray::Ix4>().expect(\"rank\").slice_axis(resnetc::runtime::ndarray::Axis(1), (0..1).into())".to_string()
+                format!("x[0].view().into_dimensionality::<resnetc::runtime::ndarray::Ix4>().expect(\"rank\").slice_axis(resnetc::runtime::ndarray::Axis({}), (0..1).into())", cut.unwrap_or(1))
             } else {
                 v.clone()
             }
@@ -403,7 +406,7 @@ fn arm(m: &Model) -> String {
     } else {
         format!("({})", bad.join(", "))
     };
-    if g.node(g.inputs[0].node).shape.0.len() == 3 {
+    if first_shape.len() == 3 && cut.is_some() {
         s.push_str(&format!(
             "        assert!(matches!(m.forward({bad}), Err({module}::ForwardError::InputShape {{ .. }})));\n"
         ));
