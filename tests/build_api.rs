@@ -229,8 +229,9 @@ fn weights_that_do_not_fit_are_diagnostics() {
 
 // ---------------------------------------------------------------------------
 // Real cargo builds of `examples/build-rs`, in the workspace's target
-// directory: the first compiles resnetc's compiler for the build script
-// (about two minutes on two cores from scratch), the second reuses it.
+// directory under the `nested-test` profile (Cargo.toml: nothing optimised,
+// no debug info, which halves the build these tests wait for): the first
+// compiles resnetc's compiler for the build script, the second reuses it.
 
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
@@ -266,6 +267,8 @@ fn cargo_build_fails_with_the_diagnostic() {
         .args([
             "build",
             "--quiet",
+            "--profile",
+            "nested-test",
             "-p",
             "build-rs-example",
             "--manifest-path",
@@ -296,6 +299,8 @@ fn build_rs_example_builds_and_runs() {
         .args([
             "run",
             "--quiet",
+            "--profile",
+            "nested-test",
             "-p",
             "build-rs-example",
             "--manifest-path",
