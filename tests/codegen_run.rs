@@ -235,8 +235,9 @@ fn reference(file: &str, input: Option<Vec<usize>>, seed: u64) -> (Vec<ArrayD<f3
 }
 
 /// The allocations the gemm crate makes in a forward pass of `file` on a
-/// batch of 2 (gemm-common 0.19 allocates per product): every convolution
-/// and dense layer run alone, on zeros, after a warm-up call.
+/// batch of 2 (gemm-common 0.19 allocates per product): every convolution,
+/// transposed convolution and dense layer run alone, on zeros, after a
+/// warm-up call.
 fn gemm_allocations(file: &str, input: Option<Vec<usize>>) -> usize {
     use resnetc::ir::Op;
     use resnetc::runtime::kernels as k;
@@ -262,6 +263,23 @@ fn gemm_allocations(file: &str, input: Option<Vec<usize>>) -> usize {
                     activation: k::Activation::None,
                 };
                 let mut run = || k::conv2d_into(x.view(), w.view(), Some(b.view()), &params, y.view_mut()).expect("conv");
+                run();
+                total += allocations(run);
+            }
+            Op::ConvTranspose(p) => {
+                let input = &g.node(node.inputs[0]).shape.0;
+                let x = Array4::<f32>::zeros(shape4(input));
+                let w = Array4::<f32>::zeros([p.in_channels, p.out_channels / p.groups, p.kernel[0], p.kernel[1]]);
+                let b = Array1::<f32>::zeros(p.out_channels);
+                let mut y = Array4::<f32>::zeros(shape4(&node.shape.0));
+                let params = k::ConvTranspose2dParams {
+                    stride: (p.stride[0], p.stride[1]),
+                    padding: (p.padding[0], p.padding[1]),
+                    output_padding: (p.output_padding[0], p.output_padding[1]),
+                    dilation: (p.dilation[0], p.dilation[1]),
+                    groups: p.groups,
+                };
+                let mut run = || k::conv_transpose2d_into(x.view(), w.view(), Some(b.view()), &params, y.view_mut()).expect("conv_transpose");
                 run();
                 total += allocations(run);
             }

@@ -59,20 +59,26 @@ fn resnet18_matches_pytorch() {
     eprintln!("resnet18_w8: max relative error {e:.2e}");
 }
 
+/// Checks the fixture net `nets/{name}.rn` against its own weights, input
+/// and PyTorch output (no name map), and reports the error.
+fn check_net(name: &str) {
+    let e = check(
+        &nets().join(format!("{name}.rn")),
+        &format!("{name}.safetensors"),
+        None,
+        &format!("{name}_input.npy"),
+        &format!("{name}_output.npy"),
+    );
+    eprintln!("{name}: max relative error {e:.2e}");
+}
+
 /// The paper's CIFAR ResNet-20 with option-A shortcuts (subsampling and
 /// zero channels: `pad_channels`), and with option-B projections, against
 /// PyTorch (`make_residual_fixtures.py`), weights loaded without a name map.
 #[test]
 fn cifar_resnet20_options_a_and_b_match_pytorch() {
     for name in ["resnet20_cifar_w8", "resnet20_cifar_b_w4"] {
-        let e = check(
-            &nets().join(format!("{name}.rn")),
-            &format!("{name}.safetensors"),
-            None,
-            &format!("{name}_input.npy"),
-            &format!("{name}_output.npy"),
-        );
-        eprintln!("{name}: max relative error {e:.2e}");
+        check_net(name);
     }
 }
 
@@ -86,14 +92,7 @@ fn cifar_resnets_32_to_110_match_pytorch() {
         "resnet56_cifar_w4",
         "resnet110_cifar_w4",
     ] {
-        let e = check(
-            &nets().join(format!("{name}.rn")),
-            &format!("{name}.safetensors"),
-            None,
-            &format!("{name}_input.npy"),
-            &format!("{name}_output.npy"),
-        );
-        eprintln!("{name}: max relative error {e:.2e}");
+        check_net(name);
     }
 }
 
@@ -101,14 +100,7 @@ fn cifar_resnets_32_to_110_match_pytorch() {
 /// broadcasting) at width 4, timm's own `state_dict` names.
 #[test]
 fn seresnet50_matches_timm() {
-    let e = check(
-        &nets().join("seresnet50_w4.rn"),
-        "seresnet50_w4.safetensors",
-        None,
-        "seresnet50_w4_input.npy",
-        "seresnet50_w4_output.npy",
-    );
-    eprintln!("seresnet50_w4: max relative error {e:.2e}");
+    check_net("seresnet50_w4");
 }
 
 #[test]
@@ -136,27 +128,13 @@ fn grouped_depthwise_net_matches_pytorch() {
 #[test]
 fn fcn_resnet50_matches_torchvision() {
     // Dilated backbone, FCNHead, bilinear upsampling 6×6 → 44×44.
-    let e = check(
-        &nets().join("fcn_resnet50_w4.rn"),
-        "fcn_resnet50_w4.safetensors",
-        None,
-        "fcn_resnet50_w4_input.npy",
-        "fcn_resnet50_w4_output.npy",
-    );
-    eprintln!("fcn_resnet50_w4: max relative error {e:.2e}");
+    check_net("fcn_resnet50_w4");
 }
 
 #[test]
 fn deeplabv3_resnet50_matches_torchvision() {
     // ASPP: dilated branches, the pooling branch upsampled from 1×1.
-    let e = check(
-        &nets().join("deeplabv3_resnet50_w4.rn"),
-        "deeplabv3_resnet50_w4.safetensors",
-        None,
-        "deeplabv3_resnet50_w4_input.npy",
-        "deeplabv3_resnet50_w4_output.npy",
-    );
-    eprintln!("deeplabv3_resnet50_w4: max relative error {e:.2e}");
+    check_net("deeplabv3_resnet50_w4");
 }
 
 #[test]

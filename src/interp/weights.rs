@@ -361,13 +361,31 @@ fn describe_format_error(e: &safetensors::SafeTensorError, bytes: &[u8]) -> Stri
 
 pub use crate::runtime::{Layout, NameMap};
 
-/// The role of `op`'s rank-`rank` parameters for the file layout (shared with
-/// generated code through [`crate::runtime::Role`]).
+/// The role of `op`'s parameters for the file layout (shared with generated
+/// code through [`crate::runtime::Role`]). Exhaustive, so that a new op with
+/// weights decides its layout here.
 fn role(op: &Op) -> crate::runtime::Role {
+    use crate::runtime::Role;
     match op {
-        Op::Conv(_) => crate::runtime::Role::ConvKernel,
-        Op::Dense(_) => crate::runtime::Role::DenseWeight,
-        _ => crate::runtime::Role::Other,
+        // A transposed convolution's kernel is stored like a convolution's
+        // (Keras `Conv2DTranspose`: kh, kw, out, in; resnetc: in, out, kh, kw).
+        Op::Conv(_) | Op::ConvTranspose(_) => Role::ConvKernel,
+        Op::Dense(_) => Role::DenseWeight,
+        Op::Input
+        | Op::BatchNorm(_)
+        | Op::Activation(_)
+        | Op::MaxPool(_)
+        | Op::AvgPool(_)
+        | Op::GlobalAvgPool
+        | Op::Flatten
+        | Op::Softmax
+        | Op::Dropout { .. }
+        | Op::Add
+        | Op::Concat
+        | Op::Identity
+        | Op::Mul
+        | Op::PadChannels { .. }
+        | Op::Upsample(_) => Role::Other,
     }
 }
 

@@ -22,7 +22,8 @@ pub enum Layout {
 /// What a learned tensor is, as far as its layout is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// A convolution's kernel (OIHW in resnetc).
+    /// A convolution's kernel (OIHW in resnetc), or a transposed
+    /// convolution's (IOHW): both are HW-first in Keras.
     ConvKernel,
     /// A dense layer's weight matrix ([out, in] in resnetc).
     DenseWeight,
