@@ -1,11 +1,12 @@
 //! `resnetc bench`: times the interpreter on a random batch.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use ndarray::{ArrayD, IxDyn};
 use resnetc::interp::{self, Interpreter};
+use resnetc::runtime::kernels::peak::fma_peak;
 
 use crate::usage_error;
 
@@ -26,9 +27,16 @@ pub struct BenchArgs {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=256))]
     threads: u64,
+    /// Skip the probe of the machine's FMA peak (about 0.3 s); the
+    /// `peak_gflops` and `of_peak` fields are then left out.
+    #[arg(long)]
+    no_peak: bool,
 }
 
-/// Prints `median_ms=… min_ms=… batch=… threads=…` for the forward pass.
+/// Prints `median_ms=… min_ms=… batch=… threads=…` for the forward pass,
+/// the GFLOP/s it reached (two per multiply-add of the model's summary) and,
+/// unless `--no-peak`, the fraction of the machine's f32 FMA peak measured
+/// on as many threads (`runtime::kernels::peak`).
 pub fn bench(args: &BenchArgs) -> ExitCode {
     let compiled = match crate::compile_for_command(&args.file, &args.model, &[]) {
         Ok(c) => c,
@@ -69,7 +77,7 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         })
         .collect();
     let views = interp::views(&inputs);
-    let times = interp::with_threads(args.threads as usize, || {
+    let measured = interp::with_threads(args.threads as usize, || {
         let mut times = Vec::new();
         for k in 0..=args.repeat {
             let t = Instant::now();
@@ -78,25 +86,36 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
                 times.push(t.elapsed().as_secs_f64() * 1e3);
             }
         }
-        Ok::<_, interp::RunError>(times)
+        let peak = (!args.no_peak).then(|| fma_peak(Duration::from_millis(100)));
+        Ok::<_, interp::RunError>((times, peak, rayon::current_num_threads()))
     });
-    let mut times = match times {
+    let (mut times, peak, threads) = match measured {
         Ok(t) => t,
         Err(e) => return usage_error(&e.to_string()),
     };
     times.sort_by(f64::total_cmp);
-    println!(
-        "model={} batch={} threads={} median_ms={:.3} min_ms={:.3} runs={}",
+    let median = times[times.len() / 2];
+    // Two floating-point operations per multiply-add, for the whole batch.
+    let flops = 2.0 * compiled.model.costs().mult_adds as f64 * args.batch as f64;
+    let gflops = flops / (median * 1e-3) / 1e9;
+    let mut line = format!(
+        "model={} batch={} threads={} median_ms={:.3} min_ms={:.3} runs={} gflops={:.1}",
         g.name,
         args.batch,
-        if args.threads == 0 {
-            rayon::current_num_threads()
-        } else {
-            args.threads as usize
-        },
-        times[times.len() / 2],
+        threads,
+        median,
         times[0],
-        times.len()
+        times.len(),
+        gflops,
     );
+    if let Some(p) = peak {
+        line.push_str(&format!(
+            " peak_gflops={:.1} peak_isa={} of_peak={:.1}%",
+            p.gflops,
+            p.isa.name(),
+            100.0 * gflops / p.gflops
+        ));
+    }
+    println!("{line}");
     ExitCode::SUCCESS
 }

@@ -32,6 +32,7 @@ pub mod flatten;
 mod matmul;
 pub mod mul;
 pub mod pad_channels;
+pub mod peak;
 pub mod pool;
 pub mod softmax;
 pub mod upsample;
