@@ -4,12 +4,12 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
-use super::blocks::{Body, Structure, relative};
 use super::names::{Namer, screaming, snake};
-use super::plan::{Plan, StepKind, Storage};
 use super::prelude::Helper;
 use super::text::{call, comment_line, float};
 use crate::ir::{Activation, Graph, Op, UpsampleMode};
+use crate::lower::blocks::{Body, Structure, relative};
+use crate::lower::buffers::{Plan, StepKind, Storage};
 use crate::span::{SourceMap, Span};
 
 /// Indentation of statements in an impl's fn body.

@@ -47,11 +47,9 @@
 //! items are reachable (a library, or `#[allow(dead_code)]` in a binary that
 //! does not call every constructor).
 
-mod blocks;
 mod items;
 mod layers;
 mod names;
-mod plan;
 mod prelude;
 mod text;
 
@@ -97,7 +95,7 @@ pub fn emit(
         model: g.name.clone(),
         message,
     };
-    let st = blocks::Structure::new(g);
+    let st = crate::lower::blocks::Structure::new(g);
     let (type_names, model_name) = items::type_names(g, &st.types);
     let cx = layers::Ctx {
         g,

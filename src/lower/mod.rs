@@ -5,6 +5,8 @@
 //! kernel call. Both back ends take these chains as they are, so they compute
 //! the same floating-point operations in the same order.
 
+pub(crate) mod blocks;
+pub(crate) mod buffers;
 pub mod fusion;
 
 pub use fusion::{Layer, layers};
