@@ -20,6 +20,7 @@
 
 pub mod io;
 
+mod exec;
 pub mod memory;
 mod plan;
 mod weights;
@@ -79,6 +80,9 @@ pub enum RunError {
         /// The kernel's message.
         message: String,
     },
+    /// The memory a pass needs cannot be allocated.
+    #[error(transparent)]
+    OutOfMemory(#[from] memory::OutOfMemory),
     /// An invariant of the checked graph or of the plan does not hold.
     #[error("internal error: {0}; this is a bug in resnetc, please report it with the model")]
     Internal(String),

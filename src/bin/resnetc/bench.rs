@@ -28,7 +28,9 @@ pub struct BenchArgs {
     threads: u64,
 }
 
-/// Prints `median_ms=… min_ms=… batch=… threads=…` for the forward pass.
+/// Prints `median_ms=… min_ms=… batch=… threads=…` for the forward pass,
+/// and its memory: the interpreter's workspace for the batch, its weights,
+/// and the process's peak resident set (`VmHWM`, where the system says it).
 pub fn bench(args: &BenchArgs) -> ExitCode {
     let compiled = match crate::compile_for_command(&args.file, &args.model, &[]) {
         Ok(c) => c,
@@ -42,13 +44,13 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         .map(|i| u128::from(compiled.model.costs().nodes[i.node.0 as usize].output_elements))
         .sum();
     let batch = args.batch as usize;
-    let fits = interp::memory::check_activations(
-        &compiled.model,
-        batch,
-        inputs_per_sample * batch as u128,
-    )
-    .and_then(|()| interp::try_init(&compiled.model, 0));
-    let weights = match fits {
+    if let Err(e) =
+        interp::memory::check_activations(&compiled.model, batch, inputs_per_sample * batch as u128)
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    let weights = match interp::try_init(&compiled.model, 0) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("error: {e}");
@@ -59,6 +61,8 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         Ok(n) => n,
         Err(e) => return usage_error(&e.to_string()),
     };
+    // The interpreter holds its own (folded) copy.
+    drop(weights);
     let inputs: Vec<ArrayD<f32>> = g
         .inputs
         .iter()
@@ -85,8 +89,11 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         Err(e) => return usage_error(&e.to_string()),
     };
     times.sort_by(f64::total_cmp);
+    // The process's peak resident memory (Linux), read after the passes.
+    let peak_rss = peak_rss_bytes().map_or_else(|| "unknown".to_string(), |b| b.to_string());
     println!(
-        "model={} batch={} threads={} median_ms={:.3} min_ms={:.3} runs={}",
+        "model={} batch={} threads={} median_ms={:.3} min_ms={:.3} runs={} \
+         workspace_bytes={} weights_bytes={} peak_rss_bytes={peak_rss}",
         g.name,
         args.batch,
         if args.threads == 0 {
@@ -96,7 +103,23 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         },
         times[times.len() / 2],
         times[0],
-        times.len()
+        times.len(),
+        net.workspace_bytes(batch),
+        net.weights_bytes(),
     );
     ExitCode::SUCCESS
+}
+
+/// The process's peak resident set in bytes: `VmHWM` of `/proc/self/status`
+/// (Linux), `None` elsewhere.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line["VmHWM:".len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
 }
