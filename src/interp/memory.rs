@@ -132,12 +132,11 @@ pub fn check_weight_copies(
     )
 }
 
-/// Checks that a forward pass on `batch` samples can allocate what the
-/// interpreter allocates for it: the workspace of its plan
-/// ([`crate::lower`], every block instance inlined), its outputs, and the
-/// `inputs` values the caller makes. A plan that cannot be made is an
+/// The `f32` values the interpreter allocates for a pass on `batch`
+/// samples: the workspace of its plan ([`crate::lower`], every block
+/// instance inlined) and the outputs. A plan that cannot be made is an
 /// internal error ([`RunError::Internal`]).
-pub fn check_activations(model: &CheckedModel, batch: usize, inputs: u128) -> Result<(), RunError> {
+pub fn pass_values(model: &CheckedModel, batch: usize) -> Result<u128, RunError> {
     let g = model.graph();
     let costs = model.costs();
     let plan = crate::lower::plans::inlined(g).map_err(|e| {
@@ -148,8 +147,16 @@ pub fn check_activations(model: &CheckedModel, batch: usize, inputs: u128) -> Re
         .iter()
         .map(|o| u128::from(costs.nodes[o.node.0 as usize].output_elements))
         .sum();
-    let batch = batch as u128;
-    let values = (plan.own_workspace() as u128 + outputs) * batch + inputs;
+    Ok((plan.own_workspace() as u128 + outputs) * batch as u128)
+}
+
+/// Checks that a forward pass on `batch` samples can allocate what the
+/// interpreter allocates for it ([`pass_values`]) and the `inputs` values
+/// the caller makes.
+pub fn check_activations(model: &CheckedModel, batch: usize, inputs: u128) -> Result<(), RunError> {
+    let g = model.graph();
+    let costs = model.costs();
+    let values = pass_values(model, batch)? + inputs;
     let Some((i, widest)) = costs
         .nodes
         .iter()
@@ -163,7 +170,7 @@ pub fn check_activations(model: &CheckedModel, batch: usize, inputs: u128) -> Re
         format!("the activations and inputs of a batch of {batch}"),
         values,
         &g.nodes[i].name,
-        u128::from(widest.output_elements) * batch,
+        u128::from(widest.output_elements) * batch as u128,
     )?;
     Ok(())
 }

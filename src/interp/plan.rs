@@ -43,26 +43,42 @@ pub struct Interpreter {
     workspace: Mutex<Option<Workspace>>,
 }
 
-fn tensor1(w: &Weights, name: &str) -> Result<Array1<f32>, RunError> {
-    let t = w
-        .get(name)
-        .ok_or_else(|| RunError::MissingWeight(name.into()))?;
-    Ok(Array1::from_vec(t.data.clone()))
+/// Where the kernels' weights come from.
+enum Source<'w> {
+    /// Borrowed weights: each tensor is copied.
+    Borrowed(&'w Weights),
+    /// Owned weights: each tensor is moved out (the model's weights are then
+    /// held once, by the kernels).
+    Owned(Weights),
+}
+
+impl Source<'_> {
+    /// The tensor named `name`.
+    fn tensor(&mut self, name: &str) -> Result<super::Tensor, RunError> {
+        let t = match self {
+            Source::Borrowed(w) => w.get(name).cloned(),
+            Source::Owned(w) => w.remove(name),
+        };
+        t.ok_or_else(|| RunError::MissingWeight(name.into()))
+    }
+}
+
+fn tensor1(w: &mut Source<'_>, name: &str) -> Result<Array1<f32>, RunError> {
+    Ok(Array1::from_vec(w.tensor(name)?.data))
 }
 
 fn tensor_nd<D: ndarray::Dimension>(
-    w: &Weights,
+    w: &mut Source<'_>,
     name: &str,
 ) -> Result<ndarray::Array<f32, D>, RunError> {
-    let t = w
-        .get(name)
-        .ok_or_else(|| RunError::MissingWeight(name.into()))?;
-    ArrayD::from_shape_vec(IxDyn(&t.shape), t.data.clone())
+    let t = w.tensor(name)?;
+    let shape = t.shape.clone();
+    ArrayD::from_shape_vec(IxDyn(&t.shape), t.data)
         .ok()
         .and_then(|a| a.into_dimensionality::<D>().ok())
         .ok_or_else(|| RunError::Kernel {
             layer: name.into(),
-            message: format!("weight has shape {:?}", t.shape),
+            message: format!("weight has shape {shape:?}"),
         })
 }
 
@@ -112,6 +128,17 @@ impl Interpreter {
     /// Prepares `model` with `weights` (which must hold every parameter, as
     /// [`super::WeightsFile::load`] and [`super::init`] guarantee).
     pub fn new(model: &CheckedModel, weights: &Weights) -> Result<Interpreter, RunError> {
+        Interpreter::prepare(model, Source::Borrowed(weights))
+    }
+
+    /// [`Interpreter::new`], taking the weights: their tensors move into the
+    /// kernels instead of being copied, so the model's weights are in memory
+    /// once.
+    pub fn from_weights(model: &CheckedModel, weights: Weights) -> Result<Interpreter, RunError> {
+        Interpreter::prepare(model, Source::Owned(weights))
+    }
+
+    fn prepare(model: &CheckedModel, mut weights: Source<'_>) -> Result<Interpreter, RunError> {
         let g = model.graph().clone();
         let bug = |message: String| {
             RunError::Internal(format!("in the plan of model `{}`: {message}", g.name))
@@ -153,8 +180,8 @@ impl Interpreter {
             if def != last {
                 return Err(bug(format!("step {i} does not define its layer's value")));
             }
-            let kernel = kernel(&g, weights, chain)?;
-            weights_bytes += kernel_weights(&kernel);
+            let kernel = kernel(&g, &mut weights, chain)?;
+            weights_bytes = weights_bytes.saturating_add(kernel_weights(&kernel));
             let reads = step
                 .reads
                 .iter()
@@ -367,7 +394,7 @@ impl Interpreter {
 }
 
 /// The kernel of the layer `chain` (a head and the nodes fused into it).
-fn kernel(g: &Graph, weights: &Weights, chain: &[usize]) -> Result<Kernel, RunError> {
+fn kernel(g: &Graph, weights: &mut Source<'_>, chain: &[usize]) -> Result<Kernel, RunError> {
     let head = chain[0];
     let node = &g.nodes[head];
     let name = node.name.as_str();
@@ -546,4 +573,80 @@ fn kernel_weights(kernel: &Kernel) -> u64 {
         | Kernel::Upsample { .. } => 0,
     };
     n as u64 * 4
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::ArrayD;
+
+    use super::Interpreter;
+
+    const SRC: &str = "block basic(c) {\n  input x\n  y = x -> conv(c, 3, pad: 1) -> bn -> relu\n  relu(x + y)\n}\nmodel m {\n  input x: [4, 8, 8]\n  x -> basic(4) -> basic(4) -> global_avgpool -> flatten -> dense(3)\n}\n";
+
+    fn prepared() -> (crate::Compiled, Interpreter) {
+        let c = crate::compile_source("m.rn", SRC, &Default::default()).unwrap();
+        let w = crate::interp::init(&c.model, 0);
+        let net = Interpreter::new(&c.model, &w).unwrap();
+        (c, net)
+    }
+
+    /// The workspace's address, if one is kept.
+    fn workspace_ptr(net: &Interpreter) -> Option<(usize, *const f32)> {
+        let kept = net.workspace.lock().unwrap();
+        kept.as_ref().map(|w| (w.batch, w.data.as_ptr()))
+    }
+
+    #[test]
+    fn the_workspace_is_made_once_per_batch_size_and_kept() {
+        let (_c, net) = prepared();
+        assert!(workspace_ptr(&net).is_none());
+        let x2 = ArrayD::<f32>::from_elem(vec![2, 4, 8, 8], 0.5);
+        let first = net.forward(&[x2.view()]).unwrap();
+        let kept = workspace_ptr(&net).unwrap();
+        assert_eq!(kept.0, 2);
+        let again = net.forward(&[x2.view()]).unwrap();
+        assert_eq!(
+            workspace_ptr(&net),
+            Some(kept),
+            "same batch: same workspace"
+        );
+        assert_eq!(first.outputs[0].1, again.outputs[0].1);
+        let x3 = ArrayD::<f32>::from_elem(vec![3, 4, 8, 8], 0.5);
+        net.forward(&[x3.view()]).unwrap();
+        assert_eq!(workspace_ptr(&net).map(|w| w.0), Some(3));
+        // Its length is the plan's workspace for the batch (and the padding
+        // that aligns it).
+        let kept = net.workspace.lock().unwrap();
+        let len = kept.as_ref().unwrap().data.len();
+        assert_eq!(len as u128 * 4, net.workspace_bytes(3) + 16 * 4);
+    }
+
+    #[test]
+    fn a_pass_reports_its_workspace_outputs_and_inputs() {
+        let (_c, net) = prepared();
+        let x = ArrayD::<f32>::from_elem(vec![5, 4, 8, 8], 0.5);
+        let out = net.forward(&[x.view()]).unwrap();
+        // Two blocks of 4×8×8 values: the conv's output and the block's
+        // output (the add and relu run in place) live in two slots; the
+        // pooled value needs a third (a reshape for flatten).
+        assert!(net.workspace_bytes(1) > 0);
+        assert_eq!(
+            out.peak_activation_bytes as u128,
+            net.workspace_bytes(5) + 5 * 3 * 4 + 5 * 4 * 8 * 8 * 4
+        );
+        // The up-front memory check counts exactly what the pass holds.
+        let (c, owned) = prepared();
+        let values = crate::interp::memory::pass_values(&c.model, 5).unwrap();
+        assert_eq!(
+            values * 4 + 5 * 4 * 8 * 8 * 4,
+            out.peak_activation_bytes as u128
+        );
+        // Weights moved in compute the same.
+        let moved = Interpreter::from_weights(&c.model, crate::interp::init(&c.model, 0)).unwrap();
+        assert_eq!(moved.weights_bytes(), owned.weights_bytes());
+        let again = moved.forward(&[x.view()]).unwrap();
+        assert_eq!(again.outputs[0].1, out.outputs[0].1);
+        // conv weights + biases (bn folded), dense weights + bias.
+        assert_eq!(net.weights_bytes(), ((4 * 4 * 9 + 4) * 2 + 3 * 4 + 3) * 4);
+    }
 }

@@ -471,6 +471,9 @@ mod tests {
             let what = file.display().to_string();
             let inputs: Vec<usize> = g.inputs.iter().map(|i| i.node.0 as usize).collect();
             check_plan(g, &st, &st.top, &inputs, &what);
+            // The interpreter's plan: every instance inlined.
+            let flat = crate::lower::plans::inlined_body(g);
+            check_plan(g, &st, &flat, &inputs, &format!("{what} (inlined)"));
             for t in &st.types {
                 let body = &st.bodies[t.first];
                 check_plan(g, &st, body, &body.inputs, &what);

@@ -57,12 +57,11 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let net = match Interpreter::new(&compiled.model, &weights) {
+    // The weights move into the interpreter: in memory once.
+    let net = match Interpreter::from_weights(&compiled.model, weights) {
         Ok(n) => n,
         Err(e) => return usage_error(&e.to_string()),
     };
-    // The interpreter holds its own (folded) copy.
-    drop(weights);
     let inputs: Vec<ArrayD<f32>> = g
         .inputs
         .iter()
