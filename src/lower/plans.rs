@@ -137,7 +137,7 @@ mod tests {
                 .top
                 .steps
                 .iter()
-                .any(|s| matches!(s.kind, StepKind::Loop(_)))
+                .any(|s| matches!(s.kind, StepKind::Child(_) | StepKind::Loop(_)))
         );
     }
 
