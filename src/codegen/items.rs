@@ -4,11 +4,11 @@
 use codegen::{Function, Impl, Scope, Struct};
 
 use super::EmitOptions;
-use super::blocks::{BlockType, Body};
 use super::layers::{BodyCode, Ctx, array, view, view_mut};
 use super::names::{Namer, camel, screaming, snake};
 use super::text::call;
 use crate::ir::Shape;
+use crate::lower::blocks::{BlockType, Body};
 
 /// A visibility marker for private associated consts, removed after formatting.
 pub(crate) const PRIVATE: &str = "#private#";

@@ -4,12 +4,12 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
-use super::blocks::{Body, Structure, relative};
 use super::names::{Namer, screaming, snake};
-use super::plan::{Plan, StepKind, Storage};
 use super::prelude::Helper;
 use super::text::{call, comment_line, float};
 use crate::ir::{Activation, Graph, Op, UpsampleMode};
+use crate::lower::blocks::{Body, Structure, relative};
+use crate::lower::buffers::{Plan, StepKind, Storage};
 use crate::span::{SourceMap, Span};
 
 /// Indentation of statements in an impl's fn body.
@@ -102,8 +102,8 @@ impl Places<'_> {
     }
 
     /// An expression for a view of value `v`.
-    fn read(&self, v: usize) -> String {
-        match self.plan.storage(v) {
+    fn read(&self, v: usize) -> Result<String, String> {
+        Ok(match self.plan.storage(v)? {
             Storage::Param(k) => self.params[k].clone(),
             Storage::Out(k) if self.out_shapes[k] == self.g.nodes[v].shape.0 => {
                 format!("{}.view()", self.outs[k])
@@ -116,12 +116,12 @@ impl Places<'_> {
                 self.uses(Helper::Tensor);
                 format!("tensor(s{s}, {})?", self.shape(v))
             }
-        }
+        })
     }
 
     /// An expression for a mutable view of value `v`'s buffer.
-    fn write(&self, v: usize) -> String {
-        match self.plan.storage(v) {
+    fn write(&self, v: usize) -> Result<String, String> {
+        Ok(match self.plan.storage(v)? {
             // Never planned: parameters are read-only.
             Storage::Param(k) => self.params[k].clone(),
             Storage::Out(k) if self.out_shapes[k] == self.g.nodes[v].shape.0 => {
@@ -139,7 +139,7 @@ impl Places<'_> {
                 self.uses(Helper::TensorMut);
                 format!("tensor_mut(s{s}, {})?", self.shape(v))
             }
-        }
+        })
     }
 }
 
@@ -150,6 +150,7 @@ pub(crate) fn emit_body(
     cx: &Ctx<'_>,
     scope: Option<usize>,
     body: &Body,
+    plan: &Plan,
     params: &[String],
     outs: &[String],
 ) -> Result<BodyCode, String> {
@@ -170,16 +171,9 @@ pub(crate) fn emit_body(
     }
     let taken: Vec<&str> = taken.iter().map(String::as_str).collect();
     let mut consts = Namer::with_reserved(&taken);
-    let param_nodes: Vec<usize> = if scope.is_none() {
-        g.inputs.iter().map(|i| i.node.0 as usize).collect()
-    } else {
-        body.inputs.clone()
-    };
-    let plan = Plan::new(g, cx.st, body, &param_nodes);
-    plan.validate(g)?;
     let places = Places {
         g,
-        plan: &plan,
+        plan,
         params,
         outs,
         out_shapes: body
@@ -228,9 +222,13 @@ pub(crate) fn emit_body(
                     comments(cx, chain.iter().map(|&i| g.nodes[i].span)),
                 );
                 let v = chain[chain.len() - 1];
-                let reads: Vec<String> = step.reads.iter().map(|&x| places.read(x)).collect();
+                let reads: Vec<String> = step
+                    .reads
+                    .iter()
+                    .map(|&x| places.read(x))
+                    .collect::<Result<_, _>>()?;
                 let x = reads.first().cloned().unwrap_or_default();
-                let out = places.write(v);
+                let out = places.write(v)?;
                 let r = rel(&node.name);
                 let layer = format!("{r:?}");
                 let (callee, args, tail): (String, Vec<String>, String) = match &node.op {
@@ -439,7 +437,7 @@ pub(crate) fn emit_body(
                                 .iter()
                                 .filter(|&&u| u != acc)
                                 .map(|&u| places.read(u))
-                                .collect();
+                                .collect::<Result<_, _>>()?;
                             (
                                 "op_add_assign".into(),
                                 vec![out, format!("&[{}]", others.join(", ")), layer],
@@ -565,8 +563,12 @@ pub(crate) fn emit_body(
                 );
                 called(&mut code, t);
                 let mut args = vec![format!("&self.{f}")];
-                args.extend(step.reads.iter().map(|&x| places.read(x)));
-                args.extend(step.defs.iter().map(|&v| places.write(v)));
+                for &x in &step.reads {
+                    args.push(places.read(x)?);
+                }
+                for &v in &step.defs {
+                    args.push(places.write(v)?);
+                }
                 args.push("ws".into());
                 lines.extend(call(BODY, "", &format!("{ty}::forward_into"), &args, "?;"));
             }
@@ -625,8 +627,12 @@ pub(crate) fn emit_body(
                 called(&mut code, t);
                 let temp = |t: Option<&usize>| t.map_or("&mut []".to_string(), |s| format!("s{s}"));
                 let mut args = vec![format!("&self.{f}")];
-                args.extend(step.reads.iter().map(|&x| places.read(x)));
-                args.extend(step.defs.iter().map(|&v| places.write(v)));
+                for &x in &step.reads {
+                    args.push(places.read(x)?);
+                }
+                for &v in &step.defs {
+                    args.push(places.write(v)?);
+                }
                 args.push(temp(step.temps.first()));
                 args.push(temp(step.temps.get(1)));
                 args.push("ws".into());
@@ -640,7 +646,7 @@ pub(crate) fn emit_body(
     for &(k, v) in &plan.copies {
         let o = &outs[k];
         if places.out_shapes[k] == g.nodes[v].shape.0 {
-            lines.push(format!("{o}.assign(&{});", places.read(v)));
+            lines.push(format!("{o}.assign(&{});", places.read(v)?));
         } else {
             code.helpers.insert(Helper::Flatten);
             lines.extend(call(
@@ -648,7 +654,7 @@ pub(crate) fn emit_body(
                 "",
                 "op_flatten",
                 &[
-                    places.read(v),
+                    places.read(v)?,
                     format!("{o}.view_mut()"),
                     "\"output\"".into(),
                 ],

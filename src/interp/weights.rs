@@ -39,6 +39,11 @@ impl Weights {
         self.tensors.get(name)
     }
 
+    /// Takes the tensor named `name` out.
+    pub fn remove(&mut self, name: &str) -> Option<Tensor> {
+        self.tensors.remove(name)
+    }
+
     /// Number of tensors.
     pub fn len(&self) -> usize {
         self.tensors.len()

@@ -34,7 +34,9 @@ pub struct BenchArgs {
 }
 
 /// Prints `median_ms=… min_ms=… batch=… threads=…` for the forward pass,
-/// the GFLOP/s it reached (two per multiply-add of the model's summary) and,
+/// its memory (the interpreter's workspace for the batch, its weights, and
+/// the process's peak resident set: `VmHWM`, where the system says it), the
+/// GFLOP/s it reached (two per multiply-add of the model's summary) and,
 /// unless `--no-peak`, the fraction of the machine's f32 FMA peak measured
 /// on as many threads (`runtime::kernels::peak`).
 pub fn bench(args: &BenchArgs) -> ExitCode {
@@ -50,20 +52,21 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         .map(|i| u128::from(compiled.model.costs().nodes[i.node.0 as usize].output_elements))
         .sum();
     let batch = args.batch as usize;
-    let fits = interp::memory::check_activations(
-        &compiled.model,
-        batch,
-        inputs_per_sample * batch as u128,
-    )
-    .and_then(|()| interp::try_init(&compiled.model, 0));
-    let weights = match fits {
+    if let Err(e) =
+        interp::memory::check_activations(&compiled.model, batch, inputs_per_sample * batch as u128)
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    let weights = match interp::try_init(&compiled.model, 0) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(1);
         }
     };
-    let net = match Interpreter::new(&compiled.model, &weights) {
+    // The weights move into the interpreter: in memory once.
+    let net = match Interpreter::from_weights(&compiled.model, weights) {
         Ok(n) => n,
         Err(e) => return usage_error(&e.to_string()),
     };
@@ -98,8 +101,11 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
     // Two floating-point operations per multiply-add, for the whole batch.
     let flops = 2.0 * compiled.model.costs().mult_adds as f64 * args.batch as f64;
     let gflops = flops / (median * 1e-3) / 1e9;
+    // The process's peak resident memory (Linux), read after the passes.
+    let peak_rss = peak_rss_bytes().map_or_else(|| "unknown".to_string(), |b| b.to_string());
     let mut line = format!(
-        "model={} batch={} threads={} median_ms={:.3} min_ms={:.3} runs={} gflops={:.1}",
+        "model={} batch={} threads={} median_ms={:.3} min_ms={:.3} runs={} gflops={:.1} \
+         workspace_bytes={} weights_bytes={} peak_rss_bytes={peak_rss}",
         g.name,
         args.batch,
         threads,
@@ -107,6 +113,8 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         times[0],
         times.len(),
         gflops,
+        net.workspace_bytes(batch),
+        net.weights_bytes(),
     );
     if let Some(p) = peak {
         line.push_str(&format!(
@@ -118,4 +126,18 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
     }
     println!("{line}");
     ExitCode::SUCCESS
+}
+
+/// The process's peak resident set in bytes: `VmHWM` of `/proc/self/status`
+/// (Linux), `None` elsewhere.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line["VmHWM:".len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
 }
