@@ -18,6 +18,7 @@ printed with the load average, and the summary gives the median of the
 per-round ratios. The header names the commit, the CPU model and the versions.
 """
 import argparse
+import json
 import os
 import re
 import statistics
@@ -80,6 +81,81 @@ def time_generated(name, batch, repeat, threads):
     return field(out, "median_ms")
 
 
+def layer_key(onnx_name):
+    """`/layer1/layer1.0/conv1/Conv` (and NCHWc/fused variants) → `layer1.0.conv1`."""
+    parts = [p for p in onnx_name.split("/") if p]
+    if not parts:
+        return onnx_name
+    # The last component is the op (`Conv`, `Conv_nchwc`, `Relu`, …); the one
+    # before it, the torchvision module, already holds its parents' prefix.
+    return parts[-2] if len(parts) >= 2 else parts[-1]
+
+
+def ort_profile(path, batch, threads, repeat, directory):
+    """Per-node kernel time (ms, mean over `repeat` runs after a warm-up) from
+    onnxruntime's own profiler (`enable_profiling`), keyed by `layer_key`."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.enable_profiling = True
+    opts.profile_file_prefix = os.path.join(directory, "ort-profile")
+    session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    x = np.full((batch, 3, 224, 224), 0.5, dtype=np.float32)
+    session.run(None, {"x": x})
+    for _ in range(repeat):
+        session.run(None, {"x": x})
+    with open(session.end_profiling()) as f:
+        events = json.load(f)
+    per_node = {}
+    ops = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        name = e["name"][: -len("_kernel_time")]
+        key = layer_key(name)
+        per_node[key] = per_node.get(key, 0.0) + e["dur"] / 1e3
+        ops.setdefault(key, set()).add(e.get("args", {}).get("op_name", "?"))
+    # The warm-up run is in the trace too.
+    return {k: v / (repeat + 1) for k, v in per_node.items()}, ops
+
+
+def resnetc_profile(name, batch, threads, repeat):
+    """Per-layer median ms from `resnetc bench --profile` (lines `layer=… ms=…`)."""
+    out = subprocess.run(
+        [RESNETC, "bench", os.path.join(ROOT, "examples", f"{name}.rn"), "--batch", str(batch),
+         "--repeat", str(repeat), "--threads", str(threads), "--no-peak", "--profile"],
+        check=True, capture_output=True, text=True).stdout
+    layers = {}
+    for m in re.finditer(r"^layer=(\S+) op=(\S+) ms=([0-9.]+)", out, re.M):
+        layers[m.group(1)] = (m.group(2), float(m.group(3)))
+    return layers
+
+
+def profile(args):
+    """Prints onnxruntime's and resnetc's time per layer, side by side."""
+    model, batch = args.profile.split(":") if ":" in args.profile else (args.profile, "1")
+    batch = int(batch)
+    cpu, commit = machine()
+    print(f"per-layer profile of {model} batch {batch}, {args.threads} threads; resnetc {commit}; "
+          f"onnxruntime {ort.__version__}; {cpu}; {load()}")
+    with tempfile.TemporaryDirectory() as d:
+        theirs, ops = ort_profile(export(model, d), batch, args.threads, args.repeat, d)
+    ours = resnetc_profile(model, batch, args.threads, args.repeat)
+    keys = list(ours) + [k for k in theirs if k not in ours]
+    print(f"{'layer':<28} {'resnetc op':<22} {'resnetc ms':>10} {'ort ms':>8} {'ratio':>6}  ort ops")
+    total_ours = total_theirs = 0.0
+    for k in keys:
+        op, a = ours.get(k, ("-", 0.0))
+        b = theirs.get(k, 0.0)
+        total_ours += a
+        total_theirs += b
+        ratio = f"{a / b:6.2f}" if a and b else "     -"
+        print(f"{k:<28} {op:<22} {a:>10.3f} {b:>8.3f} {ratio}  {','.join(sorted(ops.get(k, [])))}")
+    print(f"{'total':<28} {'':<22} {total_ours:>10.3f} {total_theirs:>8.3f} {total_ours / total_theirs:6.2f}")
+    print("(ort fuses a block's Add and Relu into the conv that produces it; resnetc's layer names\n"
+          " are the lowered steps, so a fused chain is listed under its first layer)")
+
+
 def machine():
     """CPU model, commit and onnxruntime version, for the report's header."""
     cpu = "unknown CPU"
@@ -108,7 +184,11 @@ def main():
                     help="timed calls per engine per round, after one warm-up (at least 7)")
     ap.add_argument("--models", default="resnet18,resnet50")
     ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--profile", metavar="MODEL[:BATCH]",
+                    help="instead of timing, print per-layer times of resnetc and onnxruntime's profiler")
     args = ap.parse_args()
+    if args.profile:
+        return profile(args)
     if args.rounds < 9 or args.repeat < 7:
         raise SystemExit("use --rounds ≥ 9 and --repeat ≥ 7: fewer do not make a trustworthy median")
     if not os.path.exists(RESNETC):
