@@ -1127,5 +1127,46 @@ fn bench_reports_gflops_and_the_fraction_of_the_fma_peak() {
 
     let out = run(["bench", R18, "--repeat", "1", "--no-peak"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(!out.stdout.contains("peak"), "{}", out.stdout);
+    assert!(!out.stdout.contains("peak_gflops"), "{}", out.stdout);
+    assert!(!out.stdout.contains("layer="), "{}", out.stdout);
+}
+
+/// `resnetc bench --profile` prints one line per step of the plan, in
+/// execution order: the stem conv (with its batch norm and ReLU fused) first,
+/// the classifier last, and a block's add as a step of its own.
+#[test]
+fn bench_profile_times_every_step_of_the_plan() {
+    let out = run(["bench", R18, "--repeat", "2", "--no-peak", "--profile"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let steps: Vec<(String, String, f64)> = out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let layer = f.next()?.strip_prefix("layer=")?.to_string();
+            let op = f.next()?.strip_prefix("op=")?.to_string();
+            let ms = f.next()?.strip_prefix("ms=")?.parse().ok()?;
+            Some((layer, op, ms))
+        })
+        .collect();
+    assert_eq!(
+        steps.first().map(|s| (s.0.as_str(), s.1.as_str())),
+        Some(("conv1", "conv")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        steps.last().map(|s| s.1.as_str()),
+        Some("dense"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        steps.iter().any(|s| s.0 == "layer1.0.add" && s.1 == "add"),
+        "{}",
+        out.stdout
+    );
+    // No batch norm of resnet18 is a step: each is folded into its conv.
+    assert!(steps.iter().all(|s| s.1 != "bn"), "{}", out.stdout);
+    assert!(steps.iter().all(|s| s.2 >= 0.0), "{}", out.stdout);
 }

@@ -87,6 +87,36 @@ pub(super) enum Kernel {
     },
 }
 
+impl Kernel {
+    /// A short name of what the kernel computes (`resnetc bench --profile`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Kernel::Conv { .. } => "conv",
+            Kernel::BatchNorm { .. } => "bn",
+            Kernel::Activation(a) => match a {
+                Activation::Relu => "relu",
+                Activation::Relu6 => "relu6",
+                Activation::Sigmoid => "sigmoid",
+                Activation::Tanh => "tanh",
+                Activation::Gelu => "gelu",
+                Activation::LeakyRelu { .. } => "leaky_relu",
+            },
+            Kernel::MaxPool(_) => "maxpool",
+            Kernel::AvgPool(_) => "avgpool",
+            Kernel::GlobalAvgPool => "global_avgpool",
+            Kernel::Flatten => "flatten",
+            Kernel::Dense { .. } => "dense",
+            Kernel::Softmax => "softmax",
+            Kernel::Add => "add",
+            Kernel::Concat => "concat",
+            Kernel::Mul => "mul",
+            Kernel::PadChannels { .. } => "pad_channels",
+            Kernel::Upsample { .. } => "upsample",
+            Kernel::ConvTranspose { .. } => "conv_transpose",
+        }
+    }
+}
+
 /// One step of the plan, resolved to buffers.
 pub(super) struct Exec {
     /// The layer's name (for errors).

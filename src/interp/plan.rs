@@ -15,6 +15,19 @@ use crate::ir::{Activation, CheckedModel, Graph, NodeId, Op};
 use crate::lower::buffers::{StepKind, Storage};
 use crate::runtime::kernels as k;
 
+/// How long one step of the interpreter's plan took
+/// ([`Interpreter::forward_profiled`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepTime {
+    /// The layer (the head of a fused chain: `layer1.0.conv1` for its conv,
+    /// batch norm and ReLU).
+    pub layer: String,
+    /// The kernel it ran (`conv`, `add`, `relu`, …).
+    pub kernel: &'static str,
+    /// The wall time of the kernel call.
+    pub time: std::time::Duration,
+}
+
 /// A model ready to run: weights folded, buffers planned.
 ///
 /// The plan is [`crate::lower`]'s, made by the same planner as the generated
@@ -239,6 +252,36 @@ impl Interpreter {
 
     /// Runs a forward pass on inputs of shape N×(the model's input shape).
     pub fn forward(&self, inputs: &[ArrayViewD<'_, f32>]) -> Result<Forward, RunError> {
+        self.pass(inputs, None)
+    }
+
+    /// [`forward`](Self::forward), timing every step of the plan (one kernel
+    /// call: a layer with what is fused into it), in execution order.
+    pub fn forward_profiled(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+    ) -> Result<(Forward, Vec<StepTime>), RunError> {
+        let mut times = Vec::with_capacity(self.steps.len());
+        let forward = self.pass(inputs, Some(&mut times))?;
+        let steps = self
+            .steps
+            .iter()
+            .zip(times)
+            .map(|(e, time)| StepTime {
+                layer: e.name.clone(),
+                kernel: e.kernel.label(),
+                time,
+            })
+            .collect();
+        Ok((forward, steps))
+    }
+
+    /// One pass; with `times`, the duration of every step is pushed there.
+    fn pass(
+        &self,
+        inputs: &[ArrayViewD<'_, f32>],
+        mut times: Option<&mut Vec<std::time::Duration>>,
+    ) -> Result<Forward, RunError> {
         let g = &self.graph;
         if inputs.len() != g.inputs.len() {
             return Err(RunError::InputCount {
@@ -352,7 +395,11 @@ impl Interpreter {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(bug)?;
             let out = exec::view_mut(&mut *w, batch, &e.out.shape).map_err(bug)?;
+            let start = times.is_some().then(std::time::Instant::now);
             exec::run(e, &reads, out)?;
+            if let (Some(times), Some(start)) = (times.as_deref_mut(), start) {
+                times.push(start.elapsed());
+            }
             drop(reads);
             bufs.put(e.out.buf, w).map_err(bug)?;
         }

@@ -31,6 +31,11 @@ pub struct BenchArgs {
     /// `peak_gflops` and `of_peak` fields are then left out.
     #[arg(long)]
     no_peak: bool,
+    /// Also time every step of the plan (a layer with what is fused into
+    /// it) and print one `layer=… op=… ms=…` line per step, the median over
+    /// the timed passes, in execution order.
+    #[arg(long)]
+    profile: bool,
 }
 
 /// Prints `median_ms=… min_ms=… batch=… threads=…` for the forward pass,
@@ -89,10 +94,18 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
                 times.push(t.elapsed().as_secs_f64() * 1e3);
             }
         }
+        // Per-step times come from passes of their own, after the timed
+        // ones, so that reading the clock between steps does not count.
+        let mut steps: Vec<Vec<interp::StepTime>> = Vec::new();
+        if args.profile {
+            for _ in 0..args.repeat {
+                steps.push(net.forward_profiled(&views)?.1);
+            }
+        }
         let peak = (!args.no_peak).then(|| fma_peak(Duration::from_millis(100)));
-        Ok::<_, interp::RunError>((times, peak, rayon::current_num_threads()))
+        Ok::<_, interp::RunError>((times, steps, peak, rayon::current_num_threads()))
     });
-    let (mut times, peak, threads) = match measured {
+    let (mut times, steps, peak, threads) = match measured {
         Ok(t) => t,
         Err(e) => return usage_error(&e.to_string()),
     };
@@ -125,7 +138,29 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         ));
     }
     println!("{line}");
+    print_profile(&steps);
     ExitCode::SUCCESS
+}
+
+/// One line per step of the plan: its median time over the profiled passes.
+fn print_profile(passes: &[Vec<interp::StepTime>]) {
+    let Some(first) = passes.first() else {
+        return;
+    };
+    for (k, step) in first.iter().enumerate() {
+        let mut ms: Vec<f64> = passes
+            .iter()
+            .filter_map(|p| p.get(k))
+            .map(|s| s.time.as_secs_f64() * 1e3)
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "layer={} op={} ms={:.4}",
+            step.layer,
+            step.kernel,
+            ms[ms.len() / 2]
+        );
+    }
 }
 
 /// The process's peak resident set in bytes: `VmHWM` of `/proc/self/status`
