@@ -575,25 +575,35 @@ pub(crate) fn emit_body(
                 let lastc = cs[cs.len() - 1];
                 let t = type_of(first)?;
                 let ty = &cx.type_names[t];
-                // Chained instances are items of one sequence: `prefix.a` … `prefix.b`.
-                let index = |inst: usize| -> Result<(&str, usize), String> {
-                    let name = &g.instances[inst].name;
-                    name.rsplit_once('.')
-                        .and_then(|(p, i)| Some((p, i.parse::<usize>().ok()?)))
-                        .ok_or_else(|| {
-                            format!("loop instance `{name}` is not named `sequence.index`")
-                        })
+                // Chained instances are consecutive unlabelled items of one
+                // sequence: `prefix.a` … `prefix.b` (the checker's record).
+                let item = |inst: usize| -> Result<crate::ir::SequenceItem, String> {
+                    g.instances[inst].sequence.ok_or_else(|| {
+                        format!(
+                            "loop instance `{}` is not an item of a sequence",
+                            g.instances[inst].name
+                        )
+                    })
                 };
-                let (prefix, a) = index(first)?;
-                let (_, b) = index(lastc)?;
+                let (fi, li) = (item(first)?, item(lastc)?);
+                if fi.sequence != li.sequence {
+                    return Err(format!(
+                        "loop instances `{}` and `{}` are items of different sequences",
+                        g.instances[first].name, g.instances[lastc].name
+                    ));
+                }
+                let seq = fi.sequence;
+                let prefix = g
+                    .sequences
+                    .get(seq.0 as usize)
+                    .map(|s| s.name.as_str())
+                    .ok_or_else(|| format!("sequence {} does not exist", seq.0))?;
+                let (a, b) = (fi.index, li.index);
                 let rp = rel(prefix);
                 let siblings = g
                     .instances
                     .iter()
-                    .filter(|i| {
-                        i.parent.map(|p| p.0 as usize) == scope
-                            && i.name.rsplit_once('.').map(|x| x.0) == Some(prefix)
-                    })
+                    .filter(|i| i.sequence.is_some_and(|x| x.sequence == seq))
                     .count();
                 let base = if siblings == cs.len() {
                     snake(&rp)
