@@ -231,7 +231,7 @@ impl Structure {
             let prev = match out.last() {
                 Some(Item::Child(p)) => Some(vec![*p]),
                 Some(Item::Loop(ps)) => Some(ps.clone()),
-                _ => None,
+                Some(Item::Layer(_)) | None => None,
             };
             if let Some(mut run) = prev
                 && let Some(&p) = run.last()
@@ -263,16 +263,23 @@ impl Structure {
             && self.consumers[link]
                 .iter()
                 .all(|&x| node_anc[x].contains(&c));
-        // Consecutive unlabelled items of one sequence (`layer3.1`, `layer3.2`).
+        // Consecutive unlabelled items of one sequence (`layer3.1`, `layer3.2`)
+        // with a name of its own: the loop loads `{sequence}.{i}` relative to
+        // the enclosing scope, so a sequence that is the scope's own body
+        // (items named `{scope}.{i}`, or `{i}` in a model) stays unrolled.
+        let scope_name = g.instances[c]
+            .parent
+            .map_or("", |s| g.instance(s).name.as_str());
         match (g.instances[p].sequence, g.instances[c].sequence) {
             (Some(a), Some(b)) => {
                 private
                     && a.sequence == b.sequence
+                    && g.sequence(a.sequence).name != scope_name
                     && !a.labelled
                     && !b.labelled
                     && a.index.checked_add(1) == Some(b.index)
             }
-            _ => false,
+            (None, _) | (_, None) => false,
         }
     }
 

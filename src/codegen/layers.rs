@@ -211,7 +211,13 @@ pub(crate) fn emit_body(
                 // A source line of its own says what became of the layer.
                 let what = match g.nodes[chain[0]].op {
                     Op::Flatten => " (a reshape)",
-                    _ => " (identity)",
+                    Op::Identity | Op::Dropout { .. } => " (identity)",
+                    ref other => {
+                        return Err(format!(
+                            "layer `{}` ({other:?}) is planned as an alias of its input",
+                            g.nodes[chain[0]].name
+                        ));
+                    }
                 };
                 for c in comments(cx, chain.iter().map(|&i| g.nodes[i].span)) {
                     if c != last_comment {
@@ -229,7 +235,19 @@ pub(crate) fn emit_body(
                 );
                 let v = chain[chain.len() - 1];
                 let reads: Vec<String> = step.reads.iter().map(|&x| places.read(x)).collect();
-                let x = reads.first().cloned().unwrap_or_default();
+                let x = match reads.first() {
+                    Some(x) => x.clone(),
+                    None => return Err(format!("layer `{}` reads no value", node.name)),
+                };
+                let (fused_bn, act) = epilogue(g, chain)?;
+                if chain.len() > 1 && !matches!(node.op, Op::Conv(_) | Op::Dense(_))
+                    || fused_bn.is_some() && !matches!(node.op, Op::Conv(_))
+                {
+                    return Err(format!(
+                        "layer `{}` has nodes fused into it that the generator does not emit",
+                        node.name
+                    ));
+                }
                 let out = places.write(v);
                 let r = rel(&node.name);
                 let layer = format!("{r:?}");
@@ -238,11 +256,6 @@ pub(crate) fn emit_body(
                     Op::Conv(c) => {
                         let f = fields.fresh(&snake(&r));
                         let k = consts.fresh(&screaming(&r));
-                        let act = match chain.last().map(|&j| &g.nodes[j].op) {
-                            Some(Op::Activation(Activation::Relu)) => "Relu",
-                            Some(Op::Activation(Activation::Relu6)) => "Relu6",
-                            _ => "None",
-                        };
                         code.consts.push((
                             k.clone(),
                             "k::Conv2dParams".into(),
@@ -254,11 +267,8 @@ pub(crate) fn emit_body(
                                 c.groups
                             ),
                         ));
-                        let bn = chain.get(1).and_then(|&j| match &g.nodes[j].op {
-                            Op::BatchNorm(b) => {
-                                Some((format!("{:?}", rel(&g.nodes[j].name)), float(b.eps as f32)))
-                            }
-                            _ => None,
+                        let bn = fused_bn.map(|(j, b)| {
+                            (format!("{:?}", rel(&g.nodes[j].name)), float(b.eps as f32))
                         });
                         let shape = [
                             c.out_channels,
@@ -311,7 +321,6 @@ pub(crate) fn emit_body(
                             ],
                             ",",
                         ));
-                        let act = if chain.len() > 1 { "Relu" } else { "None" };
                         (
                             "op_dense".into(),
                             vec![
@@ -633,12 +642,23 @@ pub(crate) fn emit_body(
                     comments(cx, [g.instances[first].span].into_iter()),
                 );
                 called(&mut code, t);
-                let temp = |t: Option<&usize>| t.map_or("&mut []".to_string(), |s| format!("s{s}"));
+                // One scratch slot for a loop, two from three instances on
+                // (the plan's decision; a missing one is a bug).
+                let temp = |k: usize| -> Result<String, String> {
+                    match step.temps.get(k) {
+                        Some(s) => Ok(format!("s{s}")),
+                        None if k >= 1 && cs.len() <= 2 => Ok("&mut []".to_string()),
+                        None => Err(format!(
+                            "the loop of `{}` has no scratch slot {k}",
+                            g.instances[first].name
+                        )),
+                    }
+                };
                 let mut args = vec![format!("&self.{f}")];
                 args.extend(step.reads.iter().map(|&x| places.read(x)));
                 args.extend(step.defs.iter().map(|&v| places.write(v)));
-                args.push(temp(step.temps.first()));
-                args.push(temp(step.temps.get(1)));
+                args.push(temp(0)?);
+                args.push(temp(1)?);
                 args.push("ws".into());
                 args.push(format!("{ty}::forward_into"));
                 lines.extend(call(BODY, "", "chain", &args, "?;"));
@@ -697,4 +717,39 @@ fn comments(cx: &Ctx<'_>, spans: impl Iterator<Item = Span>) -> Vec<String> {
         }
     }
     out
+}
+
+/// A batch norm fused into a conv: its node and parameters.
+type FusedNorm<'g> = Option<(usize, &'g crate::ir::ops::BatchNormParams)>;
+
+/// The batch norm and activation fused after the head of `chain` (`[head,
+/// bn?, relu|relu6?]`, as [`crate::lower::layers`] builds it): anything else
+/// is an internal error, never an ignored node.
+fn epilogue<'g>(g: &'g Graph, chain: &[usize]) -> Result<(FusedNorm<'g>, &'static str), String> {
+    let mut rest = chain.iter().skip(1).peekable();
+    let bn = match rest.peek().map(|&&j| (j, &g.nodes[j].op)) {
+        Some((j, Op::BatchNorm(b))) => {
+            rest.next();
+            Some((j, b))
+        }
+        _ => None,
+    };
+    let act = match rest.next().map(|&j| &g.nodes[j].op) {
+        None => "None",
+        Some(Op::Activation(Activation::Relu)) => "Relu",
+        Some(Op::Activation(Activation::Relu6)) => "Relu6",
+        Some(other) => {
+            return Err(format!(
+                "layer `{}` has `{other:?}` fused into it, which the generator cannot emit",
+                g.nodes[chain[0]].name
+            ));
+        }
+    };
+    if let Some(&j) = rest.next() {
+        return Err(format!(
+            "layer `{}` has `{}` fused after its activation",
+            g.nodes[chain[0]].name, g.nodes[j].name
+        ));
+    }
+    Ok((bn, act))
 }

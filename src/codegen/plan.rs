@@ -75,6 +75,9 @@ pub(crate) struct Plan {
     /// Outputs that are not computed in their output view: `(output index,
     /// value)`, copied there at the end.
     pub copies: Vec<(usize, usize)>,
+    /// A lookup that missed while planning (a bug in the planner), reported
+    /// by [`Plan::validate`] instead of being replaced by a default.
+    broken: Option<String>,
 }
 
 impl Plan {
@@ -96,6 +99,9 @@ impl Plan {
     /// step reads or defines has a place (a parameter, an output view or a
     /// slot). A violation is a bug in the planner, reported as such.
     pub(crate) fn validate(&self, g: &Graph) -> Result<(), String> {
+        if let Some(e) = &self.broken {
+            return Err(e.clone());
+        }
         for (i, step) in self.steps.iter().enumerate() {
             for &v in step.reads.iter().chain(&step.defs) {
                 if !self.storage.contains_key(&self.root_of(v)) {
@@ -132,6 +138,7 @@ impl Plan {
             storage: HashMap::new(),
             slots: Vec::new(),
             copies: Vec::new(),
+            broken: None,
         };
         for (k, &p) in params.iter().enumerate() {
             plan.storage.insert(p, Storage::Param(k));
@@ -211,7 +218,12 @@ impl Plan {
         // The step after which each buffer is free again.
         let mut end: HashMap<usize, usize> = HashMap::new();
         for (&v, &r) in &self.root {
-            let l = last_use.get(&v).copied().unwrap_or(0);
+            // Every value in `root` is a step's definition, which has a last use.
+            let Some(&l) = last_use.get(&v) else {
+                self.broken
+                    .get_or_insert_with(|| format!("value {v} has no last use"));
+                continue;
+            };
             let e = end.entry(r).or_insert(0);
             *e = (*e).max(l);
         }
@@ -220,15 +232,24 @@ impl Plan {
             let mut wanted: Vec<(Option<usize>, usize, usize)> = Vec::new();
             for &d in &self.steps[i].defs {
                 if self.root_of(d) == d && !self.storage.contains_key(&d) {
-                    let e = end.get(&d).copied().unwrap_or(i);
+                    let Some(&e) = end.get(&d) else {
+                        self.broken
+                            .get_or_insert_with(|| format!("value {d} has no end of life"));
+                        continue;
+                    };
                     wanted.push((Some(d), g.nodes[d].shape.elements(), e));
                 }
             }
             if let StepKind::Loop(insts) = &self.steps[i].kind {
-                let len = self.steps[i]
+                let Some(len) = self.steps[i]
                     .defs
                     .first()
-                    .map_or(0, |&d| g.nodes[d].shape.elements());
+                    .map(|&d| g.nodes[d].shape.elements())
+                else {
+                    self.broken
+                        .get_or_insert_with(|| format!("the loop of step {i} defines no value"));
+                    continue;
+                };
                 let temps = if insts.len() > 2 { 2 } else { 1 };
                 for _ in 0..temps {
                     wanted.push((None, len, i));
