@@ -11,8 +11,9 @@
 //! - every node's instance exists;
 //! - every instance's parent comes before it, and every id an argument
 //!   holds (a tensor, `like(t)`) is a node;
-//! - inputs and outputs name existing nodes (an input an `input` node) and
-//!   their names are unique, as are node names;
+//! - inputs and outputs name existing nodes (an input an `input` node);
+//!   input and node names are unique, and an output name names one node
+//!   (`output y, y` lists one output twice);
 //! - each node's parameters are exactly its op's
 //!   [`Op::param_specs`](super::Op::param_specs) (name `{node}.{suffix}`,
 //!   shape, kind, trainable), and parameter names are unique;
@@ -96,7 +97,8 @@ pub enum Violation {
         /// Its node.
         node: u32,
     },
-    /// Two things of one kind with the same name.
+    /// Two things of one kind with the same name (two outputs: on different
+    /// nodes).
     #[error("two {what}s are named `{name}`")]
     DuplicateName {
         /// `node`, `input`, `output` or `parameter`.
@@ -229,10 +231,11 @@ fn check(g: &Graph) -> Result<(), Violation> {
             });
         }
     }
-    let mut names = HashSet::new();
+    // An output listed twice (`output y, y`) is one name for one node.
+    let mut outputs = std::collections::HashMap::new();
     for output in &g.outputs {
         node_exists(&|| format!("output `{}`", output.name), output.node)?;
-        if !names.insert(output.name.as_str()) {
+        if *outputs.entry(output.name.as_str()).or_insert(output.node) != output.node {
             return Err(Violation::DuplicateName {
                 what: "output",
                 name: output.name.clone(),

@@ -148,9 +148,15 @@ fn an_input_that_is_not_an_input_node() {
 
 #[test]
 fn duplicate_outputs_inputs_and_nodes() {
+    // The same output listed twice is valid; one name for two nodes is not.
     let mut g = base();
     let o = g.outputs[0].clone();
-    g.outputs.push(o);
+    g.outputs.push(o.clone());
+    assert_eq!(validate(&g), Ok(()));
+    g.outputs.push(Output {
+        node: NodeId(o.node.0 - 1),
+        ..o
+    });
     assert!(matches!(
         broken(&g),
         Violation::DuplicateName { what: "output", .. }
