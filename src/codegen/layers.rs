@@ -753,3 +753,32 @@ fn epilogue<'g>(g: &'g Graph, chain: &[usize]) -> Result<(FusedNorm<'g>, &'stati
     }
     Ok((bn, act))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::epilogue;
+
+    /// A fused chain the generator cannot emit is an error, never a node
+    /// silently left out.
+    #[test]
+    fn epilogues_are_checked() {
+        let src = "model m {
+  input x: [3, 6, 6]
+  x -> conv(4, 3) -> bn -> relu -> sigmoid
+}
+";
+        let c = crate::pipeline::compile_source("m.rn", src, &Default::default())
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        let g = c.model.graph();
+        let ops: Vec<&str> = g.nodes.iter().map(|n| n.op.name()).collect();
+        assert_eq!(ops, ["input", "conv", "bn", "relu", "sigmoid"]);
+        let (bn, act) = epilogue(g, &[1, 2, 3]).expect("conv + bn + relu");
+        assert_eq!((bn.map(|(j, _)| j), act), (Some(2), "Relu"));
+        let (bn, act) = epilogue(g, &[1]).expect("a conv alone");
+        assert_eq!((bn.map(|(j, _)| j), act), (None, "None"));
+        let e = epilogue(g, &[3, 4]).expect_err("sigmoid is never fused");
+        assert!(e.contains("cannot emit"), "{e}");
+        let e = epilogue(g, &[1, 3, 2]).expect_err("bn after the activation");
+        assert!(e.contains("fused after its activation"), "{e}");
+    }
+}
