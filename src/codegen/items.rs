@@ -94,9 +94,8 @@ pub(crate) fn type_names(cx_g: &crate::ir::Graph, types: &[BlockType]) -> (Vec<S
     let args = |t: &BlockType| -> Vec<(String, String)> {
         cx_g.instances[t.first]
             .args
-            .split(", ")
-            .filter_map(|a| a.split_once('='))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .iter()
+            .map(|a| (a.name.clone(), a.value.render()))
             .collect()
     };
     let names = types
@@ -325,7 +324,7 @@ pub(crate) fn block_type(
     let doc = format!(
         "Block `{}({})` on {} → {}: `{}`.",
         inst.block,
-        inst.args,
+        inst.args_text(),
         inst.input_shape,
         out_shapes.join(", "),
         shown
