@@ -109,4 +109,6 @@ pub fn cross_entropy_gradients<T: Real>(
 #[cfg(test)]
 mod fd_tests;
 #[cfg(test)]
+mod fd_tests_decoder;
+#[cfg(test)]
 mod torch_tests;
