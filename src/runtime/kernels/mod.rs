@@ -29,7 +29,7 @@ pub mod conv_transpose;
 pub mod dense;
 pub mod error;
 pub mod flatten;
-mod matmul;
+pub(crate) mod matmul;
 pub mod mul;
 pub mod pad_channels;
 pub mod peak;
