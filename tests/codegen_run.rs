@@ -262,7 +262,13 @@ fn gemm_allocations(file: &str, input: Option<Vec<usize>>) -> usize {
                     groups: p.groups,
                     activation: k::Activation::None,
                 };
-                let mut run = || k::conv2d_into(x.view(), w.view(), Some(b.view()), &params, y.view_mut()).expect("conv");
+                // Dense convolutions run the packed direct kernel in generated code.
+                let packed = k::PackedConv2d::supports(&params)
+                    .then(|| k::PackedConv2d::new(w.view(), Some(b.view()), &params).expect("pack"));
+                let mut run = || match &packed {
+                    Some(pc) => pc.run_into(x.view(), k::Residual::None, y.view_mut()).expect("direct conv"),
+                    None => k::conv2d_into(x.view(), w.view(), Some(b.view()), &params, y.view_mut()).expect("conv"),
+                };
                 run();
                 total += allocations(run);
             }

@@ -16,6 +16,9 @@ enum Step {
         weight: Array4<f32>,
         bias: Option<Array1<f32>>,
         params: k::Conv2dParams,
+        /// The weights packed for the direct kernels, when they apply
+        /// (one group); otherwise `conv2d` runs.
+        packed: Option<k::PackedConv2d>,
     },
     /// `y = x·scale + shift` per channel.
     BatchNorm {
@@ -218,16 +221,29 @@ impl Interpreter {
                         None => k::Activation::None,
                         Some(j) => epilogue(&g, j)?,
                     };
+                    let params = k::Conv2dParams {
+                        stride: (c.stride[0], c.stride[1]),
+                        padding: pad(c.padding),
+                        dilation: (c.dilation[0], c.dilation[1]),
+                        groups: c.groups,
+                        activation,
+                    };
+                    // Packed once here; generated code packs the same way
+                    // in `from_store`, so both run the same kernel.
+                    let packed = if k::PackedConv2d::supports(&params) {
+                        let b = bias.as_ref().map(|b| b.view());
+                        Some(
+                            k::PackedConv2d::new(weight.view(), b, &params)
+                                .map_err(kernel_error(name))?,
+                        )
+                    } else {
+                        None
+                    };
                     let step = Step::Conv {
                         weight,
                         bias,
-                        params: k::Conv2dParams {
-                            stride: (c.stride[0], c.stride[1]),
-                            padding: pad(c.padding),
-                            dilation: (c.dilation[0], c.dilation[1]),
-                            groups: c.groups,
-                            activation,
-                        },
+                        params,
+                        packed,
                     };
                     defer(step, layer, &mut pending, &mut reads)
                 }
@@ -432,9 +448,17 @@ impl Interpreter {
             Step::Input(idx) => inputs[*idx].as_standard_layout().into_owned(),
             Step::Fused => unreachable!("fused steps are skipped"),
             Step::Conv {
+                packed: Some(packed),
+                ..
+            } => packed
+                .run(four(first()?, name)?, k::Residual::None)
+                .map_err(ke)?
+                .into_dyn(),
+            Step::Conv {
                 weight,
                 bias,
                 params,
+                packed: None,
             } => k::conv2d(
                 four(first()?, name)?,
                 weight.view(),

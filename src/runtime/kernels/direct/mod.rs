@@ -26,6 +26,7 @@ mod avx512;
 mod layout;
 mod portable;
 mod tile;
+mod transpose;
 
 use ndarray::{Array4, ArrayView1, ArrayView4, ArrayViewMut4, Axis, s};
 use rayon::prelude::*;
@@ -330,6 +331,7 @@ impl PackedConv2d {
             let gc = v.shape()[0];
             let nb = gc.div_ceil(BLOCK);
             let mut buf = [0.0f32; MAX_NB * CHUNK * BLOCK];
+            let mut tbuf = [0.0f32; BLOCK * CHUNK];
             for lr in 0..v.shape()[1] {
                 let oy = r0 + lr;
                 for px0 in (0..ow).step_by(CHUNK) {
@@ -350,25 +352,25 @@ impl PackedConv2d {
                         };
                         self.isa.tile(&mut t);
                     }
-                    for lc in 0..gc {
-                        let (b, cl) = (lc / BLOCK, lc % BLOCK);
-                        let oc = gi * group + lc;
-                        let mut dst = v.slice_mut(s![lc, lr, px0..px0 + pn]);
-                        let Some(dst) = dst.as_slice_mut() else {
-                            unreachable!("rows of a standard-layout array are contiguous")
-                        };
-                        let src = buf[b * CHUNK * BLOCK + cl..].iter().step_by(BLOCK);
-                        if let Some(sk) = skip_s {
-                            let sk = &sk[((ni * o + oc) * oh + oy) * ow + px0..][..pn];
-                            for ((d, a), s) in dst.iter_mut().zip(src).zip(sk) {
-                                *d = act.apply(*a + *s);
-                            }
-                        } else if in_place {
-                            for (d, a) in dst.iter_mut().zip(src) {
-                                *d = act.apply(*a + *d);
-                            }
-                        } else {
-                            epilogue(dst, src, act);
+                    for b in 0..nb {
+                        let src = &buf[b * CHUNK * BLOCK..][..pn * BLOCK];
+                        transpose::transpose(self.isa, src, &mut tbuf, pn, CHUNK);
+                        for cl in 0..BLOCK.min(gc - b * BLOCK) {
+                            let lc = b * BLOCK + cl;
+                            let oc = gi * group + lc;
+                            let mut dst = v.slice_mut(s![lc, lr, px0..px0 + pn]);
+                            let Some(dst) = dst.as_slice_mut() else {
+                                unreachable!("rows of a standard-layout array are contiguous")
+                            };
+                            let src = &tbuf[cl * CHUNK..][..pn];
+                            let skip = match skip_s {
+                                Some(sk) => {
+                                    Skip::Add(&sk[((ni * o + oc) * oh + oy) * ow + px0..][..pn])
+                                }
+                                None if in_place => Skip::InPlace,
+                                None => Skip::None,
+                            };
+                            epilogue(dst, src, skip, act);
                         }
                     }
                 }
@@ -404,17 +406,32 @@ fn im_split(
         });
 }
 
-/// `dst[i] = act(src[i])`, the activation chosen outside the loop.
-fn epilogue<'a>(dst: &mut [f32], src: impl Iterator<Item = &'a f32>, act: Activation) {
+/// The residual operand of one output row in the epilogue.
+enum Skip<'a> {
+    /// No residual.
+    None,
+    /// Add these values.
+    Add(&'a [f32]),
+    /// Add the values already in the output row.
+    InPlace,
+}
+
+/// `dst[i] = act(src[i] + skip[i])`, the activation and the residual form
+/// chosen outside the loop (so that each loop is vectorised).
+fn epilogue(dst: &mut [f32], src: &[f32], skip: Skip<'_>, act: Activation) {
+    fn go(dst: &mut [f32], src: &[f32], skip: Skip<'_>, f: impl Fn(f32) -> f32) {
+        match skip {
+            Skip::None => dst.iter_mut().zip(src).for_each(|(d, a)| *d = f(*a)),
+            Skip::Add(sk) => dst
+                .iter_mut()
+                .zip(src.iter().zip(sk))
+                .for_each(|(d, (a, s))| *d = f(*a + *s)),
+            Skip::InPlace => dst.iter_mut().zip(src).for_each(|(d, a)| *d = f(*a + *d)),
+        }
+    }
     match act {
-        Activation::None => dst.iter_mut().zip(src).for_each(|(d, a)| *d = *a),
-        Activation::Relu => dst
-            .iter_mut()
-            .zip(src)
-            .for_each(|(d, a)| *d = Activation::Relu.apply(*a)),
-        Activation::Relu6 => dst
-            .iter_mut()
-            .zip(src)
-            .for_each(|(d, a)| *d = Activation::Relu6.apply(*a)),
+        Activation::None => go(dst, src, skip, |v| v),
+        Activation::Relu => go(dst, src, skip, |v| Activation::Relu.apply(v)),
+        Activation::Relu6 => go(dst, src, skip, |v| Activation::Relu6.apply(v)),
     }
 }
