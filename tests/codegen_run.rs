@@ -262,8 +262,8 @@ fn gemm_allocations(file: &str, input: Option<Vec<usize>>) -> usize {
                     groups: p.groups,
                     activation: k::Activation::None,
                 };
-                // Dense convolutions run the packed direct kernel in generated code.
-                let packed = k::PackedConv2d::supports(&params)
+                // Convolutions the direct kernel is preferred for run it in generated code.
+                let packed = k::PackedConv2d::preferred((p.kernel[0], p.kernel[1]), &params)
                     .then(|| k::PackedConv2d::new(w.view(), Some(b.view()), &params).expect("pack"));
                 let mut run = || match &packed {
                     Some(pc) => pc.run_into(x.view(), k::Residual::None, y.view_mut()).expect("direct conv"),

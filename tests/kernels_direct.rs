@@ -327,3 +327,13 @@ proptest! {
         }, seed);
     }
 }
+
+#[test]
+fn preferred_for_one_group_kernels_larger_than_1x1() {
+    let p = Conv2dParams::default();
+    assert!(PackedConv2d::preferred((3, 3), &p));
+    assert!(PackedConv2d::preferred((1, 7), &p));
+    assert!(!PackedConv2d::preferred((1, 1), &p));
+    let g = Conv2dParams { groups: 4, ..p };
+    assert!(!PackedConv2d::preferred((3, 3), &g));
+}

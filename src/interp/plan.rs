@@ -16,8 +16,8 @@ enum Step {
         weight: Array4<f32>,
         bias: Option<Array1<f32>>,
         params: k::Conv2dParams,
-        /// The weights packed for the direct kernels, when they apply
-        /// (one group); otherwise `conv2d` runs.
+        /// The weights packed for the direct kernels, when they are
+        /// preferred (`PackedConv2d::preferred`); otherwise `conv2d` runs.
         packed: Option<k::PackedConv2d>,
     },
     /// `y = x·scale + shift` per channel.
@@ -230,7 +230,8 @@ impl Interpreter {
                     };
                     // Packed once here; generated code packs the same way
                     // in `from_store`, so both run the same kernel.
-                    let packed = if k::PackedConv2d::supports(&params) {
+                    let (_, _, kh, kw) = weight.dim();
+                    let packed = if k::PackedConv2d::preferred((kh, kw), &params) {
                         let b = bias.as_ref().map(|b| b.view());
                         Some(
                             k::PackedConv2d::new(weight.view(), b, &params)

@@ -90,8 +90,8 @@ unsafe fn block<const NB: usize, const NP: usize>(
                         }
                         for p in 0..NP {
                             let v = _mm512_set1_ps(*xp.add(xo + p * g.x_px + ci));
-                            for b in 0..NB {
-                                acc[b][p] = _mm512_fmadd_ps(wv[b], v, acc[b][p]);
+                            for (row, w) in acc.iter_mut().zip(&wv) {
+                                row[p] = _mm512_fmadd_ps(*w, v, row[p]);
                             }
                         }
                     }

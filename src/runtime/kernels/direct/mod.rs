@@ -72,10 +72,13 @@ impl ConvIsa {
 
     /// The fastest microkernel this CPU supports.
     pub fn detect() -> ConvIsa {
-        ConvIsa::ALL
-            .into_iter()
-            .find(|i| i.is_supported())
-            .unwrap_or(ConvIsa::Portable)
+        if ConvIsa::Avx512.is_supported() {
+            ConvIsa::Avx512
+        } else if ConvIsa::Avx2Fma.is_supported() {
+            ConvIsa::Avx2Fma
+        } else {
+            ConvIsa::Portable
+        }
     }
 
     /// Computes one tile with this microkernel.
@@ -120,6 +123,17 @@ impl PackedConv2d {
     /// [`crate::runtime::kernels::conv2d_into`]).
     pub fn supports(params: &Conv2dParams) -> bool {
         params.groups == 1
+    }
+
+    /// Whether resnetc runs a convolution with this kernel size and these
+    /// parameters through [`PackedConv2d`] rather than
+    /// [`crate::runtime::kernels::conv2d_into`]: one group and a kernel
+    /// larger than 1×1. (Measured with `benches/direct_conv.rs`: the direct
+    /// kernel is faster on 3×3 and 7×7 layers; on 1×1 layers the two
+    /// per-call layout conversions cost about as much as the arithmetic,
+    /// and im2col + GEMM, which skips im2col there, stays faster.)
+    pub fn preferred(kernel_hw: (usize, usize), params: &Conv2dParams) -> bool {
+        Self::supports(params) && kernel_hw.0 * kernel_hw.1 > 1
     }
 
     /// Packs OIHW `weight` (`[o, c, kh, kw]`) and an optional bias `[o]` for
