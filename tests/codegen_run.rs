@@ -409,7 +409,13 @@ fn conv_allocations(x: [usize; 4], w: [usize; 4], y: [usize; 4], params: k::Conv
     let b = Array1::<f32>::zeros(w[0]);
     let w = Array4::<f32>::zeros(w);
     let mut y = Array4::<f32>::zeros(y);
-    let mut run = || k::conv2d_into(x.view(), w.view(), Some(b.view()), &params, y.view_mut()).expect("conv");
+    // Convolutions the direct kernel is preferred for run it, packed at load.
+    let packed = k::PackedConv2d::preferred((w.dim().2, w.dim().3), &params)
+        .then(|| k::PackedConv2d::new(w.view(), Some(b.view()), &params).expect("pack"));
+    let mut run = || match &packed {
+        Some(pc) => pc.run_into(x.view(), k::Residual::None, y.view_mut()).expect("direct conv"),
+        None => k::conv2d_into(x.view(), w.view(), Some(b.view()), &params, y.view_mut()).expect("conv"),
+    };
     run();
     allocations(run)
 }

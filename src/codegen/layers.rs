@@ -294,6 +294,8 @@ pub(crate) fn emit_body(
                                 "Conv::load"
                             }
                         };
+                        // The weights are packed for the direct kernels at load.
+                        args.push(format!("&Self::{k}"));
                         code.load
                             .extend(call(INIT, &format!("{f}: "), load, &args, ","));
                         (

@@ -34,12 +34,10 @@ pub(super) struct Place {
 /// What one step runs, with its weights ready (batch norms folded into
 /// convolutions, fused activations as epilogues).
 pub(super) enum Kernel {
-    /// A convolution.
-    Conv {
-        weight: ndarray::Array4<f32>,
-        bias: Option<ndarray::Array1<f32>>,
-        params: k::Conv2dParams,
-    },
+    /// A convolution: packed for the direct kernels where they are preferred
+    /// (`PackedConv2d::preferred`; generated code packs the same ones), else
+    /// im2col + GEMM. The weights are held once, in one form.
+    Conv(ConvWeights),
     /// A batch norm on its running statistics.
     BatchNorm {
         gamma: ndarray::Array1<f32>,
@@ -87,11 +85,23 @@ pub(super) enum Kernel {
     },
 }
 
+/// A convolution's weights (batch norm folded in) in the form its kernel reads.
+pub(super) enum ConvWeights {
+    /// For `conv2d_into` (im2col + GEMM): grouped, depthwise and 1×1 convs.
+    Plain {
+        weight: ndarray::Array4<f32>,
+        bias: Option<ndarray::Array1<f32>>,
+        params: k::Conv2dParams,
+    },
+    /// Prepacked for the blocked direct kernels (its params inside).
+    Packed(k::PackedConv2d),
+}
+
 impl Kernel {
     /// A short name of what the kernel computes (`resnetc bench --profile`).
     pub fn label(&self) -> &'static str {
         match self {
-            Kernel::Conv { .. } => "conv",
+            Kernel::Conv(_) => "conv",
             Kernel::BatchNorm { .. } => "bn",
             Kernel::Activation(a) => match a {
                 Activation::Relu => "relu",
@@ -268,11 +278,11 @@ pub(super) fn run(
             .ok_or_else(|| RunError::Internal(format!("layer `{name}` has no input in the plan")))
     };
     match &e.kernel {
-        Kernel::Conv {
+        Kernel::Conv(ConvWeights::Plain {
             weight,
             bias,
             params,
-        } => k::conv2d_into(
+        }) => k::conv2d_into(
             four(first()?, name)?,
             weight.view(),
             bias.as_ref().map(|b| b.view()),
@@ -280,6 +290,13 @@ pub(super) fn run(
             four_mut(out, name)?,
         )
         .map_err(ke),
+        Kernel::Conv(ConvWeights::Packed(packed)) => packed
+            .run_into(
+                four(first()?, name)?,
+                k::Residual::None,
+                four_mut(out, name)?,
+            )
+            .map_err(ke),
         Kernel::ConvTranspose {
             weight,
             bias,

@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 use ndarray::{Array1, Array2, Array4, ArrayD, ArrayViewD, IxDyn};
 
-use super::exec::{self, Buf, Buffers, Exec, Kernel, Place, Workspace};
+use super::exec::{self, Buf, Buffers, ConvWeights, Exec, Kernel, Place, Workspace};
 use super::memory::OutOfMemory;
 use super::{Forward, RunError, Weights};
 use crate::ir::{Activation, CheckedModel, Graph, NodeId, Op};
@@ -501,16 +501,26 @@ fn kernel(g: &Graph, weights: &mut Source<'_>, chain: &[usize]) -> Result<Kernel
                 weight = w2;
                 bias = Some(b2);
             }
-            Kernel::Conv {
-                weight,
-                bias,
-                params: k::Conv2dParams {
-                    stride: (c.stride[0], c.stride[1]),
-                    padding: pad(c.padding),
-                    dilation: (c.dilation[0], c.dilation[1]),
-                    groups: c.groups,
-                    activation,
-                },
+            let params = k::Conv2dParams {
+                stride: (c.stride[0], c.stride[1]),
+                padding: pad(c.padding),
+                dilation: (c.dilation[0], c.dilation[1]),
+                groups: c.groups,
+                activation,
+            };
+            // Packed once here; generated code packs the same convolutions
+            // in `from_store`, so both run the same kernel.
+            if k::PackedConv2d::preferred((c.kernel[0], c.kernel[1]), &params) {
+                let packed =
+                    k::PackedConv2d::new(weight.view(), bias.as_ref().map(|b| b.view()), &params)
+                        .map_err(kernel_error(name))?;
+                Kernel::Conv(ConvWeights::Packed(packed))
+            } else {
+                Kernel::Conv(ConvWeights::Plain {
+                    weight,
+                    bias,
+                    params,
+                })
             }
         }
         Op::Dense(d) => {
@@ -596,9 +606,11 @@ fn kernel(g: &Graph, weights: &mut Source<'_>, chain: &[usize]) -> Result<Kernel
 /// The bytes of the weights a kernel holds.
 fn kernel_weights(kernel: &Kernel) -> u64 {
     let n = match kernel {
-        Kernel::Conv { weight, bias, .. } | Kernel::ConvTranspose { weight, bias, .. } => {
+        Kernel::Conv(ConvWeights::Plain { weight, bias, .. })
+        | Kernel::ConvTranspose { weight, bias, .. } => {
             weight.len() + bias.as_ref().map_or(0, |b| b.len())
         }
+        Kernel::Conv(ConvWeights::Packed(packed)) => packed.len(),
         Kernel::Dense { weight, bias, .. } => weight.len() + bias.as_ref().map_or(0, |b| b.len()),
         Kernel::BatchNorm {
             gamma,
@@ -693,7 +705,23 @@ mod tests {
         assert_eq!(moved.weights_bytes(), owned.weights_bytes());
         let again = moved.forward(&[x.view()]).unwrap();
         assert_eq!(again.outputs[0].1, out.outputs[0].1);
-        // conv weights + biases (bn folded), dense weights + bias.
-        assert_eq!(net.weights_bytes(), ((4 * 4 * 9 + 4) * 2 + 3 * 4 + 3) * 4);
+        // Each conv (bn folded) is held once, packed for the direct kernel
+        // (its output channels padded to a block); dense weights + bias.
+        use super::{Array1, Array4, k, pad};
+        let params = k::Conv2dParams {
+            stride: (1, 1),
+            padding: pad([1, 1, 1, 1]),
+            dilation: (1, 1),
+            groups: 1,
+            activation: k::Activation::Relu,
+        };
+        let w = Array4::<f32>::zeros((4, 4, 3, 3));
+        let b = Array1::<f32>::zeros(4);
+        let packed = k::PackedConv2d::new(w.view(), Some(b.view()), &params).unwrap();
+        assert!(packed.len() >= 4 * 4 * 9 + 4);
+        assert_eq!(
+            net.weights_bytes() as usize,
+            (packed.len() * 2 + 3 * 4 + 3) * 4
+        );
     }
 }

@@ -27,6 +27,7 @@ pub mod concat;
 pub mod conv;
 pub mod conv_transpose;
 pub mod dense;
+pub mod direct;
 pub mod error;
 pub mod flatten;
 pub(crate) mod matmul;
@@ -50,6 +51,7 @@ pub use conv_transpose::{
     ConvTranspose2dParams, conv_transpose2d, conv_transpose2d_into, conv_transpose2d_output_hw,
 };
 pub use dense::{dense, dense_into};
+pub use direct::{ConvIsa, PackedConv2d, Residual};
 pub use error::KernelError;
 pub use flatten::{flatten, flatten_into};
 pub use mul::{mul, mul_into};

@@ -1,0 +1,200 @@
+//! Per-layer speed of the blocked direct convolution (`PackedConv2d`,
+//! weights packed once) against `conv2d_into` (im2col + GEMM) on every
+//! distinct convolution of ResNet-18 and ResNet-50 at 224×224, batch 1 and 8.
+//!
+//! `cargo run --profile bench --example direct_conv_bench` (threads: the rayon
+//! default, or `RAYON_NUM_THREADS`; `ROUNDS`, default 7). Each shape is
+//! timed in interleaved rounds (old, new, old, new, …) and the medians are
+//! compared, since the machine may be shared. Two clocks: wall time, and the
+//! CPU time of all the process's threads (Linux `/proc/self/task/*/schedstat`),
+//! which a shared, oversubscribed machine disturbs much less. Prints GFLOP/s
+//! of both kernels by both clocks and the speedups, then per model the sum
+//! over all its convolutions (each distinct shape weighted by its count).
+
+use std::time::Instant;
+
+use ndarray::{Array1, Array4};
+use resnetc::runtime::kernels::{
+    Activation, Conv2dParams, ConvIsa, PackedConv2d, Padding2d, Residual, conv2d_into,
+    conv2d_output_hw,
+};
+
+/// `(in channels, in size, out channels, kernel, stride, count in ResNet-18, count in ResNet-50)`.
+const SHAPES: &[(usize, usize, usize, usize, usize, usize, usize)] = &[
+    (3, 224, 64, 7, 2, 1, 1),
+    (64, 56, 64, 3, 1, 4, 3),
+    (64, 56, 128, 3, 2, 1, 0),
+    (128, 28, 128, 3, 1, 3, 3),
+    (64, 56, 128, 1, 2, 1, 0),
+    (128, 28, 256, 3, 2, 1, 0),
+    (256, 14, 256, 3, 1, 3, 5),
+    (128, 28, 256, 1, 2, 1, 0),
+    (256, 14, 512, 3, 2, 1, 0),
+    (512, 7, 512, 3, 1, 3, 2),
+    (256, 14, 512, 1, 2, 1, 0),
+    // ResNet-50 only
+    (64, 56, 64, 1, 1, 0, 1),
+    (64, 56, 256, 1, 1, 0, 4),
+    (256, 56, 64, 1, 1, 0, 2),
+    (256, 56, 128, 1, 1, 0, 1),
+    (128, 56, 128, 3, 2, 0, 1),
+    (128, 28, 512, 1, 1, 0, 4),
+    (256, 56, 512, 1, 2, 0, 1),
+    (512, 28, 128, 1, 1, 0, 3),
+    (512, 28, 256, 1, 1, 0, 1),
+    (256, 28, 256, 3, 2, 0, 1),
+    (256, 14, 1024, 1, 1, 0, 6),
+    (512, 28, 1024, 1, 2, 0, 1),
+    (1024, 14, 256, 1, 1, 0, 5),
+    (1024, 14, 512, 1, 1, 0, 1),
+    (512, 14, 512, 3, 2, 0, 1),
+    (512, 7, 2048, 1, 1, 0, 3),
+    (1024, 14, 2048, 1, 2, 0, 1),
+    (2048, 7, 512, 1, 1, 0, 2),
+];
+
+/// CPU time of all threads of this process, in seconds (0 where
+/// `/proc/self/task/*/schedstat` is unavailable).
+fn cpu_seconds() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let mut ns = 0u64;
+    for e in dir.flatten() {
+        if let Ok(s) = std::fs::read_to_string(e.path().join("schedstat")) {
+            ns += s
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    ns as f64 * 1e-9
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    println!(
+        "threads {}, microkernel {:?}, {rounds} interleaved rounds per shape (medians)",
+        rayon::current_num_threads(),
+        ConvIsa::detect()
+    );
+    println!(
+        "{:>5} {:>4} {:>5} {:>2} {:>1} {:>2} | wall ms: {:>8} {:>8} {:>6} | cpu ms: {:>8} {:>8} GF/cpu-s: {:>6} {:>6} {:>6}",
+        "c",
+        "hw",
+        "o",
+        "k",
+        "s",
+        "n",
+        "gemm",
+        "direct",
+        "ratio",
+        "gemm",
+        "direct",
+        "gemm",
+        "direct",
+        "ratio"
+    );
+    // [model·2 + batch index][wall old, wall new, cpu old, cpu new]
+    let mut totals = [[0.0f64; 4]; 4];
+    for (bi, n) in [1usize, 8].into_iter().enumerate() {
+        for &(c, hw, o, k, s, c18, c50) in SHAPES {
+            let params = Conv2dParams {
+                stride: (s, s),
+                padding: Padding2d::symmetric(k / 2, k / 2),
+                dilation: (1, 1),
+                groups: 1,
+                activation: Activation::Relu,
+            };
+            let x = Array4::<f32>::from_shape_fn((n, c, hw, hw), |(a, b, y, z)| {
+                ((a * 7 + b * 3 + y * 5 + z) % 17) as f32 / 17.0 - 0.5
+            });
+            let w = Array4::<f32>::from_shape_fn((o, c, k, k), |(a, b, y, z)| {
+                ((a * 3 + b * 11 + y * 5 + z * 7) % 13) as f32 / 130.0 - 0.05
+            });
+            let bias = Array1::<f32>::from_elem(o, 0.01);
+            let (oh, ow) = conv2d_output_hw((hw, hw), (k, k), &params).expect("shape");
+            let mut out = Array4::<f32>::zeros((n, o, oh, ow));
+            let packed = PackedConv2d::new(w.view(), Some(bias.view()), &params).expect("pack");
+            let flop = 2.0 * (n * o * oh * ow * c * k * k) as f64;
+            let old = |out: &mut Array4<f32>| {
+                let (t, c0) = (Instant::now(), cpu_seconds());
+                conv2d_into(
+                    x.view(),
+                    w.view(),
+                    Some(bias.view()),
+                    &params,
+                    out.view_mut(),
+                )
+                .expect("conv");
+                (t.elapsed().as_secs_f64(), cpu_seconds() - c0)
+            };
+            let new = |out: &mut Array4<f32>| {
+                let (t, c0) = (Instant::now(), cpu_seconds());
+                packed
+                    .run_into(x.view(), Residual::None, out.view_mut())
+                    .expect("direct");
+                (t.elapsed().as_secs_f64(), cpu_seconds() - c0)
+            };
+            old(&mut out);
+            let reference = out.clone();
+            new(&mut out);
+            let err = out
+                .iter()
+                .zip(&reference)
+                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            let (mut to, mut tn, mut co, mut cn) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                let (t, c) = old(&mut out);
+                to.push(t);
+                co.push(c);
+                let (t, c) = new(&mut out);
+                tn.push(t);
+                cn.push(c);
+            }
+            let (mo, mn) = (median(to), median(tn));
+            let (mco, mcn) = (median(co), median(cn));
+            println!(
+                "{c:>5} {hw:>4} {o:>5} {k:>2} {s:>1} {n:>2} | {:>8.2} {:>8.2} {:>5.2}x | {:>8.2} {:>8.2} {:>6.1} {:>6.1} {:>5.2}x  (max diff {err:.1e})",
+                mo * 1e3,
+                mn * 1e3,
+                mo / mn,
+                mco * 1e3,
+                mcn * 1e3,
+                flop / mco / 1e9,
+                flop / mcn / 1e9,
+                mco / mcn
+            );
+            for (m, count) in [c18, c50].into_iter().enumerate() {
+                totals[m * 2 + bi][0] += count as f64 * mo;
+                totals[m * 2 + bi][1] += count as f64 * mn;
+                totals[m * 2 + bi][2] += count as f64 * mco;
+                totals[m * 2 + bi][3] += count as f64 * mcn;
+            }
+        }
+    }
+    for (i, name) in ["resnet18 b1", "resnet18 b8", "resnet50 b1", "resnet50 b8"]
+        .into_iter()
+        .enumerate()
+    {
+        let [o, nw, co, cn] = totals[i];
+        println!(
+            "{name}: all convolutions, wall: gemm {:.1} ms, direct {:.1} ms, speedup {:.2}x; cpu: gemm {:.1} ms, direct {:.1} ms, speedup {:.2}x",
+            o * 1e3,
+            nw * 1e3,
+            o / nw,
+            co * 1e3,
+            cn * 1e3,
+            co / cn
+        );
+    }
+}

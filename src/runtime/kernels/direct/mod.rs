@@ -1,0 +1,462 @@
+//! Blocked direct convolution with prepacked weights.
+//!
+//! [`PackedConv2d`] reorders OIHW weights once into blocks of 16 output
+//! channels. Each call reorders the NCHW input into a zero-padded
+//! channel-blocked scratch buffer (`[n][⌈c/16⌉][h+pads][w+pads][16]`, or
+//! NHWC when there are fewer than 16 channels, as for a network's stem), so
+//! that the microkernels need no bounds tests for padding, then computes
+//! tiles of up to 64 output channels × 6 output pixels of one output row
+//! (broadcast-FMA into register accumulators) and writes them to the NCHW
+//! output through a fused epilogue: bias (the accumulators' start value),
+//! an optional residual tensor, then the activation:
+//! `y = act(conv(x) + b + skip)`.
+//!
+//! The microkernel (AVX-512F, AVX2+FMA or portable Rust) is chosen once,
+//! when the weights are packed ([`ConvIsa::detect`]). Every output value is
+//! accumulated in the same order whatever the thread count, so results are
+//! reproducible bit for bit on one machine and microkernel.
+//!
+//! Threading: one rayon task tree per layer over (image × 64 output
+//! channels × output rows) units, plus the input reorder, split per image
+//! and channel block. Nothing is allocated per call besides the per-thread
+//! scratch of the caller's thread, which only grows.
+
+mod avx2;
+mod avx512;
+mod layout;
+mod portable;
+mod tile;
+mod transpose;
+
+use ndarray::{Array4, ArrayView1, ArrayView4, ArrayViewMut4, Axis, s};
+use rayon::prelude::*;
+
+use crate::runtime::kernels::activation::Activation;
+use crate::runtime::kernels::conv::{Conv2dParams, conv2d_output_hw, with_scratch};
+use crate::runtime::kernels::error::{KernelError, check_out_shape, param_err, shape_err};
+use layout::Padded;
+use tile::{BLOCK, Geo, MAX_NB, MAX_NP, Tile};
+
+/// Output pixels of one row computed before the epilogue writes them out.
+const CHUNK: usize = 16 * MAX_NP;
+
+/// Which microkernel a [`PackedConv2d`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConvIsa {
+    /// AVX-512F: 4 filter blocks × 6 pixels in 24 `zmm` accumulators.
+    Avx512,
+    /// AVX2 + FMA: 1 filter block × 6 pixels in 12 `ymm` accumulators.
+    Avx2Fma,
+    /// Plain Rust (any CPU).
+    Portable,
+}
+
+impl ConvIsa {
+    /// Every microkernel, fastest first.
+    pub const ALL: [ConvIsa; 3] = [ConvIsa::Avx512, ConvIsa::Avx2Fma, ConvIsa::Portable];
+
+    /// Whether this CPU can run the microkernel.
+    pub fn is_supported(self) -> bool {
+        match self {
+            ConvIsa::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            ConvIsa::Avx512 => std::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            ConvIsa::Avx2Fma => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            ConvIsa::Avx512 | ConvIsa::Avx2Fma => false,
+        }
+    }
+
+    /// The fastest microkernel this CPU supports.
+    pub fn detect() -> ConvIsa {
+        if ConvIsa::Avx512.is_supported() {
+            ConvIsa::Avx512
+        } else if ConvIsa::Avx2Fma.is_supported() {
+            ConvIsa::Avx2Fma
+        } else {
+            ConvIsa::Portable
+        }
+    }
+
+    /// Computes one tile with this microkernel.
+    fn tile(self, t: &mut Tile<'_>) {
+        match self {
+            ConvIsa::Avx512 => avx512::tile(t),
+            ConvIsa::Avx2Fma => avx2::tile(t),
+            ConvIsa::Portable => portable::tile(t),
+        }
+    }
+}
+
+/// A residual operand of [`PackedConv2d::run_into`].
+#[derive(Debug, Clone, Copy)]
+pub enum Residual<'a> {
+    /// `y = act(conv(x) + b)`.
+    None,
+    /// `y = act(conv(x) + b + skip)`; `skip` has the output's shape.
+    Add(ArrayView4<'a, f32>),
+    /// `out` holds the skip on entry: `out = act(conv(x) + b + out)`.
+    InPlace,
+}
+
+/// A dense (one-group) 2-D convolution with its weights packed for the
+/// blocked direct kernels, bias folded in, activation fused.
+#[derive(Debug, Clone)]
+pub struct PackedConv2d {
+    o: usize,
+    c: usize,
+    kh: usize,
+    kw: usize,
+    cblk: usize,
+    params: Conv2dParams,
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+    isa: ConvIsa,
+}
+
+impl PackedConv2d {
+    /// Whether [`PackedConv2d::new`] accepts convolutions with these
+    /// parameters (one group; grouped and depthwise convolutions keep
+    /// [`crate::runtime::kernels::conv2d_into`]).
+    pub fn supports(params: &Conv2dParams) -> bool {
+        params.groups == 1
+    }
+
+    /// Whether resnetc runs a convolution with this kernel size and these
+    /// parameters through [`PackedConv2d`] rather than
+    /// [`crate::runtime::kernels::conv2d_into`]: one group and a kernel
+    /// larger than 1×1. (Measured with `benches/direct_conv.rs`: the direct
+    /// kernel is faster on 3×3 and 7×7 layers; on 1×1 layers the two
+    /// per-call layout conversions cost about as much as the arithmetic,
+    /// and im2col + GEMM, which skips im2col there, stays faster.)
+    pub fn preferred(kernel_hw: (usize, usize), params: &Conv2dParams) -> bool {
+        Self::supports(params) && kernel_hw.0 * kernel_hw.1 > 1
+    }
+
+    /// Packs OIHW `weight` (`[o, c, kh, kw]`) and an optional bias `[o]` for
+    /// the fastest microkernel of this CPU.
+    ///
+    /// Errors on more than one group, a zero stride or dilation, an empty
+    /// weight, or a bias of the wrong length.
+    pub fn new(
+        weight: ArrayView4<'_, f32>,
+        bias: Option<ArrayView1<'_, f32>>,
+        params: &Conv2dParams,
+    ) -> Result<Self, KernelError> {
+        Self::with_isa(weight, bias, params, ConvIsa::detect())
+    }
+
+    /// [`PackedConv2d::new`] with a chosen microkernel; errors if this CPU
+    /// does not support it.
+    pub fn with_isa(
+        weight: ArrayView4<'_, f32>,
+        bias: Option<ArrayView1<'_, f32>>,
+        params: &Conv2dParams,
+        isa: ConvIsa,
+    ) -> Result<Self, KernelError> {
+        if !isa.is_supported() {
+            return param_err(format!("packed conv2d: this CPU cannot run {isa:?}"));
+        }
+        if !Self::supports(params) {
+            return param_err(format!(
+                "packed conv2d: {} groups (only 1 is supported; use conv2d)",
+                params.groups
+            ));
+        }
+        if params.stride.0 == 0 || params.stride.1 == 0 {
+            return param_err("packed conv2d: stride must be >= 1");
+        }
+        if params.dilation.0 == 0 || params.dilation.1 == 0 {
+            return param_err("packed conv2d: dilation must be >= 1");
+        }
+        let (o, c, kh, kw) = weight.dim();
+        if o == 0 || c == 0 || kh == 0 || kw == 0 {
+            return shape_err(format!("packed conv2d: empty weight {:?}", weight.shape()));
+        }
+        let mut b = vec![0.0f32; o.div_ceil(BLOCK) * BLOCK];
+        if let Some(bias) = bias {
+            if bias.len() != o {
+                return shape_err(format!(
+                    "packed conv2d: bias has {} elements, expected {o}",
+                    bias.len()
+                ));
+            }
+            for (d, s) in b.iter_mut().zip(bias.iter()) {
+                *d = *s;
+            }
+        }
+        let cblk = c.min(BLOCK);
+        let w = weight.as_standard_layout();
+        let ws = w
+            .as_slice()
+            .ok_or_else(|| KernelError::Shape("packed conv2d: weight not contiguous".into()))?;
+        Ok(PackedConv2d {
+            o,
+            c,
+            kh,
+            kw,
+            cblk,
+            params: *params,
+            weights: layout::pack_weights(ws, (o, c, kh, kw), cblk),
+            bias: b,
+            isa,
+        })
+    }
+
+    /// The microkernel this convolution runs.
+    pub fn isa(&self) -> ConvIsa {
+        self.isa
+    }
+
+    /// The convolution's parameters.
+    pub fn params(&self) -> &Conv2dParams {
+        &self.params
+    }
+
+    /// The `f32` values it holds: packed weights (with their zero-padded
+    /// channel tails) and bias.
+    pub fn len(&self) -> usize {
+        self.weights.len() + self.bias.len()
+    }
+
+    /// Whether it holds no values (never, for a convolution with weights).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Output shape `[n, o, oh, ow]` for an input of shape `[n, c, h, w]`.
+    pub fn output_shape(&self, input: [usize; 4]) -> Result<[usize; 4], KernelError> {
+        let [n, c, h, w] = input;
+        if c != self.c {
+            return shape_err(format!(
+                "packed conv2d: input has {c} channels, the weight expects {}",
+                self.c
+            ));
+        }
+        let (oh, ow) = conv2d_output_hw((h, w), (self.kh, self.kw), &self.params)?;
+        Ok([n, self.o, oh, ow])
+    }
+
+    /// Allocating form of [`PackedConv2d::run_into`].
+    pub fn run(
+        &self,
+        x: ArrayView4<'_, f32>,
+        residual: Residual<'_>,
+    ) -> Result<Array4<f32>, KernelError> {
+        let shape = self.output_shape(x.dim().into())?;
+        let mut out = Array4::zeros(shape);
+        if matches!(residual, Residual::InPlace) {
+            return param_err("packed conv2d: Residual::InPlace needs run_into");
+        }
+        self.run_into(x, residual, out.view_mut())?;
+        Ok(out)
+    }
+
+    /// Computes `out = act(conv(x) + bias [+ skip])` with the input
+    /// reordered into this thread's scratch buffer (which only grows).
+    ///
+    /// `out` must have the output shape and standard layout; every element
+    /// is overwritten. Errors on shape mismatches.
+    pub fn run_into(
+        &self,
+        x: ArrayView4<'_, f32>,
+        residual: Residual<'_>,
+        out: ArrayViewMut4<'_, f32>,
+    ) -> Result<(), KernelError> {
+        with_scratch(|scratch| self.run_with_scratch(x, residual, out, scratch))
+    }
+
+    /// [`PackedConv2d::run_into`] with a caller-owned scratch buffer, grown
+    /// when too small (never shrunk).
+    pub fn run_with_scratch(
+        &self,
+        x: ArrayView4<'_, f32>,
+        residual: Residual<'_>,
+        mut out: ArrayViewMut4<'_, f32>,
+        scratch: &mut Vec<f32>,
+    ) -> Result<(), KernelError> {
+        let [n, o, oh, ow] = self.output_shape(x.dim().into())?;
+        check_out_shape("packed conv2d", &[n, o, oh, ow], out.shape())?;
+        if !out.is_standard_layout() {
+            return shape_err("packed conv2d: out is not in standard (C-contiguous) layout");
+        }
+        let skip_view = match residual {
+            Residual::Add(s) => {
+                check_out_shape("packed conv2d (residual)", &[n, o, oh, ow], s.shape())?;
+                Some(s)
+            }
+            Residual::None | Residual::InPlace => None,
+        };
+        let skip = skip_view.as_ref().map(|s| s.as_standard_layout());
+        let skip_s: Option<&[f32]> = match &skip {
+            Some(s) => Some(s.as_slice().ok_or_else(|| {
+                KernelError::Shape("packed conv2d: residual not contiguous".into())
+            })?),
+            None => None,
+        };
+        let in_place = matches!(residual, Residual::InPlace);
+        if out.is_empty() {
+            return Ok(());
+        }
+        let xc = x.as_standard_layout();
+        let xs = xc
+            .as_slice()
+            .ok_or_else(|| KernelError::Shape("packed conv2d: input not contiguous".into()))?;
+        let (_, c, h, w) = x.dim();
+        let pad = self.params.padding;
+        let cblk = self.cblk;
+        let p = Padded {
+            c,
+            h,
+            w,
+            cblk,
+            cb: c.div_ceil(cblk),
+            hp: pad.top + h + pad.bottom,
+            wp: pad.left + w + pad.right,
+            top: pad.top,
+            left: pad.left,
+        };
+        let len = n * p.cb * p.plane();
+        if scratch.len() < len {
+            scratch.resize(len, 0.0);
+        }
+        let xp = &mut scratch[..len];
+        layout::reorder_input(xs, &p, xp);
+        let xp: &[f32] = xp;
+
+        let (sh, sw) = self.params.stride;
+        let (dh, dw) = self.params.dilation;
+        let ob = o.div_ceil(BLOCK);
+        let geo = Geo {
+            cb: p.cb,
+            cblk,
+            c_last: c - (p.cb - 1) * cblk,
+            kh: self.kh,
+            kw: self.kw,
+            x_cb: p.plane(),
+            x_row: dh * p.wp * cblk,
+            x_col: dw * cblk,
+            x_px: sw * cblk,
+            w_ob: p.cb * self.kh * self.kw * cblk * BLOCK,
+            w_cb: self.kh * self.kw * cblk * BLOCK,
+        };
+        debug_assert_eq!(self.weights.len(), ob * geo.w_ob);
+        let group = MAX_NB * BLOCK;
+        let groups = o.div_ceil(group);
+        let threads = rayon::current_num_threads().max(1);
+        let splits = (8 * threads).div_ceil(n * groups).clamp(1, oh);
+        let rows = oh.div_ceil(splits);
+        let img = p.cb * p.plane();
+        let act = self.params.activation;
+
+        let unit = |ni: usize, gi: usize, r0: usize, mut v: ndarray::ArrayViewMut3<'_, f32>| {
+            let gc = v.shape()[0];
+            let nb = gc.div_ceil(BLOCK);
+            let mut buf = [0.0f32; MAX_NB * CHUNK * BLOCK];
+            let mut tbuf = [0.0f32; BLOCK * CHUNK];
+            for lr in 0..v.shape()[1] {
+                let oy = r0 + lr;
+                for px0 in (0..ow).step_by(CHUNK) {
+                    let pn = CHUNK.min(ow - px0);
+                    for sub in (0..pn).step_by(MAX_NP) {
+                        let ox = px0 + sub;
+                        let xo = ni * img + (oy * sh * p.wp + ox * sw) * cblk;
+                        let wo = gi * MAX_NB * geo.w_ob;
+                        let mut t = Tile {
+                            x: &xp[xo..],
+                            w: &self.weights[wo..],
+                            bias: &self.bias[gi * group..],
+                            out: &mut buf[sub * BLOCK..],
+                            out_bstride: CHUNK * BLOCK,
+                            nb,
+                            np: MAX_NP.min(pn - sub),
+                            g: geo,
+                        };
+                        self.isa.tile(&mut t);
+                    }
+                    for b in 0..nb {
+                        let src = &buf[b * CHUNK * BLOCK..][..pn * BLOCK];
+                        transpose::transpose(self.isa, src, &mut tbuf, pn, CHUNK);
+                        for cl in 0..BLOCK.min(gc - b * BLOCK) {
+                            let lc = b * BLOCK + cl;
+                            let oc = gi * group + lc;
+                            let mut dst = v.slice_mut(s![lc, lr, px0..px0 + pn]);
+                            let Some(dst) = dst.as_slice_mut() else {
+                                unreachable!("rows of a standard-layout array are contiguous")
+                            };
+                            let src = &tbuf[cl * CHUNK..][..pn];
+                            let skip = match skip_s {
+                                Some(sk) => {
+                                    Skip::Add(&sk[((ni * o + oc) * oh + oy) * ow + px0..][..pn])
+                                }
+                                None if in_place => Skip::InPlace,
+                                None => Skip::None,
+                            };
+                            epilogue(dst, src, skip, act);
+                        }
+                    }
+                }
+            }
+        };
+
+        out.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(ni, im)| {
+                im_split(im, group, rows, &|gi, r0, v| unit(ni, gi, r0, v));
+            });
+        Ok(())
+    }
+}
+
+/// Splits one image's output `[o, oh, ow]` into units of `group` channels ×
+/// `rows` rows and runs `f(group index, first row, unit)` on each in parallel.
+fn im_split(
+    mut im: ndarray::ArrayViewMut3<'_, f32>,
+    group: usize,
+    rows: usize,
+    f: &(dyn Fn(usize, usize, ndarray::ArrayViewMut3<'_, f32>) + Sync),
+) {
+    im.axis_chunks_iter_mut(Axis(0), group)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(gi, mut gv)| {
+            gv.axis_chunks_iter_mut(Axis(1), rows)
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(ri, v)| f(gi, ri * rows, v));
+        });
+}
+
+/// The residual operand of one output row in the epilogue.
+enum Skip<'a> {
+    /// No residual.
+    None,
+    /// Add these values.
+    Add(&'a [f32]),
+    /// Add the values already in the output row.
+    InPlace,
+}
+
+/// `dst[i] = act(src[i] + skip[i])`, the activation and the residual form
+/// chosen outside the loop (so that each loop is vectorised).
+fn epilogue(dst: &mut [f32], src: &[f32], skip: Skip<'_>, act: Activation) {
+    fn go(dst: &mut [f32], src: &[f32], skip: Skip<'_>, f: impl Fn(f32) -> f32) {
+        match skip {
+            Skip::None => dst.iter_mut().zip(src).for_each(|(d, a)| *d = f(*a)),
+            Skip::Add(sk) => dst
+                .iter_mut()
+                .zip(src.iter().zip(sk))
+                .for_each(|(d, (a, s))| *d = f(*a + *s)),
+            Skip::InPlace => dst.iter_mut().zip(src).for_each(|(d, a)| *d = f(*a + *d)),
+        }
+    }
+    match act {
+        Activation::None => go(dst, src, skip, |v| v),
+        Activation::Relu => go(dst, src, skip, |v| Activation::Relu.apply(v)),
+        Activation::Relu6 => go(dst, src, skip, |v| Activation::Relu6.apply(v)),
+    }
+}
