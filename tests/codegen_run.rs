@@ -17,6 +17,9 @@ use std::time::Instant;
 use resnetc::codegen::{EmitOptions, emit};
 use resnetc::{CheckOptions, Compiled, compile_file};
 
+#[path = "support/model_gen.rs"]
+mod model_gen;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -48,6 +51,7 @@ fn models() -> Vec<Model> {
         files.push(format!("tests/fixtures/nets/{f}.rn"));
     }
     files.extend(regression_cases());
+    files.extend(model_gen::write_fixed_set(&root(), model_gen::fixed_set_size()));
     files
         .into_iter()
         .map(|file| {

@@ -91,6 +91,15 @@ pub struct GenModel {
 /// How many models the fixed set of `tests/codegen_run.rs` holds.
 pub const FIXED_SET: u64 = 20;
 
+/// The size of the fixed set: [`FIXED_SET`], or the environment variable
+/// `DIFFTEST_MODELS` for a long local run of `tests/codegen_run.rs`.
+pub fn fixed_set_size() -> u64 {
+    std::env::var("DIFFTEST_MODELS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(FIXED_SET)
+}
+
 /// The largest height or width the generator produces.
 const MAX_HW: usize = 12;
 /// The largest channel count an op chooses (concatenation may reach twice it).
