@@ -3,18 +3,24 @@
 //! Writes a cargo crate under `target/codegen-test/` (reused between runs;
 //! built into this crate's `target/` so dependencies are shared) holding the
 //! generated module of every example model (ImageNet models at 3×64×64; not
-//! those of [`SAME_CODE_AS_A_FIXTURE`]) and of the fixture nets, compiled under `#![deny(warnings)]`. Its binary, for
-//! each model, compiles the same `.rn` with resnetc, initialises weights
-//! (`interp::init`), runs the generated `forward` and the interpreter on the
-//! same weights and a random batch of 2 in memory, and compares them (max |Δ|
-//! ≤ 1e-5 × max(1, |ref|)); then it runs the committed PyTorch fixtures
-//! through the generated code (1e-4). Nothing large is written to disk.
+//! those of [`SAME_CODE_AS_A_FIXTURE`]), of the fixture nets and of the
+//! regression cases, compiled under `#![deny(warnings)]`. The crate depends on
+//! `resnetc::runtime` only, as generated code does, so the compiler is not
+//! built a second time: this test compiles each model, initialises its
+//! weights (`interp::init`), runs the interpreter on a deterministic batch
+//! of 2 and writes weights, inputs and outputs as safetensors under
+//! `target/codegen-test/data/` (removed after a passing run). The crate's
+//! binary runs the generated `forward` on them and compares **bits**; then
+//! it runs the committed PyTorch fixtures through the generated code (1e-4).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use resnetc::codegen::{EmitOptions, emit};
+use resnetc::interp::{self, Interpreter};
+use resnetc::ir::Op;
+use resnetc::runtime::ndarray::{ArrayD, IxDyn};
 use resnetc::{CheckOptions, Compiled, compile_file};
 
 #[path = "support/model_gen.rs"]
@@ -33,8 +39,6 @@ struct Model {
     compiled: Compiled,
     /// The generated model struct.
     ty: String,
-    /// Compiled at 3×64×64 instead of its declared 224×224.
-    big: bool,
 }
 
 fn models() -> Vec<Model> {
@@ -80,7 +84,6 @@ fn models() -> Vec<Model> {
                 file,
                 compiled,
                 ty: String::new(),
-                big,
             }
         })
         .collect()
@@ -136,6 +139,182 @@ fn write_if_changed(path: &Path, text: &str) {
     }
 }
 
+/// The Keras weights of the seed model and the name map that reads them.
+const KERAS_WEIGHTS: &str = "tests/fixtures/nets/keras_seed_keras.safetensors";
+const KERAS_NAMES: &str = "tests/fixtures/nets/keras_seed.names.yaml";
+
+/// Shapes (batch included) of the tensors [`write_reference`] wrote for one
+/// model.
+struct Written {
+    inputs: Vec<Vec<usize>>,
+    outputs: Vec<Vec<usize>>,
+    /// The PyTorch fixture's input and output (fixture nets).
+    fixture: Option<(Vec<usize>, Vec<usize>)>,
+    /// The Keras seed's input and output, and the name map as Rust.
+    keras: Option<(Vec<usize>, Vec<usize>, String)>,
+}
+
+/// A deterministic batch of 2 in [-1, 1).
+fn batch(shape: &[usize], seed: u64) -> ArrayD<f32> {
+    let mut dims = vec![2];
+    dims.extend_from_slice(shape);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    ArrayD::from_shape_simple_fn(IxDyn(&dims), || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    })
+}
+
+/// `tensors` as safetensors bytes.
+fn safetensors(tensors: &[(String, ArrayD<f32>)]) -> Vec<u8> {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, t)| t.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let views = tensors.iter().zip(&bytes).map(|((name, t), b)| {
+        let view =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape().to_vec(), b)
+                .unwrap();
+        (name.clone(), view)
+    });
+    safetensors::serialize(views, None).unwrap()
+}
+
+/// Initialises `m`'s weights, runs the interpreter on a deterministic batch
+/// and writes weights, inputs and outputs under `data` for the generated
+/// crate; for fixture nets and the seed also the PyTorch and Keras cases.
+fn write_reference(m: &Model, data: &Path) -> Written {
+    let model = &m.compiled.model;
+    let g = model.graph();
+    let weights = interp::init(model, 1);
+    std::fs::write(
+        data.join(format!("{}.weights.safetensors", m.module)),
+        weights.to_safetensors().unwrap(),
+    )
+    .unwrap();
+    let inputs: Vec<ArrayD<f32>> = g
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(k, i)| batch(&g.node(i.node).shape.0, 7 + k as u64))
+        .collect();
+    let out = Interpreter::new(model, &weights)
+        .and_then(|i| i.forward(&interp::views(&inputs)))
+        .unwrap_or_else(|e| panic!("{}: interpreter: {e}", m.file));
+    let shapes = |ts: &[ArrayD<f32>]| ts.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>();
+    let outputs: Vec<ArrayD<f32>> = out.outputs.into_iter().map(|(_, t)| t).collect();
+    let mut written = Written {
+        inputs: shapes(&inputs),
+        outputs: shapes(&outputs),
+        fixture: None,
+        keras: None,
+    };
+    let mut io: Vec<(String, ArrayD<f32>)> = Vec::new();
+    let mut add = |prefix: &str, ts: Vec<ArrayD<f32>>| {
+        for (k, t) in ts.into_iter().enumerate() {
+            io.push((format!("{prefix}.{k}"), t));
+        }
+    };
+    add("input", inputs);
+    add("output", outputs);
+    if FIXTURES.contains(&m.module.as_str()) {
+        let read = |what: &str| {
+            let path = root().join(format!("tests/fixtures/nets/{}_{what}.npy", m.module));
+            interp::io::read_npy(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        };
+        let (x, y) = (read("input"), read("output"));
+        written.fixture = Some((x.shape().to_vec(), y.shape().to_vec()));
+        add("fixture.input", vec![x]);
+        add("fixture.output", vec![y]);
+    }
+    if m.module == "seed" {
+        let map = interp::NameMap::from_file(&root().join(KERAS_NAMES)).unwrap();
+        let file = interp::WeightsFile::open(&root().join(KERAS_WEIGHTS)).unwrap();
+        let w = file.load(model, &map).expect("Keras weights");
+        let x =
+            interp::io::read_npy(&root().join("tests/fixtures/nets/keras_seed_input.npy")).unwrap();
+        let y = Interpreter::new(model, &w)
+            .and_then(|i| i.forward(&[x.view()]))
+            .expect("Keras seed")
+            .outputs
+            .remove(0)
+            .1;
+        let mut code = format!("NameMap::new(resnetc::runtime::Layout::{:?})", map.layout);
+        for (name, file_name) in &map.names {
+            code.push_str(&format!(".rename({name:?}, {file_name:?})"));
+        }
+        written.keras = Some((x.shape().to_vec(), y.shape().to_vec(), code));
+        add("keras.input", vec![x]);
+        add("keras.output", vec![y]);
+    }
+    std::fs::write(
+        data.join(format!("{}.io.safetensors", m.module)),
+        safetensors(&io),
+    )
+    .unwrap();
+    written
+}
+
+/// `&[&[2, 3, 8, 8], …]`
+fn shapes(shapes: &[Vec<usize>]) -> String {
+    let items: Vec<String> = shapes.iter().map(|s| format!("&{s:?}")).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// `fn gemm_{module}() -> usize`: the allocations the gemm crate makes in a
+/// forward pass of `m` on a batch of 2 (gemm-common 0.19 allocates per
+/// product): every convolution, transposed convolution and dense layer run
+/// alone, on zeros, after a warm-up call.
+fn gemm_allocations(m: &Model) -> String {
+    let g = m.compiled.model.graph();
+    let batch4 = |s: &[usize]| [2, s[0], s[1], s[2]];
+    let mut calls = Vec::new();
+    for node in &g.nodes {
+        let input = || &g.node(node.inputs[0]).shape.0;
+        match &node.op {
+            Op::Conv(p) => calls.push(format!(
+                "conv_allocations({:?}, {:?}, {:?}, k::Conv2dParams {{ stride: {:?}, padding: k::Padding2d {{ top: {}, left: {}, bottom: {}, right: {} }}, dilation: {:?}, groups: {}, activation: k::Activation::None }})",
+                batch4(input()),
+                [p.out_channels, p.in_channels / p.groups, p.kernel[0], p.kernel[1]],
+                batch4(&node.shape.0),
+                (p.stride[0], p.stride[1]),
+                p.padding[0], p.padding[1], p.padding[2], p.padding[3],
+                (p.dilation[0], p.dilation[1]),
+                p.groups,
+            )),
+            Op::ConvTranspose(p) => calls.push(format!(
+                "conv_transpose_allocations({:?}, {:?}, {:?}, k::ConvTranspose2dParams {{ stride: {:?}, padding: {:?}, output_padding: {:?}, dilation: {:?}, groups: {} }})",
+                batch4(input()),
+                [p.in_channels, p.out_channels / p.groups, p.kernel[0], p.kernel[1]],
+                batch4(&node.shape.0),
+                (p.stride[0], p.stride[1]),
+                (p.padding[0], p.padding[1]),
+                (p.output_padding[0], p.output_padding[1]),
+                (p.dilation[0], p.dilation[1]),
+                p.groups,
+            )),
+            Op::Dense(p) => calls.push(format!(
+                "dense_allocations({}, {})",
+                p.in_features, p.out_features
+            )),
+            _ => {}
+        }
+    }
+    if calls.is_empty() {
+        calls.push("0".into());
+    }
+    format!(
+        "\n/// The gemm crate's allocations in a forward pass of `{}`.\nfn gemm_{}() -> usize {{\n    {}\n}}\n",
+        m.module,
+        m.module,
+        calls.join("\n        + ")
+    )
+}
+
 const MAIN: &str = r#"//! Checks every generated model against resnetc's interpreter (see tests/codegen_run.rs).
 
 use std::path::Path;
@@ -144,10 +323,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use codegen_test::*;
-use resnetc::interp::{self, Interpreter};
-use resnetc::runtime::TensorStore;
-use resnetc::runtime::ndarray::{Array, ArrayD, ArrayViewMut, Axis, Dimension, IxDyn, Slice};
-use resnetc::{CheckOptions, compile_file};
+use resnetc::runtime::kernels as k;
+use resnetc::runtime::ndarray::{Array, Array1, Array2, Array4, ArrayD, ArrayViewMut, Axis, Dimension, Slice};
+use resnetc::runtime::{NameMap, TensorStore};
 
 /// The system allocator, counting allocations.
 struct Counting;
@@ -194,18 +372,7 @@ fn every_other<'a, D: Dimension>(a: &'a mut Array<f32, D>) -> ArrayViewMut<'a, f
     a.slice_axis_mut(Axis(0), Slice::new(0, None, 2))
 }
 
-/// A deterministic batch of 2 in [-1, 1).
-fn batch(shape: &[usize], seed: u64) -> ArrayD<f32> {
-    let mut dims = vec![2];
-    dims.extend_from_slice(shape);
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    ArrayD::from_shape_simple_fn(IxDyn(&dims), || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    })
-}
-
-fn compare<D: Dimension>(what: &str, got: &resnetc::runtime::ndarray::Array<f32, D>, want: &ArrayD<f32>, tol: f32) {
+fn compare<D: Dimension>(what: &str, got: &Array<f32, D>, want: &ArrayD<f32>, tol: f32) {
     assert_eq!(got.shape(), want.shape(), "{what}: output shape");
     if tol == 0.0 {
         // Exact: the same bits (so -0.0 differs from 0.0, and NaN must match).
@@ -224,81 +391,52 @@ fn compare<D: Dimension>(what: &str, got: &resnetc::runtime::ndarray::Array<f32,
     println!("{what}: max rel. error {worst:.1e}");
 }
 
-/// Compiles `file` (at `input` when given), initialises its weights, and
-/// returns the model, a store of its weights and the interpreter's outputs.
-fn reference(file: &str, input: Option<Vec<usize>>, seed: u64) -> (Vec<ArrayD<f32>>, TensorStore, Vec<(String, ArrayD<f32>)>) {
-    let options = CheckOptions { model: None, input_shapes: input.map(|s| vec![(None, s)]).unwrap_or_default() };
-    let c = compile_file(Path::new(file), &options).expect("compile");
-    let g = c.model.graph();
-    let weights = interp::init(&c.model, 1);
-    let store = TensorStore::from_vec(weights.to_safetensors().expect("serialise")).expect("store");
-    let inputs: Vec<ArrayD<f32>> = g.inputs.iter().enumerate()
-        .map(|(k, i)| batch(&g.node(i.node).shape.0, seed + k as u64)).collect();
-    let out = Interpreter::new(&c.model, &weights).expect("plan").forward(&interp::views(&inputs)).expect("forward");
-    (inputs, store, out.outputs)
+/// What the test wrote for `module`: its weights and its inputs and outputs.
+fn load(module: &str) -> (TensorStore, TensorStore) {
+    let open = |file: String| TensorStore::open(Path::new(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    (open(format!("target/codegen-test/data/{module}.weights.safetensors")), open(format!("target/codegen-test/data/{module}.io.safetensors")))
 }
 
-/// The allocations the gemm crate makes in a forward pass of `file` on a
-/// batch of 2 (gemm-common 0.19 allocates per product): every convolution,
-/// transposed convolution and dense layer run alone, on zeros, after a
-/// warm-up call.
-fn gemm_allocations(file: &str, input: Option<Vec<usize>>) -> usize {
-    use resnetc::ir::Op;
-    use resnetc::runtime::kernels as k;
-    use resnetc::runtime::ndarray::{Array1, Array2, Array4};
-    let options = CheckOptions { model: None, input_shapes: input.map(|s| vec![(None, s)]).unwrap_or_default() };
-    let c = compile_file(Path::new(file), &options).expect("compile");
-    let g = c.model.graph();
-    let shape4 = |s: &[usize]| [2, s[0], s[1], s[2]];
-    let mut total = 0;
-    for node in &g.nodes {
-        match &node.op {
-            Op::Conv(p) => {
-                let input = &g.node(node.inputs[0]).shape.0;
-                let x = Array4::<f32>::zeros(shape4(input));
-                let w = Array4::<f32>::zeros([p.out_channels, p.in_channels / p.groups, p.kernel[0], p.kernel[1]]);
-                let b = Array1::<f32>::zeros(p.out_channels);
-                let mut y = Array4::<f32>::zeros(shape4(&node.shape.0));
-                let params = k::Conv2dParams {
-                    stride: (p.stride[0], p.stride[1]),
-                    padding: k::Padding2d { top: p.padding[0], left: p.padding[1], bottom: p.padding[2], right: p.padding[3] },
-                    dilation: (p.dilation[0], p.dilation[1]),
-                    groups: p.groups,
-                    activation: k::Activation::None,
-                };
-                let mut run = || k::conv2d_into(x.view(), w.view(), Some(b.view()), &params, y.view_mut()).expect("conv");
-                run();
-                total += allocations(run);
-            }
-            Op::ConvTranspose(p) => {
-                let input = &g.node(node.inputs[0]).shape.0;
-                let x = Array4::<f32>::zeros(shape4(input));
-                let w = Array4::<f32>::zeros([p.in_channels, p.out_channels / p.groups, p.kernel[0], p.kernel[1]]);
-                let b = Array1::<f32>::zeros(p.out_channels);
-                let mut y = Array4::<f32>::zeros(shape4(&node.shape.0));
-                let params = k::ConvTranspose2dParams {
-                    stride: (p.stride[0], p.stride[1]),
-                    padding: (p.padding[0], p.padding[1]),
-                    output_padding: (p.output_padding[0], p.output_padding[1]),
-                    dilation: (p.dilation[0], p.dilation[1]),
-                    groups: p.groups,
-                };
-                let mut run = || k::conv_transpose2d_into(x.view(), w.view(), Some(b.view()), &params, y.view_mut()).expect("conv_transpose");
-                run();
-                total += allocations(run);
-            }
-            Op::Dense(p) => {
-                let x = Array2::<f32>::zeros([2, p.in_features]);
-                let w = Array2::<f32>::zeros([p.out_features, p.in_features]);
-                let mut y = Array2::<f32>::zeros([2, p.out_features]);
-                let mut run = || k::dense_into(x.view(), w.view(), None, k::Activation::None, y.view_mut()).expect("dense");
-                run();
-                total += allocations(run);
-            }
-            _ => {}
-        }
-    }
-    total
+/// The tensors `{prefix}.0`, `{prefix}.1`, … of `shapes`.
+fn tensors(io: &TensorStore, prefix: &str, shapes: &[&[usize]]) -> Vec<ArrayD<f32>> {
+    shapes
+        .iter()
+        .enumerate()
+        .map(|(k, s)| io.tensor(&format!("{prefix}.{k}"), s).unwrap_or_else(|e| panic!("{prefix}.{k}: {e}")))
+        .collect()
+}
+
+/// The allocations of one convolution on zeros, after a warm-up call (the
+/// gemm crate, 0.19, allocates per product).
+fn conv_allocations(x: [usize; 4], w: [usize; 4], y: [usize; 4], params: k::Conv2dParams) -> usize {
+    let x = Array4::<f32>::zeros(x);
+    let b = Array1::<f32>::zeros(w[0]);
+    let w = Array4::<f32>::zeros(w);
+    let mut y = Array4::<f32>::zeros(y);
+    let mut run = || k::conv2d_into(x.view(), w.view(), Some(b.view()), &params, y.view_mut()).expect("conv");
+    run();
+    allocations(run)
+}
+
+/// As [`conv_allocations`], for a transposed convolution.
+fn conv_transpose_allocations(x: [usize; 4], w: [usize; 4], y: [usize; 4], params: k::ConvTranspose2dParams) -> usize {
+    let x = Array4::<f32>::zeros(x);
+    let b = Array1::<f32>::zeros(y[1]);
+    let w = Array4::<f32>::zeros(w);
+    let mut y = Array4::<f32>::zeros(y);
+    let mut run = || k::conv_transpose2d_into(x.view(), w.view(), Some(b.view()), &params, y.view_mut()).expect("conv_transpose");
+    run();
+    allocations(run)
+}
+
+/// As [`conv_allocations`], for a dense layer on a batch of 2.
+fn dense_allocations(inputs: usize, outputs: usize) -> usize {
+    let x = Array2::<f32>::zeros([2, inputs]);
+    let w = Array2::<f32>::zeros([outputs, inputs]);
+    let mut y = Array2::<f32>::zeros([2, outputs]);
+    let mut run = || k::dense_into(x.view(), w.view(), None, k::Activation::None, y.view_mut()).expect("dense");
+    run();
+    allocations(run)
 }
 
 fn main() {
@@ -310,18 +448,18 @@ fn main() {
 @ARMS@
     println!("all generated models match");
 }
-"#;
+@GEMM@"#;
 
-fn arm(m: &Model) -> String {
-    let big = m.big;
+fn arm(m: &Model, w: &Written) -> String {
     // Both back ends run the same lowered plan with the same kernels: the
     // same bits, for every model.
     let tol = "0.0";
     let g = m.compiled.model.graph();
-    let (module, ty, file) = (&m.module, &m.ty, &m.file);
-    let input = if big { "Some(vec![3, 64, 64])" } else { "None" };
+    let (module, ty) = (&m.module, &m.ty);
     let mut s = format!(
-        "    {{\n        let (x, store, want) = reference({file:?}, {input}, 7);\n        let m = {module}::{ty}::from_store(&store).expect(\"{module}: weights\");\n"
+        "    {{\n        let (store, io) = load({module:?});\n        let x = tensors(&io, \"input\", &{});\n        let want = tensors(&io, \"output\", &{});\n        let m = {module}::{ty}::from_store(&store).expect(\"{module}: weights\");\n",
+        shapes(&w.inputs),
+        shapes(&w.outputs)
     );
     let views: Vec<String> = (0..g.inputs.len())
         .map(|k| format!("x[{k}].view().into_dimensionality().expect(\"rank\")"))
@@ -333,7 +471,7 @@ fn arm(m: &Model) -> String {
     };
     if g.outputs.len() == 1 {
         s.push_str(&format!(
-            "        let y = m.forward({call}).expect(\"{module}: forward\");\n        compare(\"{module} {}\", &y, &want[0].1, {tol});\n",
+            "        let y = m.forward({call}).expect(\"{module}: forward\");\n        compare(\"{module} {}\", &y, &want[0], {tol});\n",
             g.outputs[0].name
         ));
     } else {
@@ -344,7 +482,7 @@ fn arm(m: &Model) -> String {
         ));
         for (k, (y, o)) in ys.iter().zip(&g.outputs).enumerate() {
             s.push_str(&format!(
-                "        compare(\"{module} {}\", &{y}, &want[{k}].1, {tol});\n",
+                "        compare(\"{module} {}\", &{y}, &want[{k}], {tol});\n",
                 o.name
             ));
         }
@@ -401,7 +539,7 @@ fn arm(m: &Model) -> String {
              m.forward_into({call}, {bufs}, &mut ws).expect(\"warm-up\");\n\
              allocations(|| m.forward_into({call}, {bufs}, &mut ws).expect(\"{module}: forward_into\"))\n\
          }});\n\
-         let gemm = one.install(|| gemm_allocations({file:?}, {input}));\n\
+         let gemm = one.install(gemm_{module});\n\
          println!(\"{module}: {{count}} allocations in forward_into, all in gemm ({{gemm}})\");\n\
          assert_eq!(count, gemm, \"{module}: forward_into allocates besides gemm's buffers\");\n\
          let mut small = {module}::{ty}Workspace::new(1);\n\
@@ -434,28 +572,26 @@ fn arm(m: &Model) -> String {
         ));
     }
     // The committed PyTorch fixtures, through the generated code.
-    if FIXTURES.contains(&module.as_str()) {
+    if let Some((x, y)) = &w.fixture {
         s.push_str(&format!(
             "        let m = {module}::{ty}::from_path(Path::new(\"tests/fixtures/nets/{module}.safetensors\")).expect(\"fixture weights\");\n\
-             let x = interp::io::read_npy(Path::new(\"tests/fixtures/nets/{module}_input.npy\")).expect(\"input\");\n\
-             let want = interp::io::read_npy(Path::new(\"tests/fixtures/nets/{module}_output.npy\")).expect(\"output\");\n\
-             let y = m.forward(x.view().into_dimensionality().expect(\"rank\")).expect(\"forward\");\n\
-             compare(\"{module} vs PyTorch\", &y, &want, 1e-4);\n"
+             let x = tensors(&io, \"fixture.input\", &[&{x:?}]);\n\
+             let want = tensors(&io, \"fixture.output\", &[&{y:?}]);\n\
+             let y = m.forward(x[0].view().into_dimensionality().expect(\"rank\")).expect(\"forward\");\n\
+             compare(\"{module} vs PyTorch\", &y, &want[0], 1e-4);\n"
         ));
     }
     // Keras weights through a name map: the generated `Loader` reads them as
     // the interpreter does (one loader rule, `TensorStore::tensor_mapped`).
-    if module == "seed" {
+    if let Some((x, y, map)) = &w.keras {
         s.push_str(&format!(
-            "        let map = interp::NameMap::from_file(Path::new(\"tests/fixtures/nets/keras_seed.names.yaml\")).expect(\"name map\");\n\
-             let file = Path::new(\"tests/fixtures/nets/keras_seed_keras.safetensors\");\n\
+            "        let map = {map};\n\
+             let file = Path::new(\"{KERAS_WEIGHTS}\");\n\
              let m = {module}::{ty}::from_store_with(&TensorStore::open(file).expect(\"store\"), &map).expect(\"Keras weights through the name map\");\n\
-             let x = interp::io::read_npy(Path::new(\"tests/fixtures/nets/keras_seed_input.npy\")).expect(\"input\");\n\
-             let c = compile_file(Path::new(\"examples/seed.rn\"), &CheckOptions::default()).expect(\"compile\");\n\
-             let w = interp::WeightsFile::open(file).expect(\"open\").load(&c.model, &map).expect(\"interpreter load\");\n\
-             let want = Interpreter::new(&c.model, &w).expect(\"plan\").forward(&[x.view()]).expect(\"forward\");\n\
-             let y = m.forward(x.view().into_dimensionality().expect(\"rank\")).expect(\"forward\");\n\
-             compare(\"{module} with Keras weights\", &y, &want.outputs[0].1, 0.0);\n"
+             let x = tensors(&io, \"keras.input\", &[&{x:?}]);\n\
+             let want = tensors(&io, \"keras.output\", &[&{y:?}]);\n\
+             let y = m.forward(x[0].view().into_dimensionality().expect(\"rank\")).expect(\"forward\");\n\
+             compare(\"{module} with Keras weights\", &y, &want[0], 0.0);\n"
         ));
     }
     s.push_str("    }\n");
@@ -466,8 +602,11 @@ fn arm(m: &Model) -> String {
 fn generated_code_matches_interpreter_and_pytorch() {
     let start = Instant::now();
     let dir = root().join("target/codegen-test");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
     let mut models = models();
     let mut arms = String::new();
+    let mut gemm = String::new();
     let mut lib =
         String::from("//! Generated models (see tests/codegen_run.rs).\n#![deny(warnings)]\n\n");
     for m in &mut models {
@@ -489,15 +628,21 @@ fn generated_code_matches_interpreter_and_pytorch() {
             .to_string();
         write_if_changed(&dir.join(format!("src/{}.rs", m.module)), &code);
         lib.push_str(&format!("pub mod {};\n", m.module));
-        arms.push_str(&arm(m));
+        let written = write_reference(m, &data);
+        arms.push_str(&arm(m, &written));
+        gemm.push_str(&gemm_allocations(m));
     }
+    eprintln!("references written in {:.1?}", start.elapsed());
     write_if_changed(&dir.join("src/lib.rs"), &lib);
-    write_if_changed(&dir.join("src/main.rs"), &MAIN.replace("@ARMS@\n", &arms));
+    write_if_changed(
+        &dir.join("src/main.rs"),
+        &MAIN.replace("@ARMS@\n", &arms).replace("@GEMM@", &gemm),
+    );
     write_if_changed(
         &dir.join("Cargo.toml"),
         &format!(
             "[package]\nname = \"codegen-test\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\nresnetc = {{ path = {:?}, default-features = false, features = [\"compiler\"] }}\nrayon = \"1\"\n\n\
+             [dependencies]\nresnetc = {{ path = {:?}, default-features = false }}\nrayon = \"1\"\n\n\
              [profile.dev]\nopt-level = 1\n\n[profile.dev.package.\"*\"]\nopt-level = 2\ndebug = false\n\n\
              [profile.dev.package.syn]\nopt-level = 0\n[profile.dev.package.quote]\nopt-level = 0\n[profile.dev.package.proc-macro2]\nopt-level = 0\n\n[workspace]\n",
             root().display().to_string()
@@ -532,5 +677,6 @@ fn generated_code_matches_interpreter_and_pytorch() {
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(stdout.contains("all generated models match"));
+    std::fs::remove_dir_all(&data).unwrap();
     eprintln!("total {:.1?}", start.elapsed());
 }
