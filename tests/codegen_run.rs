@@ -55,7 +55,7 @@ fn models() -> Vec<Model> {
         files.push(format!("tests/fixtures/nets/{f}.rn"));
     }
     files.extend(regression_cases());
-    files.extend(model_gen::write_fixed_set(&root(), model_gen::fixed_set_size()));
+    files.extend(model_gen::write_fixed_set(&root()));
     files
         .into_iter()
         .map(|file| {

@@ -201,3 +201,15 @@ fn the_fixed_set_checks_and_covers_every_op() {
         .collect();
     assert!(missing.is_empty(), "the fixed set never uses {missing:?}");
 }
+
+/// Writes the fixed set (`DIFFTEST_MODELS` models, 20 by default) as `.rn`
+/// files under `target/codegen-test/generated/`, to read them or to emit and
+/// compile more of them by hand: `DIFFTEST_MODELS=200 cargo test --test
+/// differential -- --ignored`.
+#[test]
+#[ignore]
+fn write_the_fixed_set() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = model_gen::write_fixed_set(root);
+    eprintln!("wrote {} models", files.len());
+}

@@ -43,6 +43,9 @@ pub(crate) struct BodyCode {
     pub children: Vec<usize>,
     /// The helpers its code calls.
     pub helpers: BTreeSet<Helper>,
+    /// The parameters (inputs, by position) its code reads: an input that
+    /// only dead or aliasing layers read is never named.
+    pub params_read: BTreeSet<usize>,
 }
 
 /// The Rust type of a tensor of `rank` dimensions (batch included).
@@ -87,6 +90,8 @@ struct Places<'a> {
     out_shapes: Vec<Vec<usize>>,
     /// The helpers the expressions handed out call.
     used: RefCell<BTreeSet<Helper>>,
+    /// The parameters the expressions handed out read.
+    params_read: RefCell<BTreeSet<usize>>,
 }
 
 impl Places<'_> {
@@ -104,7 +109,10 @@ impl Places<'_> {
     /// An expression for a view of value `v`.
     fn read(&self, v: usize) -> String {
         match self.plan.storage(v) {
-            Storage::Param(k) => self.params[k].clone(),
+            Storage::Param(k) => {
+                self.params_read.borrow_mut().insert(k);
+                self.params[k].clone()
+            }
             Storage::Out(k) if self.out_shapes[k] == self.g.nodes[v].shape.0 => {
                 format!("{}.view()", self.outs[k])
             }
@@ -188,6 +196,7 @@ pub(crate) fn emit_body(
             .map(|&o| g.nodes[o].shape.0.clone())
             .collect(),
         used: RefCell::default(),
+        params_read: RefCell::default(),
     };
     let mut lines: Vec<String> = Vec::new();
     let mut last_comment = String::new();
@@ -228,7 +237,21 @@ pub(crate) fn emit_body(
                     comments(cx, chain.iter().map(|&i| g.nodes[i].span)),
                 );
                 let v = chain[chain.len() - 1];
-                let reads: Vec<String> = step.reads.iter().map(|&x| places.read(x)).collect();
+                // A layer in place reaches the value it overwrites through
+                // `out`: reading it too would mark helpers (and inputs) used
+                // that its code never calls.
+                // (Only its first occurrence: `x + x` in place adds `x` once
+                // more.)
+                let skip = step
+                    .in_place
+                    .and_then(|acc| step.reads.iter().position(|&u| u == acc));
+                let reads: Vec<String> = step
+                    .reads
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, _)| Some(k) != skip)
+                    .map(|(_, &x)| places.read(x))
+                    .collect();
                 let x = reads.first().cloned().unwrap_or_default();
                 let out = places.write(v);
                 let r = rel(&node.name);
@@ -432,17 +455,11 @@ pub(crate) fn emit_body(
                         ("op_softmax".into(), vec![x, out, layer], "?;".into())
                     }
                     Op::Add => match step.in_place {
-                        Some(acc) => {
+                        Some(_) => {
                             code.helpers.insert(Helper::AddAssign);
-                            let others: Vec<String> = step
-                                .reads
-                                .iter()
-                                .filter(|&&u| u != acc)
-                                .map(|&u| places.read(u))
-                                .collect();
                             (
                                 "op_add_assign".into(),
-                                vec![out, format!("&[{}]", others.join(", ")), layer],
+                                vec![out, format!("&[{}]", reads.join(", ")), layer],
                                 "?;".into(),
                             )
                         }
@@ -661,6 +678,7 @@ pub(crate) fn emit_body(
         code.helpers.insert(Helper::Split);
     }
     code.helpers.extend(places.used.take());
+    code.params_read = places.params_read.take();
     code.slots = plan.slots.clone();
     code.forward = lines;
     Ok(code)

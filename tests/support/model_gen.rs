@@ -134,6 +134,11 @@ const TENSOR_NAMES: &[&str] = &[
     "Y",
     "y_",
     "x1",
+    "in",
+    "let",
+    "box",
+    "impl",
+    "where",
 ];
 
 /// Names of the last tensor of the model: no op is applied after it, so an
@@ -269,13 +274,13 @@ pub fn fixed_set(n: u64) -> Vec<GenModel> {
         .collect()
 }
 
-/// Writes the fixed set of `n` models as `gen_NN.rn` under
+/// Writes the fixed set ([`fixed_set_size`] models) as `gen_NN.rn` under
 /// `target/codegen-test/generated/` of `root` (only when changed) and
 /// returns their paths relative to `root`.
-pub fn write_fixed_set(root: &std::path::Path, n: u64) -> Vec<String> {
+pub fn write_fixed_set(root: &std::path::Path) -> Vec<String> {
     let dir = "target/codegen-test/generated";
     std::fs::create_dir_all(root.join(dir)).expect("create the generated models' directory");
-    fixed_set(n)
+    fixed_set(fixed_set_size())
         .into_iter()
         .enumerate()
         .map(|(k, m)| {
