@@ -603,7 +603,11 @@ pub(crate) fn emit_body(
                 };
                 let (prefix, a) = index(first)?;
                 let (_, b) = index(lastc)?;
-                let rp = rel(prefix);
+                // The items of an unlabeled repeat in a block sit directly in
+                // the block's scope (`r.0`, `r.1` in instance `r`): their
+                // weights are `{at}0.…`, not `{at}r.0.…`.
+                let direct = scope_name == Some(prefix);
+                let rp = if direct { String::new() } else { rel(prefix) };
                 let siblings = g
                     .instances
                     .iter()
@@ -612,7 +616,9 @@ pub(crate) fn emit_body(
                             && i.name.rsplit_once('.').map(|x| x.0) == Some(prefix)
                     })
                     .count();
-                let base = if siblings == cs.len() {
+                let base = if direct {
+                    format!("items_{a}_to_{b}")
+                } else if siblings == cs.len() {
                     snake(&rp)
                 } else {
                     snake(&format!("{rp}_{a}_to_{b}"))
@@ -621,19 +627,26 @@ pub(crate) fn emit_body(
                 code.fields
                     .push((f.clone(), format!("Vec<{ty}>"), format!("{rp}.{a}..={b}")));
                 let end = b + 1;
-                code.load.extend(call(
-                    INIT,
-                    &format!("{f}: "),
-                    "load_many",
-                    &[
-                        "l".into(),
-                        "at".into(),
-                        format!("{rp:?}"),
-                        format!("{a}..{end}"),
-                        format!("{ty}::load"),
-                    ],
-                    ",",
-                ));
+                if direct {
+                    code.load.push(format!(
+                        "{f}: ({a}..{end}).map(|i| {ty}::load(l, &format!(\"{{at}}{{i}}.\"))).collect(),"
+                    ));
+                } else {
+                    code.helpers.insert(Helper::LoadMany);
+                    code.load.extend(call(
+                        INIT,
+                        &format!("{f}: "),
+                        "load_many",
+                        &[
+                            "l".into(),
+                            "at".into(),
+                            format!("{rp:?}"),
+                            format!("{a}..{end}"),
+                            format!("{ty}::load"),
+                        ],
+                        ",",
+                    ));
+                }
                 push_comments(
                     &mut lines,
                     &mut last_comment,
@@ -649,7 +662,7 @@ pub(crate) fn emit_body(
                 args.push("ws".into());
                 args.push(format!("{ty}::forward_into"));
                 lines.extend(call(BODY, "", "chain", &args, "?;"));
-                code.helpers.extend([Helper::LoadMany, Helper::Chain]);
+                code.helpers.insert(Helper::Chain);
             }
         }
     }
