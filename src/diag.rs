@@ -76,6 +76,7 @@ codes! {
     E0301 => "A weights file has a tensor the model does not use.",
     E0302 => "A tensor in a weights file has a different shape from the model's parameter.",
     E0303 => "A tensor in a weights file is not float32.",
+    E0900 => "An internal error: the checked graph breaks an invariant of the IR (`ir::validate`); a bug in resnetc, never the model's fault.",
     W0001 => "A named tensor that is never used.",
     W0002 => "A block or model parameter that is never used.",
 }

@@ -1,4 +1,4 @@
-//! The pipeline in a page: read, parse, check.
+//! The pipeline in a page: read, parse, check, validate (`ir::validate`).
 
 use std::path::Path;
 
@@ -90,12 +90,19 @@ fn finish(
         });
     }
     match check::check(&program, options) {
-        Ok(c) => Ok(Compiled {
-            model: c.model,
-            warnings: c.warnings,
-            sources: program.sources,
-            paths: program.paths,
-        }),
+        Ok(c) => match crate::ir::validate::validate(c.model.graph()) {
+            Ok(()) => Ok(Compiled {
+                model: c.model,
+                warnings: c.warnings,
+                sources: program.sources,
+                paths: program.paths,
+            }),
+            Err(e) => Err(CompileError {
+                diagnostics: vec![internal_error(&e)],
+                sources: program.sources,
+                unknown_model: false,
+            }),
+        },
         Err(diagnostics) => Err(CompileError {
             diagnostics,
             unknown_model: options
@@ -107,7 +114,14 @@ fn finish(
     }
 }
 
-/// Parses and checks a `.rn` file and the files it imports.
+/// The diagnostic of a graph that fails [`crate::ir::validate`]: E0900, an
+/// internal error naming the model ("this is a bug in resnetc").
+fn internal_error(e: &crate::ir::validate::InvalidGraph) -> Diagnostic {
+    Diagnostic::error(crate::diag::Code::E0900, e.to_string())
+}
+
+/// Parses and checks a `.rn` file and the files it imports (then validates
+/// the graph: a broken invariant is E0900, a bug in resnetc).
 pub fn compile_file(path: &Path, options: &CheckOptions) -> Result<Compiled, Error> {
     let (program, errors) = syntax::load(path).map_err(|source| Error::Io {
         path: path.display().to_string(),
@@ -116,7 +130,8 @@ pub fn compile_file(path: &Path, options: &CheckOptions) -> Result<Compiled, Err
     Ok(finish(program, errors, options)?)
 }
 
-/// Parses and checks in-memory source text (imports are not followed).
+/// Parses and checks in-memory source text (imports are not followed), then
+/// validates the graph as [`compile_file`] does.
 pub fn compile_source(
     name: &str,
     text: &str,
@@ -130,4 +145,35 @@ pub fn compile_source(
 /// op table, then the built-in functions.
 pub fn reference_markdown() -> String {
     crate::ir::ops::reference_markdown() + &crate::check::builtins::reference_markdown()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ir::validate::{InvalidGraph, Violation};
+
+    /// A graph that breaks an invariant becomes E0900, an error that names
+    /// the model and says it is a bug in resnetc.
+    #[test]
+    fn an_invalid_graph_is_an_internal_error() {
+        let d = super::internal_error(&InvalidGraph {
+            model: "tiny".into(),
+            violation: Violation::DuplicateName {
+                what: "output",
+                name: "y".into(),
+            },
+        });
+        assert!(d.is_error());
+        assert_eq!(d.code, crate::diag::Code::E0900);
+        assert!(d.message.contains("model `tiny`"), "{}", d.message);
+        assert!(
+            d.message.contains("this is a bug in resnetc"),
+            "{}",
+            d.message
+        );
+        assert!(
+            d.message.contains("two outputs are named `y`"),
+            "{}",
+            d.message
+        );
+    }
 }

@@ -147,3 +147,23 @@ fn generated_names_never_clash() {
         assert!(!code.contains(absent), "`{absent}` emitted:\n{code}");
     }
 }
+
+/// Loops come from the sequences the checker records, not from instance
+/// names: a labelled sequence inside a block is one loop loading
+/// `{label}.{i}`; a sequence that is a block's own body (items named
+/// `{instance}.{i}`) is unrolled, each instance loading its own name.
+#[test]
+fn loops_follow_the_checkers_sequences() {
+    let code = emit_file("tests/codegen_cases/sequence_loops.rn");
+    assert!(
+        code.contains(r#"load_many(l, at, "items", 0..3, Basic4x6x6::load)"#),
+        "{code}"
+    );
+    for i in 0..3 {
+        assert!(
+            code.contains(&format!(r#"Basic4x6x6::load(l, &scope(at, "{i}"))"#)),
+            "{code}"
+        );
+    }
+    assert!(!code.contains(r#"load_many(l, at, "body""#), "{code}");
+}

@@ -159,6 +159,8 @@ fn every_code_is_covered() {
         .iter()
         .map(|c| c.as_str())
         .filter(|c| !c.starts_with("E03"))
+        // Internal errors (a bug in resnetc) have no model that causes them.
+        .filter(|c| !c.starts_with("E09"))
         .filter(|c| !covered.contains(*c))
         .collect();
     assert!(

@@ -11,6 +11,9 @@ use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use ndarray_npy::write_npy;
 use safetensors::SafeTensors;
 
+#[path = "support/png_chart.rs"]
+mod png_chart;
+
 const RN: &str = "tests/fixtures/nets/resnet18_w4.rn";
 const W: &str = "tests/fixtures/grad/resnet18_w4.safetensors";
 const X: &str = "tests/fixtures/grad/resnet18_w4_input.npy";
@@ -432,14 +435,32 @@ fn gradflow_table_and_chart_for_two_models() {
 }
 
 #[test]
+fn gradflow_png_is_the_svg_rasterised() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, r) = models(dir.path());
+    let svg = dir.path().join("flow.svg");
+    let png = dir.path().join("flow.PNG");
+    for out in [&svg, &png] {
+        let (code, _, stderr) = gradflow(&[&p, &r, "-o", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let size = png_chart::svg_size(&std::fs::read_to_string(&svg).unwrap());
+    // The title's baseline is at y = 22, the plot starts at y = 40.
+    png_chart::check_png(&std::fs::read(&png).unwrap(), size, 8..30);
+}
+
+#[test]
 fn gradflow_errors() {
     let dir = tempfile::tempdir().unwrap();
     let (p, _) = models(dir.path());
-    // Not SVG: a usage error, nothing written.
-    let png = dir.path().join("flow.png");
-    let (code, _, stderr) = gradflow(&[&p, "-o", png.to_str().unwrap()]);
+    // Neither SVG nor PNG: a usage error, nothing written.
+    let jpg = dir.path().join("flow.jpg");
+    let (code, _, stderr) = gradflow(&[&p, "-o", jpg.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains(".svg") && !png.exists(), "{stderr}");
+    assert!(
+        stderr.contains(".svg") && stderr.contains(".png") && !jpg.exists(),
+        "{stderr}"
+    );
     // No file: a usage error.
     assert_eq!(gradflow(&[]).0, 2);
     // A model without an N×classes output.

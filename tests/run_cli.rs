@@ -1075,3 +1075,98 @@ fn usage_errors_exit_2() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
+
+// ----------------------------------------------------------------------------
+// bench
+
+/// `resnetc bench` reports the time, the GFLOP/s the model's multiply-adds
+/// make of it, and the fraction of the measured FMA peak (left out with
+/// `--no-peak`).
+#[test]
+fn bench_reports_gflops_and_the_fraction_of_the_fma_peak() {
+    let field = |line: &str, key: &str| -> f64 {
+        let v = line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key}= in {line}"));
+        v.trim_end_matches('%').parse().unwrap()
+    };
+    let out = run(["bench", R18, "--repeat", "2", "--threads", "1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (median, gflops) = (
+        field(&out.stdout, "median_ms"),
+        field(&out.stdout, "gflops"),
+    );
+    // resnet18_w8 at 3×64×64: the summary's multiply-adds, two flops each.
+    let summary = run([R18]);
+    let macs: f64 = summary
+        .stdout
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Mult-adds (conv + dense, per sample): ")
+        })
+        .and_then(|v| v.split_whitespace().next())
+        .map(|v| v.replace(',', "").parse().unwrap())
+        .unwrap_or_else(|| panic!("no Mult-adds line in\n{}", summary.stdout));
+    let want = 2.0 * macs / (median * 1e-3) / 1e9;
+    assert!(
+        (gflops - want).abs() <= 0.05 * want + 0.1,
+        "{gflops} vs {want}"
+    );
+    let (peak, of_peak) = (
+        field(&out.stdout, "peak_gflops"),
+        field(&out.stdout, "of_peak"),
+    );
+    assert!(peak > 0.0, "{}", out.stdout);
+    assert!(
+        (of_peak - 100.0 * gflops / peak).abs() <= 0.1,
+        "{}",
+        out.stdout
+    );
+
+    let out = run(["bench", R18, "--repeat", "1", "--no-peak"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.contains("peak_gflops"), "{}", out.stdout);
+    assert!(!out.stdout.contains("layer="), "{}", out.stdout);
+}
+
+/// `resnetc bench --profile` prints one line per step of the plan, in
+/// execution order: the stem conv (with its batch norm and ReLU fused) first,
+/// the classifier last, and a block's add as a step of its own.
+#[test]
+fn bench_profile_times_every_step_of_the_plan() {
+    let out = run(["bench", R18, "--repeat", "2", "--no-peak", "--profile"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let steps: Vec<(String, String, f64)> = out
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let layer = f.next()?.strip_prefix("layer=")?.to_string();
+            let op = f.next()?.strip_prefix("op=")?.to_string();
+            let ms = f.next()?.strip_prefix("ms=")?.parse().ok()?;
+            Some((layer, op, ms))
+        })
+        .collect();
+    assert_eq!(
+        steps.first().map(|s| (s.0.as_str(), s.1.as_str())),
+        Some(("conv1", "conv")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        steps.last().map(|s| s.1.as_str()),
+        Some("dense"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        steps.iter().any(|s| s.0 == "layer1.0.add" && s.1 == "add"),
+        "{}",
+        out.stdout
+    );
+    // No batch norm of resnet18 is a step: each is folded into its conv.
+    assert!(steps.iter().all(|s| s.1 != "bn"), "{}", out.stdout);
+    assert!(steps.iter().all(|s| s.2 >= 0.0), "{}", out.stdout);
+}

@@ -12,6 +12,9 @@ use ndarray::{Array1, ArrayD, IxDyn};
 use ndarray_npy::write_npy;
 use safetensors::SafeTensors;
 
+#[path = "support/png_chart.rs"]
+mod png_chart;
+
 const TINY: &str = "block unit(c) {\n  input x\n  y = x -> conv1: conv(c, 3, pad: 1, bias: false) -> bn1: bn -> relu\n  relu(x + y)\n}\nmodel tiny {\n  input x: [1, 8, 8]\n  x -> conv1: conv(8, 3, pad: 1, bias: false) -> bn1: bn -> relu -> layer1: unit(8) -> global_avgpool -> drop: dropout(0.1) -> flatten -> fc: dense(10)\n}\n";
 
 struct Out {
@@ -177,6 +180,26 @@ fn checkpoint_runs_and_plot_parses() {
     assert!(text.contains("tiny: accuracy"));
 }
 
+#[test]
+fn plot_as_png() {
+    let dir = setup();
+    for plot in ["curve.svg", "curve.png"] {
+        let o = train(
+            dir.path(),
+            "w.safetensors",
+            &["--epochs", "1", "--plot", plot],
+        );
+        assert_eq!(o.code, 0, "{}", o.stderr);
+    }
+    let size = png_chart::svg_size(&std::fs::read_to_string(dir.path().join("curve.svg")).unwrap());
+    // The panel titles' baselines are at y = 36, the panels start at y = 50.
+    png_chart::check_png(
+        &std::fs::read(dir.path().join("curve.png")).unwrap(),
+        size,
+        20..40,
+    );
+}
+
 /// Expects exit `code`, each of `needles` in stderr, and no output file.
 fn rejects(dir: &Path, args: &[&str], code: i32, needles: &[&str]) {
     let mut all = vec!["train", "tiny.rn", "-o", "bad.safetensors"];
@@ -234,7 +257,13 @@ fn bad_data_and_options_are_clear_errors() {
     rejects(d, &["--data", "mnist"], 2, &["`digits` or two .npy files"]);
     rejects(d, &["--data", "digits", "--batch", "1"], 2, &["--batch"]);
     rejects(d, &["--data", "digits", "--lr=-1"], 2, &["positive"]);
-    rejects(d, &["--data", "digits", "--plot", "c.png"], 2, &["SVG"]);
+    rejects(
+        d,
+        &["--data", "digits", "--plot", "c.jpg"],
+        2,
+        &["SVG or PNG", ".png"],
+    );
+    assert!(!d.join("c.jpg").exists());
     rejects(
         d,
         &["--data", "digits", "--limit", "3", "--test-percent", "90"],
@@ -261,4 +290,20 @@ fn bad_data_and_options_are_clear_errors() {
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.stderr.contains("N×classes"), "{}", o.stderr);
     assert!(!d.join("bad.safetensors").exists());
+}
+
+#[test]
+fn readme_has_the_degradation_table_and_charts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let table = std::fs::read_to_string(root.join("examples/degradation/results.md")).unwrap();
+    assert!(
+        readme.contains(&table),
+        "README.md does not have examples/degradation/results.md as it is"
+    );
+    for net in ["plain32", "resnet32"] {
+        let chart = format!("examples/degradation/curve-{net}.svg");
+        assert!(readme.contains(&format!("]({chart})")), "{chart}");
+        assert!(root.join(&chart).is_file(), "{chart}");
+    }
 }

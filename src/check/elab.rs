@@ -14,7 +14,8 @@ use super::shapes::{MAX_ELEMENTS, bind, broadcast, build_op, validate_args};
 use super::value::{CallArg, PadKeyword, SeqItem, Stage, Value};
 use super::{Globals, builtins, hints};
 use crate::ir::{
-    Input, Instance, InstanceId, Node, NodeId, Op, OpKind, Output, Param, Shape, TensorBinding,
+    Input, Instance, InstanceArg, InstanceId, Node, NodeId, Op, OpKind, Output, Param, Sequence,
+    SequenceId, SequenceItem, Shape, TensorBinding,
 };
 use crate::span::Span;
 use crate::syntax::ast::{
@@ -195,6 +196,7 @@ pub(crate) struct Elab<'p> {
     g: &'p Globals<'p>,
     pub nodes: Vec<Node>,
     pub instances: Vec<Instance>,
+    pub sequences: Vec<Sequence>,
     pub inputs: Vec<Input>,
     pub outputs: Vec<Output>,
     pub bindings: Vec<TensorBinding>,
@@ -220,13 +222,7 @@ fn callee_name(callee: &str) -> &str {
         .trim_matches('`')
 }
 
-fn join(scope: &str, seg: &str) -> String {
-    if scope.is_empty() {
-        seg.to_string()
-    } else {
-        format!("{scope}.{seg}")
-    }
-}
+use crate::ir::join_name as join;
 
 impl<'p> Elab<'p> {
     pub fn new(g: &'p Globals<'p>, overrides: &'p [(Option<String>, Vec<usize>)]) -> Self {
@@ -234,6 +230,7 @@ impl<'p> Elab<'p> {
             g,
             nodes: Vec::new(),
             instances: Vec::new(),
+            sequences: Vec::new(),
             inputs: Vec::new(),
             outputs: Vec::new(),
             bindings: Vec::new(),
@@ -352,6 +349,7 @@ impl<'p> Elab<'p> {
                 name: format!("{name}.{}", p.suffix),
                 shape: p.shape,
                 trainable: p.trainable,
+                kind: p.kind,
             })
             .collect();
         if let Some(p) = params.iter().find(|p| {
@@ -1716,7 +1714,7 @@ impl<'p> Elab<'p> {
                         .label("second tensor"),
                     );
                 }
-                self.instantiate(block, &args, Value::Tensor(ids[0]), None, span)
+                self.instantiate(block, &args, Value::Tensor(ids[0]), None, span, None)
             }
             Stage::Seq { .. } => Value::Poison,
         }
@@ -1844,10 +1842,17 @@ impl<'p> Elab<'p> {
                 )
             }
             Stage::Block { block, args, .. } => {
-                self.instantiate(*block, args, input, name, stage.span())
+                self.instantiate(*block, args, input, name, stage.span(), None)
             }
-            Stage::Seq { items, .. } => {
+            Stage::Seq { items, span } => {
                 let base = name.unwrap_or_else(|| self.scope.clone());
+                let sequence = SequenceId(self.sequences.len() as u32);
+                self.sequences.push(Sequence {
+                    name: base.clone(),
+                    parent: self.stack.last().map(|f| f.instance),
+                    len: items.len(),
+                    span: *span,
+                });
                 let mut cur = input;
                 for (k, item) in items.iter().enumerate() {
                     let seg = item
@@ -1858,7 +1863,21 @@ impl<'p> Elab<'p> {
                         join(&base, &seg),
                         item.label.as_ref().map_or(item.stage.span(), |l| l.span),
                     );
-                    cur = self.apply(&item.stage, cur, Some(child), item.stage.span());
+                    cur = match &*item.stage {
+                        Stage::Block { block, args, .. } => self.instantiate(
+                            *block,
+                            args,
+                            cur,
+                            Some(child),
+                            item.stage.span(),
+                            Some(SequenceItem {
+                                sequence,
+                                index: k,
+                                labelled: item.label.is_some(),
+                            }),
+                        ),
+                        _ => self.apply(&item.stage, cur, Some(child), item.stage.span()),
+                    };
                     if matches!(cur, Value::Poison) {
                         for rest in &items[k + 1..] {
                             self.check_detached(&rest.stage);
@@ -1962,6 +1981,7 @@ impl<'p> Elab<'p> {
         input: Value,
         name: Option<String>,
         span: Span,
+        sequence: Option<SequenceItem>,
     ) -> Value {
         let def = self.g.blocks[bi];
         if let Some(pos) = self.stack.iter().position(|f| f.block == bi) {
@@ -2014,13 +2034,18 @@ impl<'p> Elab<'p> {
         if !self.bind_params(&mut env, &callee, &def.params, args, span, false) {
             return Value::Poison;
         }
-        let rendered: Vec<String> = def
+        // Every parameter is bound (or an error was reported, and the model
+        // is not checked): the values as typed data.
+        let typed: Vec<InstanceArg> = def
             .params
             .iter()
             .filter_map(|p| {
-                env.scopes[0]
-                    .get(&p.name.name)
-                    .map(|b| format!("{}={}", p.name.name, b.value.render()))
+                env.scopes[0].get(&p.name.name).and_then(|b| {
+                    Some(InstanceArg {
+                        name: p.name.name.clone(),
+                        value: b.value.to_arg()?,
+                    })
+                })
             })
             .collect();
         let instance = InstanceId(self.instances.len() as u32);
@@ -2028,8 +2053,9 @@ impl<'p> Elab<'p> {
             block: def.name.name.clone(),
             name: name.clone(),
             parent: self.stack.last().map(|f| f.instance),
-            args: rendered.join(", "),
+            args: typed,
             input_shape: self.shape(input_id).clone(),
+            sequence,
             span,
         });
         self.stack.push(ActiveFrame {

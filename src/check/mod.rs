@@ -245,6 +245,7 @@ pub fn check(program: &Program, options: &CheckOptions) -> Result<Checked, Vec<D
             name: globals.models[mi].0.name.name.clone(),
             nodes: elab.nodes,
             instances: elab.instances,
+            sequences: elab.sequences,
             inputs: elab.inputs,
             outputs: elab.outputs,
             bindings: elab.bindings,

@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use crate::ir::{NodeId, OpKind, UpsampleMode};
+use crate::ir::{ArgValue, NodeId, OpKind, UpsampleMode};
 use crate::span::Span;
 use crate::syntax::ast::Ident;
 
@@ -101,24 +101,25 @@ impl Value {
         }
     }
 
-    /// Renders a value compactly (for instance argument lists).
-    pub fn render(&self) -> String {
-        match self {
-            Value::Int(i) => i.to_string(),
-            Value::Float(f) => f.to_string(),
-            Value::Bool(b) => b.to_string(),
-            Value::Str(s) => format!("{s:?}"),
-            Value::List(l) => format!(
-                "[{}]",
-                l.iter().map(Value::render).collect::<Vec<_>>().join(", ")
-            ),
-            Value::Tensor(n) => format!("%{}", n.0),
-            Value::Stage(_) => "<stage>".into(),
-            Value::Pad(PadKeyword::Same) => "same".into(),
-            Value::Pad(PadKeyword::Valid) => "valid".into(),
-            Value::Mode(m) => m.name().into(),
-            Value::Like([h, w], _) => format!("like({h}x{w})"),
-            Value::Poison => "?".into(),
-        }
+    /// The value as a typed instance argument (`None` for [`Value::Poison`],
+    /// which only an erroneous, never checked, model holds).
+    pub fn to_arg(&self) -> Option<ArgValue> {
+        Some(match self {
+            Value::Int(i) => ArgValue::Int(*i),
+            Value::Float(f) => ArgValue::Float(*f),
+            Value::Bool(b) => ArgValue::Bool(*b),
+            Value::Str(s) => ArgValue::Str(s.clone()),
+            Value::List(l) => ArgValue::List(l.iter().map(Value::to_arg).collect::<Option<_>>()?),
+            Value::Tensor(n) => ArgValue::Tensor(*n),
+            Value::Stage(_) => ArgValue::Stage,
+            Value::Pad(PadKeyword::Same) => ArgValue::Same,
+            Value::Pad(PadKeyword::Valid) => ArgValue::Valid,
+            Value::Mode(m) => ArgValue::Mode(*m),
+            Value::Like(size, node) => ArgValue::Like {
+                size: *size,
+                node: *node,
+            },
+            Value::Poison => return None,
+        })
     }
 }

@@ -4,11 +4,11 @@
 use codegen::{Function, Impl, Scope, Struct};
 
 use super::EmitOptions;
-use super::blocks::{BlockType, Body};
 use super::layers::{BodyCode, Ctx, array, view, view_mut};
 use super::names::{Namer, camel, screaming, snake};
 use super::text::call;
 use crate::ir::Shape;
+use crate::lower::blocks::{BlockType, Body};
 
 /// A visibility marker for private associated consts, removed after formatting.
 pub(crate) const PRIVATE: &str = "#private#";
@@ -94,9 +94,8 @@ pub(crate) fn type_names(cx_g: &crate::ir::Graph, types: &[BlockType]) -> (Vec<S
     let args = |t: &BlockType| -> Vec<(String, String)> {
         cx_g.instances[t.first]
             .args
-            .split(", ")
-            .filter_map(|a| a.split_once('='))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .iter()
+            .map(|a| (a.name.clone(), a.value.render()))
             .collect()
     };
     let names = types
@@ -325,7 +324,7 @@ pub(crate) fn block_type(
     let doc = format!(
         "Block `{}({})` on {} → {}: `{}`.",
         inst.block,
-        inst.args,
+        inst.args_text(),
         inst.input_shape,
         out_shapes.join(", "),
         shown

@@ -4,12 +4,12 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
-use super::blocks::{Body, Structure, relative};
 use super::names::{Namer, screaming, snake};
-use super::plan::{Plan, StepKind, Storage};
 use super::prelude::Helper;
 use super::text::{call, comment_line, float};
 use crate::ir::{Activation, Graph, Op, UpsampleMode};
+use crate::lower::blocks::{Body, Structure, relative};
+use crate::lower::buffers::{Plan, StepKind, Storage};
 use crate::span::{SourceMap, Span};
 
 /// Indentation of statements in an impl's fn body.
@@ -107,8 +107,8 @@ impl Places<'_> {
     }
 
     /// An expression for a view of value `v`.
-    fn read(&self, v: usize) -> String {
-        match self.plan.storage(v) {
+    fn read(&self, v: usize) -> Result<String, String> {
+        Ok(match self.plan.storage(v)? {
             Storage::Param(k) => {
                 self.params_read.borrow_mut().insert(k);
                 self.params[k].clone()
@@ -124,12 +124,12 @@ impl Places<'_> {
                 self.uses(Helper::Tensor);
                 format!("tensor(s{s}, {})?", self.shape(v))
             }
-        }
+        })
     }
 
     /// An expression for a mutable view of value `v`'s buffer.
-    fn write(&self, v: usize) -> String {
-        match self.plan.storage(v) {
+    fn write(&self, v: usize) -> Result<String, String> {
+        Ok(match self.plan.storage(v)? {
             // Never planned: parameters are read-only.
             Storage::Param(k) => self.params[k].clone(),
             Storage::Out(k) if self.out_shapes[k] == self.g.nodes[v].shape.0 => {
@@ -147,7 +147,7 @@ impl Places<'_> {
                 self.uses(Helper::TensorMut);
                 format!("tensor_mut(s{s}, {})?", self.shape(v))
             }
-        }
+        })
     }
 }
 
@@ -158,6 +158,7 @@ pub(crate) fn emit_body(
     cx: &Ctx<'_>,
     scope: Option<usize>,
     body: &Body,
+    plan: &Plan,
     params: &[String],
     outs: &[String],
 ) -> Result<BodyCode, String> {
@@ -178,16 +179,9 @@ pub(crate) fn emit_body(
     }
     let taken: Vec<&str> = taken.iter().map(String::as_str).collect();
     let mut consts = Namer::with_reserved(&taken);
-    let param_nodes: Vec<usize> = if scope.is_none() {
-        g.inputs.iter().map(|i| i.node.0 as usize).collect()
-    } else {
-        body.inputs.clone()
-    };
-    let plan = Plan::new(g, cx.st, body, &param_nodes);
-    plan.validate(g)?;
     let places = Places {
         g,
-        plan: &plan,
+        plan,
         params,
         outs,
         out_shapes: body
@@ -220,7 +214,13 @@ pub(crate) fn emit_body(
                 // A source line of its own says what became of the layer.
                 let what = match g.nodes[chain[0]].op {
                     Op::Flatten => " (a reshape)",
-                    _ => " (identity)",
+                    Op::Identity | Op::Dropout { .. } => " (identity)",
+                    ref other => {
+                        return Err(format!(
+                            "layer `{}` ({other:?}) is planned as an alias of its input",
+                            g.nodes[chain[0]].name
+                        ));
+                    }
                 };
                 for c in comments(cx, chain.iter().map(|&i| g.nodes[i].span)) {
                     if c != last_comment {
@@ -239,9 +239,8 @@ pub(crate) fn emit_body(
                 let v = chain[chain.len() - 1];
                 // A layer in place reaches the value it overwrites through
                 // `out`: reading it too would mark helpers (and inputs) used
-                // that its code never calls.
-                // (Only its first occurrence: `x + x` in place adds `x` once
-                // more.)
+                // that its code never calls. (Only its first occurrence:
+                // `x + x` in place adds `x` once more.)
                 let skip = step
                     .in_place
                     .and_then(|acc| step.reads.iter().position(|&u| u == acc));
@@ -251,9 +250,22 @@ pub(crate) fn emit_body(
                     .enumerate()
                     .filter(|&(k, _)| Some(k) != skip)
                     .map(|(_, &x)| places.read(x))
-                    .collect();
-                let x = reads.first().cloned().unwrap_or_default();
-                let out = places.write(v);
+                    .collect::<Result<_, _>>()?;
+                let x = match reads.first() {
+                    Some(x) => x.clone(),
+                    None if skip.is_some() => String::new(),
+                    None => return Err(format!("layer `{}` reads no value", node.name)),
+                };
+                let (fused_bn, act) = epilogue(g, chain)?;
+                if chain.len() > 1 && !matches!(node.op, Op::Conv(_) | Op::Dense(_))
+                    || fused_bn.is_some() && !matches!(node.op, Op::Conv(_))
+                {
+                    return Err(format!(
+                        "layer `{}` has nodes fused into it that the generator does not emit",
+                        node.name
+                    ));
+                }
+                let out = places.write(v)?;
                 let r = rel(&node.name);
                 let layer = format!("{r:?}");
                 let (callee, args, tail): (String, Vec<String>, String) = match &node.op {
@@ -261,11 +273,6 @@ pub(crate) fn emit_body(
                     Op::Conv(c) => {
                         let f = fields.fresh(&snake(&r));
                         let k = consts.fresh(&screaming(&r));
-                        let act = match chain.last().map(|&j| &g.nodes[j].op) {
-                            Some(Op::Activation(Activation::Relu)) => "Relu",
-                            Some(Op::Activation(Activation::Relu6)) => "Relu6",
-                            _ => "None",
-                        };
                         code.consts.push((
                             k.clone(),
                             "k::Conv2dParams".into(),
@@ -277,11 +284,8 @@ pub(crate) fn emit_body(
                                 c.groups
                             ),
                         ));
-                        let bn = chain.get(1).and_then(|&j| match &g.nodes[j].op {
-                            Op::BatchNorm(b) => {
-                                Some((format!("{:?}", rel(&g.nodes[j].name)), float(b.eps as f32)))
-                            }
-                            _ => None,
+                        let bn = fused_bn.map(|(j, b)| {
+                            (format!("{:?}", rel(&g.nodes[j].name)), float(b.eps as f32))
                         });
                         let shape = [
                             c.out_channels,
@@ -334,7 +338,6 @@ pub(crate) fn emit_body(
                             ],
                             ",",
                         ));
-                        let act = if chain.len() > 1 { "Relu" } else { "None" };
                         (
                             "op_dense".into(),
                             vec![
@@ -582,8 +585,12 @@ pub(crate) fn emit_body(
                 );
                 called(&mut code, t);
                 let mut args = vec![format!("&self.{f}")];
-                args.extend(step.reads.iter().map(|&x| places.read(x)));
-                args.extend(step.defs.iter().map(|&v| places.write(v)));
+                for &x in &step.reads {
+                    args.push(places.read(x)?);
+                }
+                for &v in &step.defs {
+                    args.push(places.write(v)?);
+                }
                 args.push("ws".into());
                 lines.extend(call(BODY, "", &format!("{ty}::forward_into"), &args, "?;"));
             }
@@ -592,17 +599,30 @@ pub(crate) fn emit_body(
                 let lastc = cs[cs.len() - 1];
                 let t = type_of(first)?;
                 let ty = &cx.type_names[t];
-                // Chained instances are items of one sequence: `prefix.a` … `prefix.b`.
-                let index = |inst: usize| -> Result<(&str, usize), String> {
-                    let name = &g.instances[inst].name;
-                    name.rsplit_once('.')
-                        .and_then(|(p, i)| Some((p, i.parse::<usize>().ok()?)))
-                        .ok_or_else(|| {
-                            format!("loop instance `{name}` is not named `sequence.index`")
-                        })
+                // Chained instances are consecutive unlabelled items of one
+                // sequence: `prefix.a` … `prefix.b` (the checker's record).
+                let item = |inst: usize| -> Result<crate::ir::SequenceItem, String> {
+                    g.instances[inst].sequence.ok_or_else(|| {
+                        format!(
+                            "loop instance `{}` is not an item of a sequence",
+                            g.instances[inst].name
+                        )
+                    })
                 };
-                let (prefix, a) = index(first)?;
-                let (_, b) = index(lastc)?;
+                let (fi, li) = (item(first)?, item(lastc)?);
+                if fi.sequence != li.sequence {
+                    return Err(format!(
+                        "loop instances `{}` and `{}` are items of different sequences",
+                        g.instances[first].name, g.instances[lastc].name
+                    ));
+                }
+                let seq = fi.sequence;
+                let prefix = g
+                    .sequences
+                    .get(seq.0 as usize)
+                    .map(|s| s.name.as_str())
+                    .ok_or_else(|| format!("sequence {} does not exist", seq.0))?;
+                let (a, b) = (fi.index, li.index);
                 // The items of an unlabeled repeat in a block sit directly in
                 // the block's scope (`r.0`, `r.1` in instance `r`): their
                 // weights are `{at}0.…`, not `{at}r.0.…`.
@@ -611,10 +631,7 @@ pub(crate) fn emit_body(
                 let siblings = g
                     .instances
                     .iter()
-                    .filter(|i| {
-                        i.parent.map(|p| p.0 as usize) == scope
-                            && i.name.rsplit_once('.').map(|x| x.0) == Some(prefix)
-                    })
+                    .filter(|i| i.sequence.is_some_and(|x| x.sequence == seq))
                     .count();
                 let base = if direct {
                     format!("items_{a}_to_{b}")
@@ -653,12 +670,27 @@ pub(crate) fn emit_body(
                     comments(cx, [g.instances[first].span].into_iter()),
                 );
                 called(&mut code, t);
-                let temp = |t: Option<&usize>| t.map_or("&mut []".to_string(), |s| format!("s{s}"));
+                // One scratch slot for a loop, two from three instances on
+                // (the plan's decision; a missing one is a bug).
+                let temp = |k: usize| -> Result<String, String> {
+                    match step.temps.get(k) {
+                        Some(s) => Ok(format!("s{s}")),
+                        None if k >= 1 && cs.len() <= 2 => Ok("&mut []".to_string()),
+                        None => Err(format!(
+                            "the loop of `{}` has no scratch slot {k}",
+                            g.instances[first].name
+                        )),
+                    }
+                };
                 let mut args = vec![format!("&self.{f}")];
-                args.extend(step.reads.iter().map(|&x| places.read(x)));
-                args.extend(step.defs.iter().map(|&v| places.write(v)));
-                args.push(temp(step.temps.first()));
-                args.push(temp(step.temps.get(1)));
+                for &x in &step.reads {
+                    args.push(places.read(x)?);
+                }
+                for &v in &step.defs {
+                    args.push(places.write(v)?);
+                }
+                args.push(temp(0)?);
+                args.push(temp(1)?);
                 args.push("ws".into());
                 args.push(format!("{ty}::forward_into"));
                 lines.extend(call(BODY, "", "chain", &args, "?;"));
@@ -670,7 +702,7 @@ pub(crate) fn emit_body(
     for &(k, v) in &plan.copies {
         let o = &outs[k];
         if places.out_shapes[k] == g.nodes[v].shape.0 {
-            lines.push(format!("{o}.assign(&{});", places.read(v)));
+            lines.push(format!("{o}.assign(&{});", places.read(v)?));
         } else {
             code.helpers.insert(Helper::Flatten);
             lines.extend(call(
@@ -678,7 +710,7 @@ pub(crate) fn emit_body(
                 "",
                 "op_flatten",
                 &[
-                    places.read(v),
+                    places.read(v)?,
                     format!("{o}.view_mut()"),
                     "\"output\"".into(),
                 ],
@@ -718,4 +750,68 @@ fn comments(cx: &Ctx<'_>, spans: impl Iterator<Item = Span>) -> Vec<String> {
         }
     }
     out
+}
+
+/// A batch norm fused into a conv: its node and parameters.
+type FusedNorm<'g> = Option<(usize, &'g crate::ir::ops::BatchNormParams)>;
+
+/// The batch norm and activation fused after the head of `chain` (`[head,
+/// bn?, relu|relu6?]`, as [`crate::lower::layers`] builds it): anything else
+/// is an internal error, never an ignored node.
+fn epilogue<'g>(g: &'g Graph, chain: &[usize]) -> Result<(FusedNorm<'g>, &'static str), String> {
+    let mut rest = chain.iter().skip(1).peekable();
+    let bn = match rest.peek().map(|&&j| (j, &g.nodes[j].op)) {
+        Some((j, Op::BatchNorm(b))) => {
+            rest.next();
+            Some((j, b))
+        }
+        _ => None,
+    };
+    let act = match rest.next().map(|&j| &g.nodes[j].op) {
+        None => "None",
+        Some(Op::Activation(Activation::Relu)) => "Relu",
+        Some(Op::Activation(Activation::Relu6)) => "Relu6",
+        Some(other) => {
+            return Err(format!(
+                "layer `{}` has `{other:?}` fused into it, which the generator cannot emit",
+                g.nodes[chain[0]].name
+            ));
+        }
+    };
+    if let Some(&j) = rest.next() {
+        return Err(format!(
+            "layer `{}` has `{}` fused after its activation",
+            g.nodes[chain[0]].name, g.nodes[j].name
+        ));
+    }
+    Ok((bn, act))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::epilogue;
+
+    /// A fused chain the generator cannot emit is an error, never a node
+    /// silently left out.
+    #[test]
+    fn epilogues_are_checked() {
+        let src = "model m {
+  input x: [3, 6, 6]
+  x -> conv(4, 3) -> bn -> relu -> sigmoid
+}
+";
+        let c = crate::pipeline::compile_source("m.rn", src, &Default::default())
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        let g = c.model.graph();
+        let ops: Vec<&str> = g.nodes.iter().map(|n| n.op.name()).collect();
+        assert_eq!(ops, ["input", "conv", "bn", "relu", "sigmoid"]);
+        let (bn, act) = epilogue(g, &[1, 2, 3]).expect("conv + bn + relu");
+        assert_eq!((bn.map(|(j, _)| j), act), (Some(2), "Relu"));
+        let (bn, act) = epilogue(g, &[1]).expect("a conv alone");
+        assert_eq!((bn.map(|(j, _)| j), act), (None, "None"));
+        let e = epilogue(g, &[3, 4]).expect_err("sigmoid is never fused");
+        assert!(e.contains("cannot emit"), "{e}");
+        let e = epilogue(g, &[1, 3, 2]).expect_err("bn after the activation");
+        assert!(e.contains("fused after its activation"), "{e}");
+    }
 }

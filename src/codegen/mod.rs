@@ -32,7 +32,7 @@
 //!   outputs (standard layout; `OutputsMut<'_>` when there are several) and
 //!   keeps every intermediate value in the workspace, made once with
 //!   `Resnet18Workspace::new(max_batch)`; it allocates nothing itself. The
-//!   buffers are planned at compile time (`codegen/plan.rs`).
+//!   buffers are planned at compile time (`lower/buffers.rs`).
 //!
 //! Layer code calls `resnetc::runtime::kernels` with its parameters as
 //! consts (`const CONV1: k::Conv2dParams = conv_params([1, 1], …)`) and the
@@ -47,11 +47,9 @@
 //! items are reachable (a library, or `#[allow(dead_code)]` in a binary that
 //! does not call every constructor).
 
-mod blocks;
 mod items;
 mod layers;
 mod names;
-mod plan;
 mod prelude;
 mod text;
 
@@ -97,26 +95,33 @@ pub fn emit(
         model: g.name.clone(),
         message,
     };
-    let st = blocks::Structure::new(g);
+    let lowered = crate::lower::plans::blocks(g).map_err(|e| internal(e.message))?;
+    let st = &lowered.structure;
     let (type_names, model_name) = items::type_names(g, &st.types);
     let cx = layers::Ctx {
         g,
-        st: &st,
+        st,
         sources,
         type_names: &type_names,
     };
     let codes: Vec<layers::BodyCode> = st
         .types
         .iter()
-        .map(|bt| {
-            let (params, outs) = items::block_params(&st.bodies[bt.first]);
-            layers::emit_body(&cx, Some(bt.first), &st.bodies[bt.first], &params, &outs)
+        .zip(&lowered.type_plans)
+        .map(|(bt, plan)| {
+            let body = st
+                .bodies
+                .get(bt.first)
+                .ok_or_else(|| format!("block type of instance {} has no body", bt.first))?;
+            let (params, outs) = items::block_params(body);
+            layers::emit_body(&cx, Some(bt.first), body, plan, &params, &outs)
         })
         .collect::<Result<_, _>>()
         .map_err(internal)?;
     let sizes = items::workspace_sizes(&codes);
     let (params, outs) = items::model_params(g);
-    let top = layers::emit_body(&cx, None, &st.top, &params, &outs).map_err(internal)?;
+    let top =
+        layers::emit_body(&cx, None, &st.top, &lowered.top, &params, &outs).map_err(internal)?;
     let top_size = items::body_workspace_size(&top, &sizes);
     let mut scope = codegen::Scope::new();
     items::model(&mut scope, &cx, &model_name, options, &top, top_size);

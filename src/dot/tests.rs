@@ -29,7 +29,10 @@ fn hostile() -> CheckedModel {
         n.name = format!(r#"n{i}"] -> x [label="\N\"#);
     }
     g.instances[0].name = "blk\\".to_string();
-    g.instances[0].args = r#"c="4""#.to_string();
+    g.instances[0].args = vec![crate::ir::InstanceArg {
+        name: "c".into(),
+        value: crate::ir::ArgValue::Str("4".into()),
+    }];
     g.outputs[0].name = "out\nput".to_string();
     let costs = crate::ir::Costs::of(&g).expect("the benign model's figures fit");
     CheckedModel::new(g, costs)

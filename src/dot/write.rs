@@ -185,7 +185,11 @@ impl Picture<'_> {
         let instance = instance(g, inst)?;
         let indent = "  ".repeat(depth);
         let members = self.members[inst.0 as usize].clone();
-        let mut label = vec![call_text(&instance.name, &instance.block, &instance.args)];
+        let mut label = vec![call_text(
+            &instance.name,
+            &instance.block,
+            &instance.args_text(),
+        )];
         let params = self.params_of(&members)?;
         if params > 0 {
             label.push(params_text(params));
@@ -268,7 +272,11 @@ impl Picture<'_> {
                 }
             }
         }
-        let mut lines = vec![call_text(&instance.name, &instance.block, &instance.args)];
+        let mut lines = vec![call_text(
+            &instance.name,
+            &instance.block,
+            &instance.args_text(),
+        )];
         if !leaving.is_empty() {
             lines.push(leaving.join(", "));
         }

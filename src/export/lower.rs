@@ -12,7 +12,7 @@ use super::values::{
 use super::{ExportError, ExportOptions, GELU_OPSET};
 use crate::interp::{Tensor, Weights};
 use crate::ir::ops::BatchNormParams;
-use crate::ir::{Activation, CheckedModel, Graph, Node, Op, Param, UpsampleMode};
+use crate::ir::{Activation, CheckedModel, Graph, Node, Op, Param, ParamKind, UpsampleMode};
 use crate::runtime::kernels as k;
 
 /// The graph being built, with every value name used so far.
@@ -37,19 +37,19 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// The parameter of `nd` whose name ends in `.{suffix}`, and its weights.
+    /// The parameter of `nd` of this kind, and its weights.
     fn param<'n>(
         &self,
         nd: &'n Node,
-        suffix: &str,
+        kind: ParamKind,
     ) -> Result<(&'n Param, &'a Tensor), ExportError> {
         let p = nd
             .params
             .iter()
-            .find(|p| p.name.rsplit('.').next() == Some(suffix))
+            .find(|p| p.kind == kind)
             .ok_or_else(|| ExportError::Internal {
                 layer: nd.name.clone(),
-                reason: format!("the layer has no parameter `{suffix}`"),
+                reason: format!("the layer has no parameter of kind {kind:?}"),
             })?;
         let t = self
             .weights
@@ -85,9 +85,9 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// Adds the parameter of `nd` named `*.{suffix}` as an initializer; returns its name.
-    fn param_initializer(&mut self, nd: &Node, suffix: &str) -> Result<String, ExportError> {
-        let (p, t) = self.param(nd, suffix)?;
+    /// Adds the parameter of `nd` of this kind as an initializer; returns its name.
+    fn param_initializer(&mut self, nd: &Node, kind: ParamKind) -> Result<String, ExportError> {
+        let (p, t) = self.param(nd, kind)?;
         self.initializer(&p.name, &p.shape, &t.data, &nd.name)?;
         Ok(p.name.clone())
     }
@@ -282,7 +282,7 @@ pub(super) fn lower(
                 match fold {
                     Some((j, bn)) => {
                         let (w, bias) = folded(&b, nd, &g.nodes[j], bn, c.bias)?;
-                        let (wp, _) = b.param(nd, "weight")?;
+                        let (wp, _) = b.param(nd, ParamKind::Weight)?;
                         let w_name = wp.name.clone();
                         let b_name = format!("{}.bias", nd.name);
                         b.initializer(&w_name, &wp.shape, &w, &nd.name)?;
@@ -292,10 +292,10 @@ pub(super) fn lower(
                         onnx("Conv", &[x, &w_name, &b_name], attrs)
                     }
                     None => {
-                        let w_name = b.param_initializer(nd, "weight")?;
+                        let w_name = b.param_initializer(nd, ParamKind::Weight)?;
                         let mut v = vec![x.to_string(), w_name];
                         if c.bias {
-                            v.push(b.param_initializer(nd, "bias")?);
+                            v.push(b.param_initializer(nd, ParamKind::Bias)?);
                         }
                         ("Conv".to_string(), v, attrs)
                     }
@@ -304,7 +304,12 @@ pub(super) fn lower(
             Op::BatchNorm(bn) => {
                 let x = one()?.to_string();
                 let mut v = vec![x];
-                for s in ["weight", "bias", "running_mean", "running_var"] {
+                for s in [
+                    ParamKind::Gamma,
+                    ParamKind::Beta,
+                    ParamKind::RunningMean,
+                    ParamKind::RunningVar,
+                ] {
                     v.push(b.param_initializer(nd, s)?);
                 }
                 (
@@ -372,9 +377,9 @@ pub(super) fn lower(
             }
             Op::ConvTranspose(c) => {
                 let x = one()?.to_string();
-                let mut v = vec![x, b.param_initializer(nd, "weight")?];
+                let mut v = vec![x, b.param_initializer(nd, ParamKind::Weight)?];
                 if c.bias {
-                    v.push(b.param_initializer(nd, "bias")?);
+                    v.push(b.param_initializer(nd, ParamKind::Bias)?);
                 }
                 let [ph, pw] = c.padding;
                 (
@@ -416,9 +421,9 @@ pub(super) fn lower(
             Op::Flatten => onnx("Flatten", &[one()?], vec![attr_int("axis", 1)]),
             Op::Dense(d) => {
                 let x = one()?.to_string();
-                let mut v = vec![x, b.param_initializer(nd, "weight")?];
+                let mut v = vec![x, b.param_initializer(nd, ParamKind::Weight)?];
                 if d.bias {
-                    v.push(b.param_initializer(nd, "bias")?);
+                    v.push(b.param_initializer(nd, ParamKind::Bias)?);
                 }
                 ("Gemm".to_string(), v, vec![attr_int("transB", 1)])
             }
@@ -505,9 +510,9 @@ fn folded(
         layer: conv.name.clone(),
         reason,
     };
-    let (_, w) = b.param(conv, "weight")?;
+    let (_, w) = b.param(conv, ParamKind::Weight)?;
     let bias = if has_bias {
-        Some(&b.param(conv, "bias")?.1.data)
+        Some(&b.param(conv, ParamKind::Bias)?.1.data)
     } else {
         None
     };
@@ -517,10 +522,10 @@ fn folded(
     let view = ndarray::ArrayView4::from_shape((o, i, kh, kw), &w.data)
         .map_err(|e| internal(e.to_string()))?;
     let bias_view = bias.map(|d| ndarray::ArrayView1::from(d.as_slice()));
-    let gamma = &b.param(bn_node, "weight")?.1.data;
-    let beta = &b.param(bn_node, "bias")?.1.data;
-    let mean = &b.param(bn_node, "running_mean")?.1.data;
-    let var = &b.param(bn_node, "running_var")?.1.data;
+    let gamma = &b.param(bn_node, ParamKind::Gamma)?.1.data;
+    let beta = &b.param(bn_node, ParamKind::Beta)?.1.data;
+    let mean = &b.param(bn_node, ParamKind::RunningMean)?.1.data;
+    let var = &b.param(bn_node, ParamKind::RunningVar)?.1.data;
     let params = k::BatchNormParams {
         gamma: ndarray::ArrayView1::from(gamma.as_slice()),
         beta: ndarray::ArrayView1::from(beta.as_slice()),

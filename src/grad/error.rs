@@ -38,16 +38,6 @@ pub enum GradError {
         /// The given shape.
         found: Vec<usize>,
     },
-    /// The model uses an op that has no backward rule yet.
-    #[error(
-        "layer `{layer}`: resnetc has no gradient rule for `{op}` yet, so this model cannot be trained or differentiated\n  help: the interpreter, `emit` and `export` support it; training needs a model without it"
-    )]
-    NoGradientRule {
-        /// The layer.
-        layer: String,
-        /// The op's name.
-        op: &'static str,
-    },
     /// Batch norm in training mode needs more than one value per channel.
     #[error(
         "layer `{layer}`: batch norm in training mode needs more than one value per channel, but the batch gives {values}\n  help: use a batch of at least 2 samples"

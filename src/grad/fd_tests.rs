@@ -62,7 +62,7 @@ fn relative(analytic: &ArrayD<f64>, numeric: &ArrayD<f64>) -> f64 {
 }
 
 /// Checks every gradient of `src`'s model at a random point.
-fn check(src: &str, input: &[usize], seed: u64, options: TrainOptions) {
+pub(super) fn check(src: &str, input: &[usize], seed: u64, options: TrainOptions) {
     check_scaled(src, input, seed, options, 1.0);
 }
 
@@ -92,6 +92,7 @@ fn check_scaled(src: &str, input: &[usize], seed: u64, options: TrainOptions, sc
     }
     let e = relative(&grads.inputs[0], &numeric_x);
     assert!(e < TOLERANCE, "input gradient: relative error {e:e}\n{src}");
+    let mut worst = e;
 
     for (name, analytic) in &grads.params {
         let original = params.get(name).expect("param").clone();
@@ -110,14 +111,19 @@ fn check_scaled(src: &str, input: &[usize], seed: u64, options: TrainOptions, sc
         params.insert(name.clone(), original);
         let e = relative(analytic, &numeric);
         assert!(e < TOLERANCE, "`{name}`: relative error {e:e}\n{src}");
+        worst = worst.max(e);
     }
+    eprintln!(
+        "largest relative error {worst:e}: {}",
+        src.replace('\n', " ")
+    );
 }
 
-fn model(input: &str, body: &str) -> String {
+pub(super) fn model(input: &str, body: &str) -> String {
     format!("model m {{\n  input x: {input}\n  {body}\n}}\n")
 }
 
-fn off() -> TrainOptions {
+pub(super) fn off() -> TrainOptions {
     TrainOptions::default()
 }
 

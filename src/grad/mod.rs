@@ -22,6 +22,8 @@
 //! assert_eq!(step.gradients.params[0].0, "conv.weight");
 //! ```
 
+#[cfg(feature = "charts")]
+mod chart;
 mod error;
 mod flow;
 mod flow_svg;
@@ -36,6 +38,8 @@ mod tape;
 
 use ndarray::{ArrayD, Ix2};
 
+#[cfg(feature = "charts")]
+pub use chart::{CHART_FONT, ChartError, ChartFormat, render_chart, svg_to_png};
 pub use error::GradError;
 pub use flow::{Flow, FlowRow, gradient_flow};
 pub use flow_svg::flow_svg;
@@ -108,5 +112,7 @@ pub fn cross_entropy_gradients<T: Real>(
 
 #[cfg(test)]
 mod fd_tests;
+#[cfg(test)]
+mod fd_tests_decoder;
 #[cfg(test)]
 mod torch_tests;

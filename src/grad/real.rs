@@ -8,7 +8,7 @@
 use std::fmt::{Debug, Display};
 use std::ops::{AddAssign, DivAssign, MulAssign, Neg, SubAssign};
 
-use ndarray::{LinalgScalar, ScalarOperand};
+use ndarray::{Array2, ArrayView2, LinalgScalar, ScalarOperand};
 
 /// A floating-point element type: `f32` or `f64`.
 pub trait Real:
@@ -45,10 +45,15 @@ pub trait Real:
     fn erf(self) -> Self;
     /// Whether neither infinite nor NaN.
     fn is_finite(self) -> bool;
+    /// The matrix product `a · b`: ndarray's `dot` (f64, which the
+    /// finite-difference checks use), the runtime's GEMM for f32 (training).
+    fn matmul(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
+        a.dot(&b)
+    }
 }
 
 macro_rules! real {
-    ($t:ty, $erf:path) => {
+    ($t:ty, $erf:path $(, $matmul:path)?) => {
         impl Real for $t {
             fn from_f64(v: f64) -> Self {
                 v as $t
@@ -80,9 +85,18 @@ macro_rules! real {
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
+            $(
+                fn matmul(a: ArrayView2<'_, Self>, b: ArrayView2<'_, Self>) -> Array2<Self> {
+                    $matmul(a, b)
+                }
+            )?
         }
     };
 }
 
-real!(f32, libm::erff);
+real!(
+    f32,
+    libm::erff,
+    crate::runtime::kernels::matmul::matmul_views
+);
 real!(f64, libm::erf);

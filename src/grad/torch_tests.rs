@@ -127,3 +127,14 @@ fn mixed_ops_match_pytorch_in_f64() {
     );
     eprintln!("mixed: largest relative error f64 {e:e}");
 }
+
+#[test]
+fn decoder_conv_transpose_and_upsample_match_pytorch_in_f64_and_f32() {
+    // f32 too: the decoder's biases do not feed a batch norm, and f32 runs
+    // the products through the runtime's GEMM.
+    let rn = "tests/fixtures/nets/decoder.rn";
+    let w = "tests/fixtures/grad/decoder.safetensors";
+    let e64 = compare::<f64>(rn, w, "decoder");
+    let e32 = compare::<f32>(rn, w, "decoder");
+    eprintln!("decoder: largest relative error f64 {e64:e}, f32 {e32:e}");
+}

@@ -9,6 +9,7 @@
 //! fit is an [`OutOfMemory`] error naming the size and the layer that
 //! dominates it, never an abort.
 
+use super::RunError;
 use crate::ir::CheckedModel;
 
 /// Memory a model needs that this machine cannot give.
@@ -131,17 +132,31 @@ pub fn check_weight_copies(
     )
 }
 
-/// Checks that a forward pass on `batch` samples can allocate its
-/// activations (the peak of live ones) and its `inputs` values.
-pub fn check_activations(
-    model: &CheckedModel,
-    batch: usize,
-    inputs: u128,
-) -> Result<(), OutOfMemory> {
+/// The `f32` values the interpreter allocates for a pass on `batch`
+/// samples: the workspace of its plan ([`crate::lower`], every block
+/// instance inlined) and the outputs. A plan that cannot be made is an
+/// internal error ([`RunError::Internal`]).
+pub fn pass_values(model: &CheckedModel, batch: usize) -> Result<u128, RunError> {
     let g = model.graph();
     let costs = model.costs();
-    let batch = batch as u128;
-    let peak = u128::from(costs.peak_activation_bytes / 4) * batch + inputs;
+    let plan = crate::lower::plans::inlined(g).map_err(|e| {
+        RunError::Internal(format!("in the plan of model `{}`: {}", g.name, e.message))
+    })?;
+    let outputs: u128 = g
+        .outputs
+        .iter()
+        .map(|o| u128::from(costs.nodes[o.node.0 as usize].output_elements))
+        .sum();
+    Ok((plan.own_workspace() as u128 + outputs) * batch as u128)
+}
+
+/// Checks that a forward pass on `batch` samples can allocate what the
+/// interpreter allocates for it ([`pass_values`]) and the `inputs` values
+/// the caller makes.
+pub fn check_activations(model: &CheckedModel, batch: usize, inputs: u128) -> Result<(), RunError> {
+    let g = model.graph();
+    let costs = model.costs();
+    let values = pass_values(model, batch)? + inputs;
     let Some((i, widest)) = costs
         .nodes
         .iter()
@@ -153,10 +168,11 @@ pub fn check_activations(
     check(
         model,
         format!("the activations and inputs of a batch of {batch}"),
-        peak,
+        values,
         &g.nodes[i].name,
-        u128::from(widest.output_elements) * batch,
-    )
+        u128::from(widest.output_elements) * batch as u128,
+    )?;
+    Ok(())
 }
 
 /// A vector of `n` values from `f`, allocated with `try_reserve`.

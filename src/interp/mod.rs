@@ -1,11 +1,13 @@
 //! The interpreter: runs a [`CheckedModel`](crate::ir::CheckedModel) on the CPU with `ndarray`.
 //!
-//! [`Interpreter::new`] turns the checked graph and its weights into a plan:
-//! batch norm is folded into the convolution before it, ReLU / ReLU6 are
-//! fused into the convolution's epilogue, and each intermediate tensor is
-//! freed right after its last reader. [`Interpreter::forward`] runs the plan
-//! on a batch of any size `N`, in f32, at inference (batch norm uses its
-//! running statistics, dropout is the identity).
+//! [`Interpreter::new`] takes the plan of [`crate::lower`] (the model body
+//! with every block instance inlined, planned by the same rules as the
+//! generated code's bodies) and readies its kernels: batch norm is folded
+//! into the convolution before it, ReLU / ReLU6 are fused into the
+//! convolution's epilogue. [`Interpreter::forward`] runs the plan on a batch
+//! of any size `N`, in f32, at inference (batch norm uses its running
+//! statistics, dropout is the identity), through the runtime's `_into`
+//! kernels on one workspace made per batch size and kept between passes.
 //!
 //! ```
 //! use ndarray::ArrayD;
@@ -20,13 +22,14 @@
 
 pub mod io;
 
+mod exec;
 pub mod memory;
 mod plan;
 mod weights;
 
 use ndarray::{ArrayD, ArrayViewD};
 
-pub use plan::Interpreter;
+pub use plan::{Interpreter, StepTime};
 pub use weights::{
     Layout, NameMap, SHOWN_PROBLEMS, Tensor, WeightProblem, Weights, WeightsError, WeightsFile,
     init, try_init,
@@ -37,7 +40,8 @@ pub use weights::{
 pub struct Forward {
     /// The model's outputs, by name, in declaration order.
     pub outputs: Vec<(String, ArrayD<f32>)>,
-    /// Peak bytes of live activations during the pass (inputs included).
+    /// Bytes the pass held for values: the plan's workspace for the batch,
+    /// the outputs and the inputs.
     pub peak_activation_bytes: usize,
 }
 
@@ -79,6 +83,9 @@ pub enum RunError {
         /// The kernel's message.
         message: String,
     },
+    /// The memory a pass needs cannot be allocated.
+    #[error(transparent)]
+    OutOfMemory(#[from] memory::OutOfMemory),
     /// An invariant of the checked graph or of the plan does not hold.
     #[error("internal error: {0}; this is a bug in resnetc, please report it with the model")]
     Internal(String),

@@ -15,7 +15,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use super::memory::OutOfMemory;
 use crate::diag::{Code, Diagnostic};
-use crate::ir::{CheckedModel, Op};
+use crate::ir::{CheckedModel, Op, ParamKind};
 use crate::span::Span;
 
 /// A learned tensor in memory (row-major f32, PyTorch layout).
@@ -37,6 +37,11 @@ impl Weights {
     /// The tensor named `name`.
     pub fn get(&self, name: &str) -> Option<&Tensor> {
         self.tensors.get(name)
+    }
+
+    /// Takes the tensor named `name` out.
+    pub fn remove(&mut self, name: &str) -> Option<Tensor> {
+        self.tensors.remove(name)
     }
 
     /// Number of tensors.
@@ -570,6 +575,16 @@ pub fn init(model: &CheckedModel, seed: u64) -> Weights {
     }
 }
 
+/// How a learned tensor starts (PyTorch's defaults).
+enum Init {
+    /// Every element this value.
+    Const(f32),
+    /// Normal(0, σ) (Kaiming, fan out).
+    Normal(f32),
+    /// Uniform(±bound).
+    Uniform(f32),
+}
+
 /// [`init`], or an [`OutOfMemory`] error (the size in GiB and the largest
 /// layer) when the weights do not fit in this machine's memory: checked
 /// before anything is allocated, and every tensor allocated with `try_reserve`.
@@ -594,36 +609,50 @@ pub fn try_init(model: &CheckedModel, seed: u64) -> Result<Weights, OutOfMemory>
                     )
                 })
             };
-            let data = match (&node.op, p.name.rsplit('.').next().unwrap_or("")) {
-                (Op::Conv(_), "weight") => {
-                    let fan_out = (p.shape[0] * p.shape[2] * p.shape[3]).max(1);
-                    let std = (2.0 / fan_out as f64).sqrt() as f32;
-                    match Normal::new(0.0f32, std) {
-                        Ok(d) => filled(&mut || d.sample(&mut rng))?,
-                        Err(_) => filled(&mut || 0.0)?,
+            let uniform = |fan_in: usize| Init::Uniform(1.0 / (fan_in.max(1) as f32).sqrt());
+            let init = match p.kind {
+                ParamKind::Gamma | ParamKind::RunningVar => Init::Const(1.0),
+                ParamKind::Beta | ParamKind::RunningMean => Init::Const(0.0),
+                ParamKind::Weight | ParamKind::Bias => match &node.op {
+                    Op::Conv(_) if p.kind == ParamKind::Bias => Init::Const(0.0),
+                    Op::Conv(_) => {
+                        let fan_out = (p.shape[0] * p.shape[2] * p.shape[3]).max(1);
+                        Init::Normal((2.0 / fan_out as f64).sqrt() as f32)
                     }
-                }
-                (Op::Dense(d), _) => {
-                    let bound = 1.0 / (d.in_features.max(1) as f32).sqrt();
-                    match Uniform::new_inclusive(-bound, bound) {
-                        Ok(u) => filled(&mut || u.sample(&mut rng))?,
-                        Err(_) => filled(&mut || 0.0)?,
-                    }
-                }
-                (Op::ConvTranspose(c), _) => {
+                    Op::Dense(d) => uniform(d.in_features),
                     // PyTorch's default: uniform(±1/√fan_in), fan_in = out/groups·kh·kw.
-                    let fan_in =
-                        (c.out_channels / c.groups.max(1) * c.kernel[0] * c.kernel[1]).max(1);
-                    let bound = 1.0 / (fan_in as f32).sqrt();
-                    match Uniform::new_inclusive(-bound, bound) {
-                        Ok(u) => filled(&mut || u.sample(&mut rng))?,
-                        Err(_) => filled(&mut || 0.0)?,
+                    Op::ConvTranspose(c) => {
+                        uniform(c.out_channels / c.groups.max(1) * c.kernel[0] * c.kernel[1])
                     }
-                }
-                (Op::BatchNorm(_), "weight") | (Op::BatchNorm(_), "running_var") => {
-                    filled(&mut || 1.0)?
-                }
-                _ => filled(&mut || 0.0)?,
+                    // No weight or bias (`ir::validate` checks every
+                    // parameter against its op's `param_specs`).
+                    Op::Input
+                    | Op::BatchNorm(_)
+                    | Op::Activation(_)
+                    | Op::MaxPool(_)
+                    | Op::AvgPool(_)
+                    | Op::GlobalAvgPool
+                    | Op::Flatten
+                    | Op::Softmax
+                    | Op::Dropout { .. }
+                    | Op::Add
+                    | Op::Concat
+                    | Op::Identity
+                    | Op::Mul
+                    | Op::PadChannels { .. }
+                    | Op::Upsample(_) => Init::Const(0.0),
+                },
+            };
+            let data = match init {
+                Init::Const(v) => filled(&mut || v)?,
+                Init::Normal(std) => match Normal::new(0.0f32, std) {
+                    Ok(d) => filled(&mut || d.sample(&mut rng))?,
+                    Err(_) => filled(&mut || 0.0)?,
+                },
+                Init::Uniform(bound) => match Uniform::new_inclusive(-bound, bound) {
+                    Ok(u) => filled(&mut || u.sample(&mut rng))?,
+                    Err(_) => filled(&mut || 0.0)?,
+                },
             };
             w.insert(
                 p.name.clone(),

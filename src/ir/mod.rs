@@ -5,20 +5,23 @@
 //! symbolic (`N`) throughout. Back ends take a [`CheckedModel`], which only the
 //! checker can construct, so an unchecked graph can never be run or emitted.
 
+mod args;
 pub mod cost;
 mod dump;
 pub mod ops;
+pub mod validate;
 
 #[cfg(feature = "lsp")]
 pub(crate) use dump::op_args;
 
 use serde::Serialize;
 
+pub use args::{ArgValue, InstanceArg, Sequence, SequenceId, SequenceItem, join_name};
 pub use cost::{Costs, Overflow};
 pub(crate) use dump::op_arg_words;
 pub use ops::{
-    Activation, ConvParams, ConvTransposeParams, DenseParams, Op, OpKind, ParamSpec, PoolParams,
-    UpsampleMode, UpsampleParams,
+    Activation, ConvParams, ConvTransposeParams, DenseParams, Op, OpKind, ParamKind, ParamSpec,
+    PoolParams, UpsampleMode, UpsampleParams,
 };
 
 use crate::span::Span;
@@ -79,6 +82,8 @@ pub struct Param {
     pub shape: Vec<usize>,
     /// False for batch-norm running statistics.
     pub trainable: bool,
+    /// What it is to its op (its name ends in `.{kind.suffix()}`).
+    pub kind: ParamKind,
 }
 
 /// One op applied to earlier nodes.
@@ -109,12 +114,32 @@ pub struct Instance {
     pub name: String,
     /// The enclosing instance.
     pub parent: Option<InstanceId>,
-    /// The arguments it was instantiated with, rendered (`planes=128, stride=2`).
-    pub args: String,
+    /// The arguments it was instantiated with, every parameter of the block
+    /// in declaration order.
+    pub args: Vec<InstanceArg>,
     /// The input shape it was instantiated on.
     pub input_shape: Shape,
+    /// Its place in a sequence (`layer1.0` is item 0 of `layer1`), if it is
+    /// an item of one.
+    pub sequence: Option<SequenceItem>,
     /// The call site.
     pub span: Span,
+}
+
+impl Instance {
+    /// The arguments as the checker prints them (`planes=128, stride=2`).
+    pub fn args_text(&self) -> String {
+        self.args
+            .iter()
+            .map(|a| format!("{}={}", a.name, a.value.render()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The value of the parameter `name`.
+    pub fn arg(&self, name: &str) -> Option<&ArgValue> {
+        self.args.iter().find(|a| a.name == name).map(|a| &a.value)
+    }
 }
 
 /// A model input.
@@ -144,6 +169,8 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     /// Block instances, parents before children.
     pub instances: Vec<Instance>,
+    /// The sequences applied, in order of elaboration.
+    pub sequences: Vec<Sequence>,
     /// Inputs, in declaration order.
     pub inputs: Vec<Input>,
     /// Outputs, in declaration order.
@@ -166,6 +193,16 @@ impl Graph {
     /// The node with this id.
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id.0 as usize]
+    }
+
+    /// The instance with this id.
+    pub fn instance(&self, id: InstanceId) -> &Instance {
+        &self.instances[id.0 as usize]
+    }
+
+    /// The sequence with this id.
+    pub fn sequence(&self, id: SequenceId) -> &Sequence {
+        &self.sequences[id.0 as usize]
     }
 
     /// All learned tensors in graph order.

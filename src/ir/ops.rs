@@ -689,15 +689,16 @@ impl Op {
     /// The learned tensors of the op: `(suffix, shape, trainable)`, in
     /// PyTorch `state_dict` order.
     pub fn param_specs(&self) -> Vec<ParamSpec> {
-        let p = |suffix, shape: Vec<usize>, trainable| ParamSpec {
-            suffix,
+        let p = |kind: ParamKind, shape: Vec<usize>, trainable| ParamSpec {
+            suffix: kind.suffix(),
             shape,
             trainable,
+            kind,
         };
         match self {
             Op::Conv(c) => {
                 let mut v = vec![p(
-                    "weight",
+                    ParamKind::Weight,
                     vec![
                         c.out_channels,
                         c.in_channels / c.groups.max(1),
@@ -707,13 +708,13 @@ impl Op {
                     true,
                 )];
                 if c.bias {
-                    v.push(p("bias", vec![c.out_channels], true));
+                    v.push(p(ParamKind::Bias, vec![c.out_channels], true));
                 }
                 v
             }
             Op::ConvTranspose(c) => {
                 let mut v = vec![p(
-                    "weight",
+                    ParamKind::Weight,
                     vec![
                         c.in_channels,
                         c.out_channels / c.groups.max(1),
@@ -723,20 +724,24 @@ impl Op {
                     true,
                 )];
                 if c.bias {
-                    v.push(p("bias", vec![c.out_channels], true));
+                    v.push(p(ParamKind::Bias, vec![c.out_channels], true));
                 }
                 v
             }
             Op::BatchNorm(b) => vec![
-                p("weight", vec![b.channels], true),
-                p("bias", vec![b.channels], true),
-                p("running_mean", vec![b.channels], false),
-                p("running_var", vec![b.channels], false),
+                p(ParamKind::Gamma, vec![b.channels], true),
+                p(ParamKind::Beta, vec![b.channels], true),
+                p(ParamKind::RunningMean, vec![b.channels], false),
+                p(ParamKind::RunningVar, vec![b.channels], false),
             ],
             Op::Dense(d) => {
-                let mut v = vec![p("weight", vec![d.out_features, d.in_features], true)];
+                let mut v = vec![p(
+                    ParamKind::Weight,
+                    vec![d.out_features, d.in_features],
+                    true,
+                )];
                 if d.bias {
-                    v.push(p("bias", vec![d.out_features], true));
+                    v.push(p(ParamKind::Bias, vec![d.out_features], true));
                 }
                 v
             }
@@ -754,6 +759,39 @@ pub struct ParamSpec {
     pub shape: Vec<usize>,
     /// Trained by gradient descent (false for running statistics).
     pub trainable: bool,
+    /// What the tensor is to the op.
+    pub kind: ParamKind,
+}
+
+/// What a learned tensor is to its op: back ends match on this, never on
+/// the parameter's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKind {
+    /// The kernel of a conv, transposed conv or dense layer.
+    Weight,
+    /// The bias of a conv, transposed conv or dense layer.
+    Bias,
+    /// A batch norm's scale γ (named `weight`, as in PyTorch).
+    Gamma,
+    /// A batch norm's shift β (named `bias`).
+    Beta,
+    /// A batch norm's running mean.
+    RunningMean,
+    /// A batch norm's running variance.
+    RunningVar,
+}
+
+impl ParamKind {
+    /// The last segment of the parameter's name (PyTorch's `state_dict` key).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            ParamKind::Weight | ParamKind::Gamma => "weight",
+            ParamKind::Bias | ParamKind::Beta => "bias",
+            ParamKind::RunningMean => "running_mean",
+            ParamKind::RunningVar => "running_var",
+        }
+    }
 }
 
 /// The op reference as Markdown, generated from [`OPS`] (`resnetc ops`

@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use super::analysis::Analysis;
 use super::resolve::{self, LocalKind, Target};
-use crate::ir::{Graph, Node, op_args};
+use crate::ir::{ArgValue, Graph, Node, op_args};
 use crate::span::{FileId, Span};
 use crate::syntax::ast::Item;
 
@@ -69,18 +69,13 @@ fn parameter(a: &Analysis, graph: Option<&Graph>, name: &str, decl: Span) -> Opt
         match item {
             Item::Block(b) if b.params.iter().any(|p| p.name.span == decl) => {
                 let block = &b.name.name;
-                let params: Vec<&str> = b.params.iter().map(|p| p.name.name.as_str()).collect();
-                let index = params.iter().position(|p| *p == name)?;
                 let values: Vec<String> = graph
                     .map(|g| g.instances.as_slice())
                     .unwrap_or_default()
                     .iter()
                     .filter(|i| i.block == *block)
-                    .map(|i| {
-                        param_value(&i.args, &params, index)
-                            .unwrap_or(&i.args)
-                            .to_string()
-                    })
+                    // An instance binds every parameter of its block.
+                    .filter_map(|i| i.arg(name).map(ArgValue::render))
                     .collect();
                 return Some(match values.len() {
                     0 => format!("`{name}`: parameter of block `{block}`"),
@@ -104,27 +99,6 @@ fn parameter(a: &Analysis, graph: Option<&Graph>, name: &str, decl: Span) -> Opt
         }
     }
     None
-}
-
-/// The value of parameter `index` in an instance's rendered arguments
-/// (`planes=64, stride=1`: every parameter, in order, as `name=value`).
-fn param_value<'a>(args: &'a str, params: &[&str], index: usize) -> Option<&'a str> {
-    let marker = if index == 0 {
-        format!("{}=", params[0])
-    } else {
-        format!(", {}=", params[index])
-    };
-    let start = if index == 0 {
-        args.strip_prefix(&marker).map(|_| marker.len())?
-    } else {
-        args.find(&marker)? + marker.len()
-    };
-    let rest = &args[start..];
-    let end = match params.get(index + 1) {
-        Some(next) => rest.find(&format!(", {next}="))?,
-        None => rest.len(),
-    };
-    Some(&rest[..end])
 }
 
 /// `1,234,567`.
@@ -266,7 +240,7 @@ fn instances(g: &Graph, file: FileId, offset: usize) -> Option<(Span, String)> {
     out.push('\n');
     let lines: Vec<String> = found
         .iter()
-        .map(|i| format!("`{}` ({}) on {}", i.name, i.args, i.input_shape))
+        .map(|i| format!("`{}` ({}) on {}", i.name, i.args_text(), i.input_shape))
         .collect();
     list(&mut out, &distinct(lines.into_iter()));
     Some((span, out))
@@ -275,16 +249,6 @@ fn instances(g: &Graph, file: FileId, offset: usize) -> Option<(Span, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parameter_values_from_rendered_arguments() {
-        let params = ["planes", "stride", "layers"];
-        let args = "planes=64, stride=2, layers=[2, 2]";
-        assert_eq!(param_value(args, &params, 0), Some("64"));
-        assert_eq!(param_value(args, &params, 1), Some("2"));
-        assert_eq!(param_value(args, &params, 2), Some("[2, 2]"));
-        assert_eq!(param_value("", &params, 0), None);
-    }
 
     #[test]
     fn thousands_separators() {

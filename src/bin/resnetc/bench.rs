@@ -1,11 +1,12 @@
 //! `resnetc bench`: times the interpreter on a random batch.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use ndarray::{ArrayD, IxDyn};
 use resnetc::interp::{self, Interpreter};
+use resnetc::runtime::kernels::peak::fma_peak;
 
 use crate::usage_error;
 
@@ -26,9 +27,23 @@ pub struct BenchArgs {
     /// Worker threads (0: one per core).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=256))]
     threads: u64,
+    /// Skip the probe of the machine's FMA peak (about 0.3 s); the
+    /// `peak_gflops` and `of_peak` fields are then left out.
+    #[arg(long)]
+    no_peak: bool,
+    /// Also time every step of the plan (a layer with what is fused into
+    /// it) and print one `layer=… op=… ms=…` line per step, the median over
+    /// the timed passes, in execution order.
+    #[arg(long)]
+    profile: bool,
 }
 
-/// Prints `median_ms=… min_ms=… batch=… threads=…` for the forward pass.
+/// Prints `median_ms=… min_ms=… batch=… threads=…` for the forward pass,
+/// its memory (the interpreter's workspace for the batch, its weights, and
+/// the process's peak resident set: `VmHWM`, where the system says it), the
+/// GFLOP/s it reached (two per multiply-add of the model's summary) and,
+/// unless `--no-peak`, the fraction of the machine's f32 FMA peak measured
+/// on as many threads (`runtime::kernels::peak`).
 pub fn bench(args: &BenchArgs) -> ExitCode {
     let compiled = match crate::compile_for_command(&args.file, &args.model, &[]) {
         Ok(c) => c,
@@ -42,20 +57,21 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         .map(|i| u128::from(compiled.model.costs().nodes[i.node.0 as usize].output_elements))
         .sum();
     let batch = args.batch as usize;
-    let fits = interp::memory::check_activations(
-        &compiled.model,
-        batch,
-        inputs_per_sample * batch as u128,
-    )
-    .and_then(|()| interp::try_init(&compiled.model, 0));
-    let weights = match fits {
+    if let Err(e) =
+        interp::memory::check_activations(&compiled.model, batch, inputs_per_sample * batch as u128)
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    let weights = match interp::try_init(&compiled.model, 0) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(1);
         }
     };
-    let net = match Interpreter::new(&compiled.model, &weights) {
+    // The weights move into the interpreter: in memory once.
+    let net = match Interpreter::from_weights(&compiled.model, weights) {
         Ok(n) => n,
         Err(e) => return usage_error(&e.to_string()),
     };
@@ -69,7 +85,7 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         })
         .collect();
     let views = interp::views(&inputs);
-    let times = interp::with_threads(args.threads as usize, || {
+    let measured = interp::with_threads(args.threads as usize, || {
         let mut times = Vec::new();
         for k in 0..=args.repeat {
             let t = Instant::now();
@@ -78,25 +94,85 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
                 times.push(t.elapsed().as_secs_f64() * 1e3);
             }
         }
-        Ok::<_, interp::RunError>(times)
+        // Per-step times come from passes of their own, after the timed
+        // ones, so that reading the clock between steps does not count.
+        let mut steps: Vec<Vec<interp::StepTime>> = Vec::new();
+        if args.profile {
+            for _ in 0..args.repeat {
+                steps.push(net.forward_profiled(&views)?.1);
+            }
+        }
+        let peak = (!args.no_peak).then(|| fma_peak(Duration::from_millis(100)));
+        Ok::<_, interp::RunError>((times, steps, peak, rayon::current_num_threads()))
     });
-    let mut times = match times {
+    let (mut times, steps, peak, threads) = match measured {
         Ok(t) => t,
         Err(e) => return usage_error(&e.to_string()),
     };
     times.sort_by(f64::total_cmp);
-    println!(
-        "model={} batch={} threads={} median_ms={:.3} min_ms={:.3} runs={}",
+    let median = times[times.len() / 2];
+    // Two floating-point operations per multiply-add, for the whole batch.
+    let flops = 2.0 * compiled.model.costs().mult_adds as f64 * args.batch as f64;
+    let gflops = flops / (median * 1e-3) / 1e9;
+    // The process's peak resident memory (Linux), read after the passes.
+    let peak_rss = peak_rss_bytes().map_or_else(|| "unknown".to_string(), |b| b.to_string());
+    let mut line = format!(
+        "model={} batch={} threads={} median_ms={:.3} min_ms={:.3} runs={} gflops={:.1} \
+         workspace_bytes={} weights_bytes={} peak_rss_bytes={peak_rss}",
         g.name,
         args.batch,
-        if args.threads == 0 {
-            rayon::current_num_threads()
-        } else {
-            args.threads as usize
-        },
-        times[times.len() / 2],
+        threads,
+        median,
         times[0],
-        times.len()
+        times.len(),
+        gflops,
+        net.workspace_bytes(batch),
+        net.weights_bytes(),
     );
+    if let Some(p) = peak {
+        line.push_str(&format!(
+            " peak_gflops={:.1} peak_isa={} of_peak={:.1}%",
+            p.gflops,
+            p.isa.name(),
+            100.0 * gflops / p.gflops
+        ));
+    }
+    println!("{line}");
+    print_profile(&steps);
     ExitCode::SUCCESS
+}
+
+/// One line per step of the plan: its median time over the profiled passes.
+fn print_profile(passes: &[Vec<interp::StepTime>]) {
+    let Some(first) = passes.first() else {
+        return;
+    };
+    for (k, step) in first.iter().enumerate() {
+        let mut ms: Vec<f64> = passes
+            .iter()
+            .filter_map(|p| p.get(k))
+            .map(|s| s.time.as_secs_f64() * 1e3)
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "layer={} op={} ms={:.4}",
+            step.layer,
+            step.kernel,
+            ms[ms.len() / 2]
+        );
+    }
+}
+
+/// The process's peak resident set in bytes: `VmHWM` of `/proc/self/status`
+/// (Linux), `None` elsewhere.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line["VmHWM:".len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
 }

@@ -1,5 +1,5 @@
 //! `resnetc gradflow`: the gradient norm reaching each block of one or more
-//! models at initialisation, as a table and an SVG chart.
+//! models at initialisation, as a table and a chart (SVG or PNG).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +9,7 @@ use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use resnetc::grad::{self, Flow, ParamSet};
+use resnetc::grad::{self, ChartFormat, Flow, ParamSet};
 use resnetc::interp;
 
 use crate::run::{Failure, check_output, data_error, finish};
@@ -29,8 +29,8 @@ pub struct GradflowArgs {
     /// Seed of the initial weights (as `resnetc init`), the batch and its labels.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Write the chart as SVG.
-    #[arg(short, long, value_name = "FILE.svg")]
+    /// Write the chart: SVG or PNG, by the file's extension.
+    #[arg(short, long, value_name = "FILE.svg|FILE.png")]
     output: Option<PathBuf>,
 }
 
@@ -66,16 +66,20 @@ fn flow_of(file: &std::path::Path, args: &GradflowArgs) -> Result<Flow, Failure>
 }
 
 fn gradflow_inner(args: &GradflowArgs) -> Result<(), Failure> {
-    if let Some(o) = &args.output {
-        if o.extension().and_then(|e| e.to_str()) != Some("svg") {
-            eprintln!(
-                "error: `{}`: gradflow writes SVG: name the file `….svg`",
-                o.display()
-            );
-            return Err(Failure(ExitCode::from(2)));
+    let output = match &args.output {
+        Some(o) => {
+            let Some(format) = ChartFormat::from_path(o) else {
+                eprintln!(
+                    "error: `{}`: gradflow writes a chart as SVG or PNG: name the file `….svg` or `….png`",
+                    o.display()
+                );
+                return Err(Failure(ExitCode::from(2)));
+            };
+            check_output(o)?;
+            Some((o, format))
         }
-        check_output(o)?;
-    }
+        None => None,
+    };
     let flows = args
         .files
         .iter()
@@ -98,8 +102,9 @@ fn gradflow_inner(args: &GradflowArgs) -> Result<(), Failure> {
             );
         }
     }
-    if let Some(o) = &args.output {
-        resnetc::atomic::write(o, grad::flow_svg(&flows).as_bytes())
+    if let Some((o, format)) = output {
+        let bytes = grad::render_chart(&grad::flow_svg(&flows), format).map_err(data_error)?;
+        resnetc::atomic::write(o, &bytes)
             .map_err(|e| data_error(format!("cannot write `{}`: {e}", o.display())))?;
         println!("\nwrote {}", o.display());
     }

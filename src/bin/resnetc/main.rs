@@ -54,7 +54,7 @@ enum Command {
     Init(run::InitArgs),
     /// Check a weights file against a model (reads only its header).
     Check(run::CheckArgs),
-    /// Time the interpreter's forward pass on a batch (median of repeated runs).
+    /// Time the interpreter's forward pass on a batch (median of repeated runs) and report its memory.
     Bench(bench::BenchArgs),
     /// Emit specialised Rust source for a model (depends only on `resnetc::runtime`).
     Emit(emit::EmitArgs),

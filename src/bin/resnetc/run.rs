@@ -477,7 +477,7 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
     interp::memory::check_activations(&c.model, args.batch as usize, per_sample * made)
         .map_err(data_error)?;
     let weights = load_weights(&c, &args.weights, note.as_deref())?;
-    let net = Interpreter::new(&c.model, &weights).map_err(data_error)?;
+    let net = Interpreter::from_weights(&c.model, weights).map_err(data_error)?;
 
     let (inputs, labels): (Vec<ArrayD<f32>>, Vec<String>) = match (&data, &args.image) {
         (Some(a), _) => {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use resnetc::grad::{self, ParamSet};
+use resnetc::grad::{self, ChartFormat, ParamSet};
 use resnetc::interp;
 use resnetc::train::{self, Dataset, Event, Schedule, TrainConfig, TrainError};
 
@@ -71,8 +71,9 @@ pub struct TrainArgs {
     /// parameter and running statistic, for `resnetc run --weights`.
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
-    /// Also write the loss and accuracy per epoch as an SVG chart.
-    #[arg(long, value_name = "FILE.svg")]
+    /// Also write the loss and accuracy per epoch as a chart: SVG or PNG,
+    /// by the file's extension.
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
     plot: Option<PathBuf>,
 }
 
@@ -132,15 +133,19 @@ fn load_data(args: &TrainArgs) -> Result<Dataset, Failure> {
 }
 
 fn train_inner(args: &TrainArgs) -> Result<(), Failure> {
-    if let Some(p) = &args.plot {
-        if p.extension().and_then(|e| e.to_str()) != Some("svg") {
-            return Err(io_failure(format!(
-                "`{}`: --plot writes SVG: name the file `….svg`",
-                p.display()
-            )));
+    let plot_format = match &args.plot {
+        Some(p) => {
+            let Some(format) = ChartFormat::from_path(p) else {
+                return Err(io_failure(format!(
+                    "`{}`: --plot writes SVG or PNG: name the file `….svg` or `….png`",
+                    p.display()
+                )));
+            };
+            check_output(p)?;
+            Some((p, format))
         }
-        check_output(p)?;
-    }
+        None => None,
+    };
     check_output(&args.output)?;
     let data = load_data(args)?;
     let c = crate::compile_for_command(&args.file, &args.model, &[]).map_err(Failure)?;
@@ -263,8 +268,10 @@ fn train_inner(args: &TrainArgs) -> Result<(), Failure> {
     };
     let reports = train::train(model, &mut params, &train_set, &test_set, &config, &mut on)
         .map_err(train_failure)?;
-    if let Some(p) = &args.plot {
-        resnetc::atomic::write(p, train::curve_svg(&g.name, &reports).as_bytes())
+    if let Some((p, format)) = plot_format {
+        let bytes = grad::render_chart(&train::curve_svg(&g.name, &reports), format)
+            .map_err(|e| io_failure(format!("cannot write `{}`: {e}", p.display())))?;
+        resnetc::atomic::write(p, &bytes)
             .map_err(|e| io_failure(format!("cannot write `{}`: {e}", p.display())))?;
         println!("wrote {}", p.display());
     }

@@ -1,5 +1,6 @@
 //! Convolution (stride, per-side padding, dilation, groups) as im2col plus a
-//! matrix product per sample and group, forward and backward.
+//! matrix product per sample and group, forward and backward (the products
+//! through [`Real::matmul`]: the runtime's GEMM in f32).
 
 use ndarray::{Array1, Array2, Array4, ArrayView2, ArrayView3, ArrayView4, ArrayViewMut3, Axis, s};
 
@@ -54,7 +55,12 @@ fn source(
 }
 
 /// Columns `[C·kh·kw, oh·ow]` of one sample's channels `x` (`[C, H, W]`).
-fn im2col<T: Real>(x: ArrayView3<'_, T>, p: &ConvParams, oh: usize, ow: usize) -> Array2<T> {
+pub(super) fn im2col<T: Real>(
+    x: ArrayView3<'_, T>,
+    p: &ConvParams,
+    oh: usize,
+    ow: usize,
+) -> Array2<T> {
     let (c, h, w) = x.dim();
     let [kh, kw] = p.kernel;
     let mut cols = Array2::<T>::zeros((c * kh * kw, oh * ow));
@@ -82,7 +88,7 @@ fn im2col<T: Real>(x: ArrayView3<'_, T>, p: &ConvParams, oh: usize, ow: usize) -
 }
 
 /// Adds columns back into the image they were taken from (the adjoint of [`im2col`]).
-fn col2im_add<T: Real>(
+pub(super) fn col2im_add<T: Real>(
     cols: ArrayView2<'_, T>,
     p: &ConvParams,
     oh: usize,
@@ -151,7 +157,7 @@ pub(crate) fn forward<T: Real>(
     for b in 0..n {
         for g in 0..p.groups {
             let cols = im2col(x.slice(s![b, g * cg..(g + 1) * cg, .., ..]), p, oh, ow);
-            let prod = wm.slice(s![g * og..(g + 1) * og, ..]).dot(&cols);
+            let prod = T::matmul(wm.slice(s![g * og..(g + 1) * og, ..]), cols.view());
             let prod = prod.into_shape_with_order((og, oh, ow)).map_err(internal)?;
             y.slice_mut(s![b, g * og..(g + 1) * og, .., ..])
                 .assign(&prod);
@@ -195,8 +201,8 @@ pub(crate) fn backward<T: Real>(
             let dyg = dy.slice(s![b, g * og..(g + 1) * og, .., ..]);
             let dyg = dyg.to_shape((og, oh * ow)).map_err(internal)?;
             let mut dwg = dwm.slice_mut(s![g * og..(g + 1) * og, ..]);
-            dwg += &dyg.dot(&cols.t());
-            let dcols = wm.slice(s![g * og..(g + 1) * og, ..]).t().dot(&dyg);
+            dwg += &T::matmul(dyg.view(), cols.t());
+            let dcols = T::matmul(wm.slice(s![g * og..(g + 1) * og, ..]).t(), dyg.view());
             col2im_add(
                 dcols.view(),
                 p,

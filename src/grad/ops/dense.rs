@@ -1,4 +1,5 @@
-//! Dense layers: `y = x·Wᵀ + b` with `W` of shape `[out, in]` (PyTorch's `Linear`).
+//! Dense layers: `y = x·Wᵀ + b` with `W` of shape `[out, in]` (PyTorch's `Linear`),
+//! the products through [`Real::matmul`] (the runtime's GEMM in f32).
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
@@ -10,7 +11,7 @@ pub(crate) fn forward<T: Real>(
     weight: ArrayView2<'_, T>,
     bias: Option<ArrayView1<'_, T>>,
 ) -> Array2<T> {
-    let mut y = x.dot(&weight.t());
+    let mut y = T::matmul(x, weight.t());
     if let Some(b) = bias {
         y += &b;
     }
@@ -24,8 +25,8 @@ pub(crate) fn backward<T: Real>(
     has_bias: bool,
     dy: ArrayView2<'_, T>,
 ) -> (Array2<T>, Array2<T>, Option<Array1<T>>) {
-    let dx = dy.dot(&weight);
-    let dw = dy.t().dot(&x);
+    let dx = T::matmul(dy, weight);
+    let dw = T::matmul(dy.t(), x);
     let db = has_bias.then(|| dy.sum_axis(Axis(0)));
     (dx, dw, db)
 }

@@ -7,11 +7,13 @@
 mod activation;
 pub mod batchnorm;
 mod conv;
+mod conv_transpose;
 mod dense;
 mod dropout;
 mod pool;
 mod softmax;
 mod structure;
+mod upsample;
 
 use ndarray::{Array1, ArrayD, ArrayView2, ArrayView4, ArrayViewD, Ix1, Ix2, Ix4};
 use rand_chacha::ChaCha8Rng;
@@ -213,14 +215,18 @@ pub(crate) fn forward<T: Real>(
             *before,
             *after,
         )?),
-        Op::Upsample(_) => Err(GradError::NoGradientRule {
-            layer: node.name.clone(),
-            op: "upsample",
-        }),
-        Op::ConvTranspose(_) => Err(GradError::NoGradientRule {
-            layer: node.name.clone(),
-            op: "conv_transpose",
-        }),
+        Op::Upsample(u) => {
+            plain(upsample::forward(d4(one(node, inputs)?)?, u.size, u.mode)?.into_dyn())
+        }
+        Op::ConvTranspose(p) => {
+            let w = d4(&param(ctx.params, node, "weight")?.view())?;
+            let b = if p.bias {
+                Some(vector(ctx.params, node, "bias")?)
+            } else {
+                None
+            };
+            plain(conv_transpose::forward(d4(one(node, inputs)?)?, w, b.as_ref(), p)?.into_dyn())
+        }
     }
 }
 
@@ -342,14 +348,28 @@ pub(crate) fn backward<T: Real>(
                 .ok_or_else(|| internal("pad_channels of a tensor without channels"))?;
             only(structure::unpad_channels(dy, *before, c)?)
         }
-        (Op::Upsample(_) | Op::ConvTranspose(_), _) => Err(GradError::NoGradientRule {
-            layer: node.name.clone(),
-            op: if matches!(node.op, Op::Upsample(_)) {
-                "upsample"
-            } else {
-                "conv_transpose"
-            },
-        }),
+        (Op::Upsample(u), _) => {
+            let x = d4(one(node, inputs)?)?;
+            only(upsample::backward(d4(&dy)?, x.dim().2, x.dim().3, u.mode)?.into_dyn())
+        }
+        (Op::ConvTranspose(p), _) => {
+            let w = param(params, node, "weight")?;
+            let g = conv_transpose::backward(
+                d4(one(node, inputs)?)?,
+                d4(&w.view())?,
+                p.bias,
+                p,
+                d4(&dy)?,
+            )?;
+            let mut grads = vec![(name("weight"), g.dweight.into_dyn())];
+            if let Some(db) = g.dbias {
+                grads.push((name("bias"), db.into_dyn()));
+            }
+            Ok(NodeGrads {
+                inputs: vec![g.dx.into_dyn()],
+                params: grads,
+            })
+        }
         (Op::BatchNorm(_) | Op::MaxPool(_), _) => Err(internal(format!(
             "`{}` lost what its forward pass saved",
             node.name

@@ -175,3 +175,65 @@ unsafe fn raw_gemm(
         );
     }
 }
+
+/// A strided description of `a` if its elements lie in one slice with
+/// non-negative strides (as ndarray's standard and transposed layouts do).
+fn mat_of<'a>(a: &ndarray::ArrayView2<'a, f32>) -> Option<Mat<'a>> {
+    let (rows, cols) = a.dim();
+    let [rs, cs] = [a.strides()[0], a.strides()[1]];
+    let rs = if rows == 1 {
+        0
+    } else {
+        usize::try_from(rs).ok()?
+    };
+    let cs = if cols == 1 {
+        0
+    } else {
+        usize::try_from(cs).ok()?
+    };
+    let data = a.to_slice_memory_order()?;
+    Some(Mat {
+        data,
+        rows,
+        cols,
+        rs,
+        cs,
+    })
+}
+
+/// `a · b` as a new row-major matrix, through [`matmul`] (rayon-parallel; the
+/// split depends only on the thread count, so the result does too).
+/// Operands in neither standard nor transposed layout are copied first.
+pub(crate) fn matmul_views(
+    a: ndarray::ArrayView2<'_, f32>,
+    b: ndarray::ArrayView2<'_, f32>,
+) -> ndarray::Array2<f32> {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    assert_eq!(b.nrows(), k, "matmul_views: inner dimensions differ");
+    let mut out = ndarray::Array2::<f32>::zeros((m, n));
+    if m == 0 || n == 0 || k == 0 {
+        return out;
+    }
+    let a_owned;
+    let a_mat = match mat_of(&a) {
+        Some(mat) => mat,
+        None => {
+            a_owned = a.as_standard_layout().into_owned();
+            Mat::row_major(a_owned.as_slice().expect("standard layout"), m, k)
+        }
+    };
+    let b_owned;
+    let b_mat = match mat_of(&b) {
+        Some(mat) => mat,
+        None => {
+            b_owned = b.as_standard_layout().into_owned();
+            Mat::row_major(b_owned.as_slice().expect("standard layout"), k, n)
+        }
+    };
+    let dst = out
+        .as_slice_mut()
+        .expect("a new array is in standard layout");
+    matmul(dst, a_mat, b_mat, true);
+    out
+}

@@ -20,7 +20,7 @@ pub enum Interpolation {
 }
 
 /// PyTorch's `nearest_idx`: the source index of output index `o`.
-fn nearest_index(o: usize, input: usize, output: usize, scale: f32) -> usize {
+pub(crate) fn nearest_index(o: usize, input: usize, output: usize, scale: f32) -> usize {
     if output == input {
         o
     } else if output == 2 * input {

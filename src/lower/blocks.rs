@@ -8,10 +8,7 @@
 //! Instances whose bodies are the same — same block, arguments, input shape
 //! and, checked rather than assumed, the same layers — share one [`BlockType`].
 
-use std::collections::HashMap;
-use std::fmt::Write;
-
-use crate::ir::Graph;
+use crate::ir::{Graph, InstanceArg, Op, Shape};
 
 /// One thing a body computes.
 #[derive(Clone, Debug, PartialEq)]
@@ -127,7 +124,8 @@ impl Structure {
             types: Vec::new(),
             type_of: vec![None; ni],
         };
-        let mut fingerprints: HashMap<String, usize> = HashMap::new();
+        // Fingerprints and their types (a linear search: types are few).
+        let mut fingerprints: Vec<(Fingerprint<'_>, usize)> = Vec::new();
         // Children come after parents in `instances`: build bottom-up.
         let scopes: Vec<Option<usize>> = (0..ni).rev().map(Some).chain([None]).collect();
         for scope in scopes {
@@ -185,13 +183,17 @@ impl Structure {
                 Some(s) => {
                     let fp = st.fingerprint(g, s, &body);
                     st.bodies[s] = body;
-                    let t = *fingerprints.entry(fp).or_insert_with(|| {
-                        st.types.push(BlockType {
-                            first: s,
-                            instances: Vec::new(),
-                        });
-                        st.types.len() - 1
-                    });
+                    let t = match fingerprints.iter().find(|(f, _)| *f == fp) {
+                        Some(&(_, t)) => t,
+                        None => {
+                            st.types.push(BlockType {
+                                first: s,
+                                instances: Vec::new(),
+                            });
+                            fingerprints.push((fp, st.types.len() - 1));
+                            st.types.len() - 1
+                        }
+                    };
                     st.type_of[s] = Some(t);
                 }
             }
@@ -217,7 +219,8 @@ impl Structure {
         st
     }
 
-    /// Merges runs of chained, identical children named `P.i`, `P.i+1`, …
+    /// Merges runs of chained, identical children that are consecutive
+    /// unlabelled items of one sequence ([`crate::ir::SequenceItem`]).
     fn loops(&self, g: &Graph, items: Vec<Item>, node_anc: &[Vec<usize>]) -> Vec<Item> {
         let mut out: Vec<Item> = Vec::new();
         for item in items {
@@ -228,7 +231,7 @@ impl Structure {
             let prev = match out.last() {
                 Some(Item::Child(p)) => Some(vec![*p]),
                 Some(Item::Loop(ps)) => Some(ps.clone()),
-                _ => None,
+                Some(Item::Layer(_)) | None => None,
             };
             if let Some(mut run) = prev
                 && let Some(&p) = run.last()
@@ -260,77 +263,127 @@ impl Structure {
             && self.consumers[link]
                 .iter()
                 .all(|&x| node_anc[x].contains(&c));
-        let index = |s: usize| -> Option<(String, u64)> {
-            let (prefix, i) = g.instances[s].name.rsplit_once('.')?;
-            Some((prefix.to_string(), i.parse().ok()?))
-        };
-        match (index(p), index(c)) {
-            (Some((a, i)), Some((b, j))) => private && a == b && j == i + 1,
-            _ => false,
+        // Consecutive unlabelled items of one sequence (`layer3.1`, `layer3.2`)
+        // with a name of its own: the loop loads `{sequence}.{i}` relative to
+        // the enclosing scope, so a sequence that is the scope's own body
+        // (items named `{scope}.{i}`, or `{i}` in a model) stays unrolled.
+        let scope_name = g.instances[c]
+            .parent
+            .map_or("", |s| g.instance(s).name.as_str());
+        match (g.instances[p].sequence, g.instances[c].sequence) {
+            (Some(a), Some(b)) => {
+                private
+                    && a.sequence == b.sequence
+                    && g.sequence(a.sequence).name != scope_name
+                    && !a.labelled
+                    && !b.labelled
+                    && a.index.checked_add(1) == Some(b.index)
+            }
+            (None, _) | (_, None) => false,
         }
     }
 
-    /// Text that is equal for two instances exactly when their code is.
-    fn fingerprint(&self, g: &Graph, s: usize, body: &Body) -> String {
+    /// Equal for two instances exactly when their code is: the block, its
+    /// typed arguments and input shape, then every layer and child (checked
+    /// rather than assumed).
+    fn fingerprint<'g>(&self, g: &'g Graph, s: usize, body: &Body) -> Fingerprint<'g> {
         let inst = &g.instances[s];
         let scope = Some(inst.name.as_str());
-        let mut fp = format!("{}({}) on {}\n", inst.block, inst.args, inst.input_shape);
-        let refs = |fp: &mut String, nodes: &[usize]| {
-            for &x in nodes {
-                match body.inputs.iter().position(|&i| i == x) {
-                    Some(k) => {
-                        let _ = write!(fp, " p{k}");
-                    }
-                    None => {
-                        let _ = write!(fp, " {}", relative(&g.nodes[x].name, scope));
-                    }
-                }
-            }
+        let refs = |nodes: &[usize]| -> Vec<Ref<'g>> {
+            nodes
+                .iter()
+                .map(|&x| match body.inputs.iter().position(|&i| i == x) {
+                    Some(k) => Ref::Input(k),
+                    None => Ref::Local(relative(&g.nodes[x].name, scope)),
+                })
+                .collect()
         };
+        let mut parts = Vec::new();
         for item in &body.items {
             match item {
                 Item::Layer(chain) => {
                     for &i in chain {
                         let nd = &g.nodes[i];
-                        let _ = write!(
-                            fp,
-                            "L {} {:?} {} <-",
-                            relative(&nd.name, scope),
-                            nd.op,
-                            nd.shape
-                        );
                         let ins: Vec<usize> = nd.inputs.iter().map(|x| x.0 as usize).collect();
-                        refs(&mut fp, &ins);
-                        fp.push('\n');
+                        parts.push(Part::Layer {
+                            name: relative(&nd.name, scope),
+                            op: &nd.op,
+                            shape: &nd.shape,
+                            inputs: refs(&ins),
+                        });
                     }
                 }
-                Item::Child(c) => self.child_fingerprint(&mut fp, g, scope, &[*c], &refs),
-                Item::Loop(cs) => self.child_fingerprint(&mut fp, g, scope, cs, &refs),
+                Item::Child(c) => parts.push(self.child_part(g, scope, &[*c], &refs)),
+                Item::Loop(cs) => parts.push(self.child_part(g, scope, cs, &refs)),
             }
         }
-        fp.push_str("out");
-        refs(&mut fp, &body.outputs);
-        fp
+        Fingerprint {
+            block: &inst.block,
+            args: &inst.args,
+            input: &inst.input_shape,
+            parts,
+            outputs: refs(&body.outputs),
+        }
     }
 
-    fn child_fingerprint(
+    fn child_part<'g>(
         &self,
-        fp: &mut String,
-        g: &Graph,
+        g: &'g Graph,
         scope: Option<&str>,
         cs: &[usize],
-        refs: &dyn Fn(&mut String, &[usize]),
-    ) {
-        let names: Vec<&str> = cs
-            .iter()
-            .map(|&c| relative(&g.instances[c].name, scope))
-            .collect();
-        let _ = write!(fp, "C {:?} {:?} <-", self.type_of[cs[0]], names);
-        refs(fp, &self.bodies[cs[0]].inputs);
-        let _ = write!(fp, " ->");
-        for &o in &self.bodies[cs[cs.len() - 1]].outputs {
-            let _ = write!(fp, " {}", relative(&g.nodes[o].name, scope));
+        refs: &dyn Fn(&[usize]) -> Vec<Ref<'g>>,
+    ) -> Part<'g> {
+        let last = cs[cs.len() - 1];
+        Part::Children {
+            ty: self.type_of[cs[0]],
+            names: cs
+                .iter()
+                .map(|&c| relative(&g.instances[c].name, scope))
+                .collect(),
+            inputs: refs(&self.bodies[cs[0]].inputs),
+            outputs: self.bodies[last]
+                .outputs
+                .iter()
+                .map(|&o| relative(&g.nodes[o].name, scope))
+                .collect(),
         }
-        fp.push('\n');
     }
+}
+
+/// A value a body reads: its `k`-th external input, or one of its own nodes
+/// (by name relative to the instance).
+#[derive(Debug, PartialEq)]
+enum Ref<'g> {
+    Input(usize),
+    Local(&'g str),
+}
+
+/// One item of a [`Fingerprint`].
+#[derive(Debug, PartialEq)]
+enum Part<'g> {
+    /// A layer (every node of a fused chain is one part).
+    Layer {
+        name: &'g str,
+        op: &'g Op,
+        shape: &'g Shape,
+        inputs: Vec<Ref<'g>>,
+    },
+    /// A child instance or a loop of them.
+    Children {
+        ty: Option<usize>,
+        names: Vec<&'g str>,
+        inputs: Vec<Ref<'g>>,
+        outputs: Vec<&'g str>,
+    },
+}
+
+/// The identity of a block instance's code, as data: instances with equal
+/// fingerprints share one [`BlockType`].
+#[derive(Debug, PartialEq)]
+struct Fingerprint<'g> {
+    block: &'g str,
+    args: &'g [InstanceArg],
+    input: &'g Shape,
+    parts: Vec<Part<'g>>,
+    outputs: Vec<Ref<'g>>,
 }

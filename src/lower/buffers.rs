@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use super::blocks::{Body, Item, Structure};
+use super::blocks::{Body, Item};
 use crate::ir::{Graph, Op};
 
 /// Slot lengths are multiples of this many `f32` (64 bytes: a cache line,
@@ -66,7 +66,8 @@ pub(crate) enum Storage {
 pub(crate) struct Plan {
     /// The statements, in order.
     pub steps: Vec<Step>,
-    /// For each value, the value whose buffer it uses (itself if it owns one).
+    /// For each parameter and each value a step defines, the value whose
+    /// buffer it uses (itself if it owns one).
     root: HashMap<usize, usize>,
     /// Where each buffer-owning value lives.
     storage: HashMap<usize, Storage>,
@@ -78,40 +79,65 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Where value `v` lives.
-    ///
-    /// # Panics
-    ///
-    /// If `v` was not planned, which [`Plan::validate`] rules out for every
-    /// value a step reads or defines (the only values the emitter asks for).
-    pub(crate) fn storage(&self, v: usize) -> Storage {
-        let r = self.root_of(v);
-        match self.storage.get(&r) {
-            Some(&s) => s,
-            None => panic!("value {v} has no storage, which Plan::validate rules out"),
-        }
+    /// Where value `v` lives. A value the plan never placed is a bug in the
+    /// planner (the error says which value); [`Plan::new`] has checked that
+    /// every value a step reads or defines, and every copied output, has a place.
+    pub(crate) fn storage(&self, v: usize) -> Result<Storage, String> {
+        let r = self.root_of(v)?;
+        self.storage
+            .get(&r)
+            .copied()
+            .ok_or_else(|| format!("value {v} (buffer of value {r}) has no storage"))
     }
 
-    /// Checks the plan's invariant that the emitter relies on: every value a
-    /// step reads or defines has a place (a parameter, an output view or a
-    /// slot). A violation is a bug in the planner, reported as such.
+    /// The slots' total length, in `f32` per sample: the workspace this body
+    /// needs for its own values (the blocks it calls need theirs besides).
+    pub(crate) fn own_workspace(&self) -> usize {
+        self.slots.iter().sum()
+    }
+
+    /// Checks the plan's invariant that the back ends rely on: every value a
+    /// step reads or defines, and every copied output, has a place (a
+    /// parameter, an output view or a slot). A violation is a bug in the
+    /// planner, reported as such.
     pub(crate) fn validate(&self, g: &Graph) -> Result<(), String> {
+        let copied = self.copies.iter().map(|&(_, v)| v);
         for (i, step) in self.steps.iter().enumerate() {
             for &v in step.reads.iter().chain(&step.defs) {
-                if !self.storage.contains_key(&self.root_of(v)) {
-                    let name = g.nodes.get(v).map_or("?", |n| n.name.as_str());
-                    return Err(format!(
-                        "step {i} uses value `{name}` (node {v}), which the buffer plan never placed"
-                    ));
-                }
+                self.placed(g, v, &format!("step {i}"))?;
             }
+        }
+        for v in copied {
+            self.placed(g, v, "an output copy")?;
         }
         Ok(())
     }
 
-    /// Plans `body`, whose external inputs are `params` (node ids, in order).
-    pub(crate) fn new(g: &Graph, st: &Structure, body: &Body, params: &[usize]) -> Plan {
-        let steps = steps(g, st, body, params);
+    /// `Ok` if value `v` has a place; else an error naming `user` and `v`.
+    fn placed(&self, g: &Graph, v: usize, user: &str) -> Result<(), String> {
+        let found = self
+            .root
+            .get(&v)
+            .is_some_and(|r| self.storage.contains_key(r));
+        if found {
+            return Ok(());
+        }
+        let name = g.nodes.get(v).map_or("?", |n| n.name.as_str());
+        Err(format!(
+            "{user} uses value `{name}` (node {v}), which the buffer plan never placed"
+        ))
+    }
+
+    /// Plans `body`, whose external inputs are `params` (node ids, in order);
+    /// `bodies` are the bodies of the instances it calls (by instance index).
+    /// The plan is checked ([`Plan::validate`]) before it is returned.
+    pub(crate) fn new(
+        g: &Graph,
+        bodies: &[Body],
+        body: &Body,
+        params: &[usize],
+    ) -> Result<Plan, String> {
+        let steps = steps(g, bodies, body, params)?;
         let outputs = &body.outputs;
         // The last step reading each value; outputs live to the end.
         let mut last_use: HashMap<usize, usize> = HashMap::new();
@@ -134,12 +160,13 @@ impl Plan {
             copies: Vec::new(),
         };
         for (k, &p) in params.iter().enumerate() {
+            plan.root.insert(p, p);
             plan.storage.insert(p, Storage::Param(k));
         }
-        plan.share_buffers(g, &last_use);
+        plan.share_buffers(g, &last_use)?;
         // Outputs are computed in the caller's views where they own a buffer.
         for (k, &o) in outputs.iter().enumerate() {
-            let r = plan.root_of(o);
+            let r = plan.root_of(o)?;
             match plan.storage.entry(r) {
                 Entry::Occupied(_) => plan.copies.push((k, o)),
                 Entry::Vacant(e) => {
@@ -147,21 +174,26 @@ impl Plan {
                 }
             }
         }
-        plan.assign_slots(g, &last_use);
+        plan.assign_slots(g, &last_use)?;
         // Every slot starts on a 64-byte boundary, whatever the batch.
         for len in &mut plan.slots {
             *len = len.next_multiple_of(SLOT_ALIGN);
         }
-        plan
+        plan.validate(g)?;
+        Ok(plan)
     }
 
-    /// The value whose buffer `v` uses (`v` itself if it owns one).
-    pub(crate) fn root_of(&self, v: usize) -> usize {
-        self.root.get(&v).copied().unwrap_or(v)
+    /// The value whose buffer `v` uses (`v` itself if it owns one); an error
+    /// if `v` is neither a parameter nor defined by a step.
+    pub(crate) fn root_of(&self, v: usize) -> Result<usize, String> {
+        self.root
+            .get(&v)
+            .copied()
+            .ok_or_else(|| format!("value {v} is read before any step defines it"))
     }
 
     /// Decides which values use their input's buffer.
-    fn share_buffers(&mut self, g: &Graph, last_use: &HashMap<usize, usize>) {
+    fn share_buffers(&mut self, g: &Graph, last_use: &HashMap<usize, usize>) -> Result<(), String> {
         let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
         let is_param = |p: &Plan, r: usize| matches!(p.storage.get(&r), Some(Storage::Param(_)));
         for i in 0..self.steps.len() {
@@ -176,20 +208,28 @@ impl Plan {
                         (Op::Add, _) => &[0],
                         _ => &[],
                     };
-                    candidates.iter().map(|&k| step.reads[k]).find(|&u| {
-                        let r = self.root_of(u);
-                        let alone = step.reads.iter().filter(|&&x| self.root_of(x) == r).count();
-                        let dies = members.get(&r).is_some_and(|ms| {
-                            ms.iter().all(|m| last_use.get(m).is_some_and(|&l| l <= i))
-                        });
-                        !is_param(self, r) && alone == 1 && dies
-                    })
+                    let roots = step
+                        .reads
+                        .iter()
+                        .map(|&x| self.root_of(x))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    candidates
+                        .iter()
+                        .find(|&&k| {
+                            let r = roots[k];
+                            let alone = roots.iter().filter(|&&x| x == r).count();
+                            let dies = members.get(&r).is_some_and(|ms| {
+                                ms.iter().all(|m| last_use.get(m).is_some_and(|&l| l <= i))
+                            });
+                            !is_param(self, r) && alone == 1 && dies
+                        })
+                        .map(|&k| step.reads[k])
                 }
                 StepKind::Child(_) | StepKind::Loop(_) => None,
             };
             let defs = step.defs.clone();
             if let Some(u) = shared {
-                let r = self.root_of(u);
+                let r = self.root_of(u)?;
                 if matches!(step.kind, StepKind::Layer(_)) {
                     self.steps[i].in_place = Some(u);
                 }
@@ -204,14 +244,22 @@ impl Plan {
                 }
             }
         }
+        Ok(())
     }
 
     /// Packs the remaining buffers and the loops' scratch into slots.
-    fn assign_slots(&mut self, g: &Graph, last_use: &HashMap<usize, usize>) {
-        // The step after which each buffer is free again.
+    fn assign_slots(&mut self, g: &Graph, last_use: &HashMap<usize, usize>) -> Result<(), String> {
+        // The step after which each buffer is free again (parameters are
+        // not the plan's to free).
         let mut end: HashMap<usize, usize> = HashMap::new();
         for (&v, &r) in &self.root {
-            let l = last_use.get(&v).copied().unwrap_or(0);
+            if matches!(self.storage.get(&r), Some(Storage::Param(_))) {
+                continue;
+            }
+            let l = last_use
+                .get(&v)
+                .copied()
+                .ok_or_else(|| format!("value {v} is defined but never used or planned"))?;
             let e = end.entry(r).or_insert(0);
             *e = (*e).max(l);
         }
@@ -219,16 +267,20 @@ impl Plan {
         for i in 0..self.steps.len() {
             let mut wanted: Vec<(Option<usize>, usize, usize)> = Vec::new();
             for &d in &self.steps[i].defs {
-                if self.root_of(d) == d && !self.storage.contains_key(&d) {
-                    let e = end.get(&d).copied().unwrap_or(i);
+                if self.root_of(d)? == d && !self.storage.contains_key(&d) {
+                    let e = end
+                        .get(&d)
+                        .copied()
+                        .ok_or_else(|| format!("value {d} has no lifetime"))?;
                     wanted.push((Some(d), g.nodes[d].shape.elements(), e));
                 }
             }
             if let StepKind::Loop(insts) = &self.steps[i].kind {
-                let len = self.steps[i]
+                let &d = self.steps[i]
                     .defs
                     .first()
-                    .map_or(0, |&d| g.nodes[d].shape.elements());
+                    .ok_or_else(|| format!("the loop of step {i} defines no value"))?;
+                let len = g.nodes[d].shape.elements();
                 let temps = if insts.len() > 2 { 2 } else { 1 };
                 for _ in 0..temps {
                     wanted.push((None, len, i));
@@ -249,6 +301,7 @@ impl Plan {
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -271,7 +324,7 @@ fn pick_slot(slots: &mut Vec<usize>, busy_until: &[usize], i: usize, len: usize)
 }
 
 /// The statements of `body` with what each reads and defines.
-fn steps(g: &Graph, st: &Structure, body: &Body, params: &[usize]) -> Vec<Step> {
+fn steps(g: &Graph, bodies: &[Body], body: &Body, params: &[usize]) -> Result<Vec<Step>, String> {
     let local = |x: usize| !params.contains(&x);
     // The value an alias (identity, dropout, a reshape) stands for, through
     // chains of aliases: `x -> dropout -> flatten` reshapes `x` itself.
@@ -303,12 +356,14 @@ fn steps(g: &Graph, st: &Structure, body: &Body, params: &[usize]) -> Vec<Step> 
                 (kind, reads, vec![last])
             }
             Item::Child(c) => {
-                let b = &st.bodies[*c];
+                let b = body_of(bodies, *c)?;
                 (StepKind::Child(*c), b.inputs.clone(), b.outputs.clone())
             }
             Item::Loop(cs) => {
-                let first = &st.bodies[cs[0]];
-                let last = &st.bodies[cs[cs.len() - 1]];
+                let (Some(&first), Some(&last)) = (cs.first(), cs.last()) else {
+                    return Err("a loop of no instances".into());
+                };
+                let (first, last) = (body_of(bodies, first)?, body_of(bodies, last)?);
                 (
                     StepKind::Loop(cs.clone()),
                     first.inputs.clone(),
@@ -324,18 +379,26 @@ fn steps(g: &Graph, st: &Structure, body: &Body, params: &[usize]) -> Vec<Step> 
             temps: Vec::new(),
         });
     }
-    out
+    Ok(out)
+}
+
+/// The body of instance `c`.
+fn body_of(bodies: &[Body], c: usize) -> Result<&Body, String> {
+    bodies
+        .get(c)
+        .ok_or_else(|| format!("instance {c} is called but has no body"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lower::blocks::Structure;
     use crate::{CheckOptions, compile_file};
 
     /// Checks one body's plan: a buffer is never shared by two values that
     /// are live at the same time, except an in-place layer's input and result.
     fn check_plan(g: &Graph, st: &Structure, body: &Body, params: &[usize], what: &str) {
-        let plan = Plan::new(g, st, body, params);
+        let plan = Plan::new(g, &st.bodies, body, params).unwrap();
         assert_eq!(plan.validate(g), Ok(()), "{what}");
         let mut def = HashMap::new();
         let mut last = HashMap::new();
@@ -355,14 +418,14 @@ mod tests {
         // last use of any value in it.
         let mut span: HashMap<usize, (usize, usize)> = HashMap::new();
         for (&v, &d) in &def {
-            let r = plan.root_of(v);
+            let r = plan.root_of(v).unwrap();
             let e = span.entry(r).or_insert((usize::MAX, 0));
             e.0 = e.0.min(d);
             e.1 = e.1.max(last[&v]);
         }
         let mut owners: Vec<(Storage, usize, (usize, usize))> = span
             .iter()
-            .map(|(&r, &iv)| (plan.storage(r), r, iv))
+            .map(|(&r, &iv)| (plan.storage(r).unwrap(), r, iv))
             .collect();
         for (i, step) in plan.steps.iter().enumerate() {
             for &t in &step.temps {
@@ -374,7 +437,7 @@ mod tests {
             if !matches!(step.kind, StepKind::Alias(_)) {
                 for &d in &step.defs {
                     assert!(
-                        !matches!(plan.storage(d), Storage::Param(_)),
+                        !matches!(plan.storage(d), Ok(Storage::Param(_))),
                         "{what}: a layer writes into a parameter"
                     );
                 }
@@ -394,7 +457,7 @@ mod tests {
         for (k, &o) in body.outputs.iter().enumerate() {
             let copied = plan.copies.iter().any(|&(c, v)| c == k && v == o);
             assert!(
-                copied || plan.storage(o) == Storage::Out(k),
+                copied || plan.storage(o) == Ok(Storage::Out(k)),
                 "{what}: output {k}"
             );
         }
@@ -417,6 +480,9 @@ mod tests {
             let what = file.display().to_string();
             let inputs: Vec<usize> = g.inputs.iter().map(|i| i.node.0 as usize).collect();
             check_plan(g, &st, &st.top, &inputs, &what);
+            // The interpreter's plan: every instance inlined.
+            let flat = crate::lower::plans::inlined_body(g);
+            check_plan(g, &st, &flat, &inputs, &format!("{what} (inlined)"));
             for t in &st.types {
                 let body = &st.bodies[t.first];
                 check_plan(g, &st, body, &body.inputs, &what);
@@ -431,13 +497,13 @@ mod tests {
         let g = compiled.model.graph();
         let st = Structure::new(g);
         let body = &st.bodies[st.types[0].first];
-        let plan = Plan::new(g, &st, body, &body.inputs);
+        let plan = Plan::new(g, &st.bodies, body, &body.inputs).unwrap();
         // conv-bn-relu, conv-bn, add, relu.
         assert_eq!(plan.steps.len(), 4);
         let value = |i: usize| plan.steps[i].defs[0];
-        assert_eq!(plan.storage(value(0)), Storage::Slot(0));
+        assert_eq!(plan.storage(value(0)), Ok(Storage::Slot(0)));
         for i in 1..4 {
-            assert_eq!(plan.storage(value(i)), Storage::Out(0), "step {i}");
+            assert_eq!(plan.storage(value(i)), Ok(Storage::Out(0)), "step {i}");
         }
         assert_eq!(plan.steps[2].in_place, Some(value(1)));
         assert_eq!(plan.steps[3].in_place, Some(value(2)));
@@ -466,11 +532,11 @@ mod tests {
         let g = compiled.model.graph();
         let st = Structure::new(g);
         let body = &st.bodies[st.types[0].first];
-        let mut plan = Plan::new(g, &st, body, &body.inputs);
+        let mut plan = Plan::new(g, &st.bodies, body, &body.inputs).unwrap();
         assert_eq!(plan.validate(g), Ok(()));
         // Every example's plans are complete (the emitter relies on it).
         let v = plan.steps[0].defs[0];
-        let root = plan.root_of(v);
+        let root = plan.root_of(v).unwrap();
         plan.storage.remove(&root);
         let err = plan.validate(g).unwrap_err();
         assert!(err.contains("never placed"), "{err}");
