@@ -23,6 +23,9 @@ use resnetc::ir::Op;
 use resnetc::runtime::ndarray::{ArrayD, IxDyn};
 use resnetc::{CheckOptions, Compiled, compile_file};
 
+#[path = "support/model_gen.rs"]
+mod model_gen;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -52,6 +55,7 @@ fn models() -> Vec<Model> {
         files.push(format!("tests/fixtures/nets/{f}.rn"));
     }
     files.extend(regression_cases());
+    files.extend(model_gen::write_fixed_set(&root()));
     files
         .into_iter()
         .map(|file| {

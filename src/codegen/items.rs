@@ -738,7 +738,21 @@ pub(crate) fn model(
     f.ret("Result<(), ForwardError>");
     f.line(format!("let n = Self::input_batch({inputs_arg})?;"));
     if many_in {
-        f.line(format!("let ({}) = inputs;", params.join(", ")));
+        // An input the code never reads (unused, or read only by layers
+        // whose values are unused; the checker only warns, W0001) is bound
+        // to `_`: an unused variable would warn.
+        let bound: Vec<&str> = params
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                if code.params_read.contains(&k) {
+                    p.as_str()
+                } else {
+                    "_"
+                }
+            })
+            .collect();
+        f.line(format!("let ({}) = inputs;", bound.join(", ")));
     }
     if many_out {
         let m: Vec<String> = outs.iter().map(|o| format!("mut {o}")).collect();

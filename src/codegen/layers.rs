@@ -43,6 +43,9 @@ pub(crate) struct BodyCode {
     pub children: Vec<usize>,
     /// The helpers its code calls.
     pub helpers: BTreeSet<Helper>,
+    /// The parameters (inputs, by position) its code reads: an input that
+    /// only dead or aliasing layers read is never named.
+    pub params_read: BTreeSet<usize>,
 }
 
 /// The Rust type of a tensor of `rank` dimensions (batch included).
@@ -87,6 +90,8 @@ struct Places<'a> {
     out_shapes: Vec<Vec<usize>>,
     /// The helpers the expressions handed out call.
     used: RefCell<BTreeSet<Helper>>,
+    /// The parameters the expressions handed out read.
+    params_read: RefCell<BTreeSet<usize>>,
 }
 
 impl Places<'_> {
@@ -104,7 +109,10 @@ impl Places<'_> {
     /// An expression for a view of value `v`.
     fn read(&self, v: usize) -> Result<String, String> {
         Ok(match self.plan.storage(v)? {
-            Storage::Param(k) => self.params[k].clone(),
+            Storage::Param(k) => {
+                self.params_read.borrow_mut().insert(k);
+                self.params[k].clone()
+            }
             Storage::Out(k) if self.out_shapes[k] == self.g.nodes[v].shape.0 => {
                 format!("{}.view()", self.outs[k])
             }
@@ -182,6 +190,7 @@ pub(crate) fn emit_body(
             .map(|&o| g.nodes[o].shape.0.clone())
             .collect(),
         used: RefCell::default(),
+        params_read: RefCell::default(),
     };
     let mut lines: Vec<String> = Vec::new();
     let mut last_comment = String::new();
@@ -228,13 +237,23 @@ pub(crate) fn emit_body(
                     comments(cx, chain.iter().map(|&i| g.nodes[i].span)),
                 );
                 let v = chain[chain.len() - 1];
+                // A layer in place reaches the value it overwrites through
+                // `out`: reading it too would mark helpers (and inputs) used
+                // that its code never calls. (Only its first occurrence:
+                // `x + x` in place adds `x` once more.)
+                let skip = step
+                    .in_place
+                    .and_then(|acc| step.reads.iter().position(|&u| u == acc));
                 let reads: Vec<String> = step
                     .reads
                     .iter()
-                    .map(|&x| places.read(x))
+                    .enumerate()
+                    .filter(|&(k, _)| Some(k) != skip)
+                    .map(|(_, &x)| places.read(x))
                     .collect::<Result<_, _>>()?;
                 let x = match reads.first() {
                     Some(x) => x.clone(),
+                    None if skip.is_some() => String::new(),
                     None => return Err(format!("layer `{}` reads no value", node.name)),
                 };
                 let (fused_bn, act) = epilogue(g, chain)?;
@@ -441,17 +460,11 @@ pub(crate) fn emit_body(
                         ("op_softmax".into(), vec![x, out, layer], "?;".into())
                     }
                     Op::Add => match step.in_place {
-                        Some(acc) => {
+                        Some(_) => {
                             code.helpers.insert(Helper::AddAssign);
-                            let others: Vec<String> = step
-                                .reads
-                                .iter()
-                                .filter(|&&u| u != acc)
-                                .map(|&u| places.read(u))
-                                .collect::<Result<_, _>>()?;
                             (
                                 "op_add_assign".into(),
-                                vec![out, format!("&[{}]", others.join(", ")), layer],
+                                vec![out, format!("&[{}]", reads.join(", ")), layer],
                                 "?;".into(),
                             )
                         }
@@ -612,13 +625,19 @@ pub(crate) fn emit_body(
                     .map(|s| s.name.as_str())
                     .ok_or_else(|| format!("sequence {} does not exist", seq.0))?;
                 let (a, b) = (fi.index, li.index);
-                let rp = rel(prefix);
+                // The items of an unlabeled repeat in a block sit directly in
+                // the block's scope (`r.0`, `r.1` in instance `r`): their
+                // weights are `{at}0.…`, not `{at}r.0.…`.
+                let direct = scope_name == Some(prefix);
+                let rp = if direct { String::new() } else { rel(prefix) };
                 let siblings = g
                     .instances
                     .iter()
                     .filter(|i| i.sequence.is_some_and(|x| x.sequence == seq))
                     .count();
-                let base = if siblings == cs.len() {
+                let base = if direct {
+                    format!("items_{a}_to_{b}")
+                } else if siblings == cs.len() {
                     snake(&rp)
                 } else {
                     snake(&format!("{rp}_{a}_to_{b}"))
@@ -627,19 +646,26 @@ pub(crate) fn emit_body(
                 code.fields
                     .push((f.clone(), format!("Vec<{ty}>"), format!("{rp}.{a}..={b}")));
                 let end = b + 1;
-                code.load.extend(call(
-                    INIT,
-                    &format!("{f}: "),
-                    "load_many",
-                    &[
-                        "l".into(),
-                        "at".into(),
-                        format!("{rp:?}"),
-                        format!("{a}..{end}"),
-                        format!("{ty}::load"),
-                    ],
-                    ",",
-                ));
+                if direct {
+                    code.load.push(format!(
+                        "{f}: ({a}..{end}).map(|i| {ty}::load(l, &format!(\"{{at}}{{i}}.\"))).collect(),"
+                    ));
+                } else {
+                    code.helpers.insert(Helper::LoadMany);
+                    code.load.extend(call(
+                        INIT,
+                        &format!("{f}: "),
+                        "load_many",
+                        &[
+                            "l".into(),
+                            "at".into(),
+                            format!("{rp:?}"),
+                            format!("{a}..{end}"),
+                            format!("{ty}::load"),
+                        ],
+                        ",",
+                    ));
+                }
                 push_comments(
                     &mut lines,
                     &mut last_comment,
@@ -670,7 +696,7 @@ pub(crate) fn emit_body(
                 args.push("ws".into());
                 args.push(format!("{ty}::forward_into"));
                 lines.extend(call(BODY, "", "chain", &args, "?;"));
-                code.helpers.extend([Helper::LoadMany, Helper::Chain]);
+                code.helpers.insert(Helper::Chain);
             }
         }
     }
@@ -699,6 +725,7 @@ pub(crate) fn emit_body(
         code.helpers.insert(Helper::Split);
     }
     code.helpers.extend(places.used.take());
+    code.params_read = places.params_read.take();
     code.slots = plan.slots.clone();
     code.forward = lines;
     Ok(code)

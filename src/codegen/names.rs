@@ -92,12 +92,14 @@ impl Namer {
         name
     }
 
-    /// `base`, or `base_2`, `base_3`, … if taken.
+    /// `base`, or `base_2`, `base_3`, … if taken (`in_` → `in_2`: a double
+    /// underscore is not snake case, and `non_snake_case` would warn).
     pub(crate) fn fresh(&mut self, base: &str) -> String {
         let mut name = base.to_string();
+        let stem = base.strip_suffix('_').unwrap_or(base);
         let mut i = 2;
         while self.used.contains(&name) {
-            name = format!("{base}_{i}");
+            name = format!("{stem}_{i}");
             i += 1;
         }
         self.used.insert(name.clone());
@@ -120,6 +122,8 @@ mod tests {
         let mut n = Namer::default();
         assert_eq!(n.fresh("x"), "x");
         assert_eq!(n.fresh("x"), "x_2");
+        assert_eq!(n.fresh("in_"), "in_");
+        assert_eq!(n.fresh("in_"), "in_2");
         let mut t = Namer::with_reserved(&["Loader"]);
         assert!(!t.is_free("Loader"));
         assert_eq!(t.fresh_type("Loader"), "LoaderV2");

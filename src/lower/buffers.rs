@@ -326,6 +326,9 @@ fn pick_slot(slots: &mut Vec<usize>, busy_until: &[usize], i: usize, len: usize)
 /// The statements of `body` with what each reads and defines.
 fn steps(g: &Graph, bodies: &[Body], body: &Body, params: &[usize]) -> Result<Vec<Step>, String> {
     let local = |x: usize| !params.contains(&x);
+    // The value an alias (identity, dropout, a reshape) stands for, through
+    // chains of aliases: `x -> dropout -> flatten` reshapes `x` itself.
+    let mut origin: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     let mut out = Vec::new();
     for item in &body.items {
         let (kind, reads, defs) = match item {
@@ -333,12 +336,18 @@ fn steps(g: &Graph, bodies: &[Body], body: &Body, params: &[usize]) -> Result<Ve
                 let head = chain[0];
                 let last = chain[chain.len() - 1];
                 let reads: Vec<usize> = g.nodes[head].inputs.iter().map(|x| x.0 as usize).collect();
+                let source = reads.first().map(|x| origin.get(x).copied().unwrap_or(*x));
                 let alias = match g.nodes[head].op {
                     Op::Input => continue,
                     Op::Identity | Op::Dropout { .. } => true,
-                    Op::Flatten => reads.first().is_some_and(|&x| local(x)),
+                    // A parameter is a view of the caller's rank: it is not
+                    // reshaped in place.
+                    Op::Flatten => source.is_some_and(local),
                     _ => false,
                 };
+                if alias && let Some(source) = source {
+                    origin.insert(last, source);
+                }
                 let kind = if alias {
                     StepKind::Alias(chain.clone())
                 } else {
