@@ -20,7 +20,7 @@ use std::time::Instant;
 use resnetc::codegen::{EmitOptions, emit};
 use resnetc::interp::{self, Interpreter};
 use resnetc::ir::Op;
-use resnetc::runtime::ndarray::{ArrayD, IxDyn};
+use resnetc::runtime::ndarray::ArrayD;
 use resnetc::{CheckOptions, Compiled, compile_file};
 
 #[path = "support/model_gen.rs"]
@@ -154,21 +154,6 @@ struct Written {
     keras: Option<(Vec<usize>, Vec<usize>, String)>,
 }
 
-/// A deterministic batch of 2 in [-1, 1).
-fn batch(shape: &[usize], seed: u64) -> ArrayD<f32> {
-    let mut dims = vec![2];
-    dims.extend_from_slice(shape);
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    ArrayD::from_shape_simple_fn(IxDyn(&dims), || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    })
-}
-
 /// `tensors` as safetensors bytes.
 fn safetensors(tensors: &[(String, ArrayD<f32>)]) -> Vec<u8> {
     let bytes: Vec<Vec<u8>> = tensors
@@ -200,7 +185,7 @@ fn write_reference(m: &Model, data: &Path) -> Written {
         .inputs
         .iter()
         .enumerate()
-        .map(|(k, i)| batch(&g.node(i.node).shape.0, 7 + k as u64))
+        .map(|(k, i)| model_gen::batch(2, &g.node(i.node).shape.0, 7 + k as u64))
         .collect();
     let out = Interpreter::new(model, &weights)
         .and_then(|i| i.forward(&interp::views(&inputs)))

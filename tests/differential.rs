@@ -22,7 +22,7 @@ use proptest::prelude::*;
 use resnetc::codegen::{EmitOptions, emit};
 use resnetc::interp::{self, Interpreter};
 use resnetc::ir::Graph;
-use resnetc::runtime::ndarray::{ArrayD, Axis, IxDyn};
+use resnetc::runtime::ndarray::{ArrayD, Axis};
 use resnetc::{CheckOptions, compile_source};
 
 /// The nodes, inputs and outputs of a graph, spans left out.
@@ -41,21 +41,6 @@ fn structure(g: &Graph) -> String {
         s.push_str(&format!("output {} = {:?}\n", o.name, o.node));
     }
     s
-}
-
-/// A deterministic batch of `n` in [-1, 1).
-fn batch(n: usize, shape: &[usize], seed: u64) -> ArrayD<f32> {
-    let mut dims = vec![n];
-    dims.extend_from_slice(shape);
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    ArrayD::from_shape_simple_fn(IxDyn(&dims), || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    })
 }
 
 /// Every property of one generated model; `Err` says which failed.
@@ -108,7 +93,7 @@ fn check_model(m: &GenModel, seed: u64) -> Result<(), String> {
         .inputs
         .iter()
         .enumerate()
-        .map(|(k, i)| batch(3, &g.node(i.node).shape.0, seed + k as u64))
+        .map(|(k, i)| model_gen::batch(3, &g.node(i.node).shape.0, seed + k as u64))
         .collect();
     let out = net
         .forward(&interp::views(&inputs))

@@ -1216,3 +1216,22 @@ impl Gen {
         }
     }
 }
+
+/// A deterministic batch of `n` in [-1, 1) (an LCG from `seed`): the inputs
+/// both tests/differential.rs and tests/codegen_run.rs feed the interpreter.
+pub fn batch(n: usize, shape: &[usize], seed: u64) -> resnetc::runtime::ndarray::ArrayD<f32> {
+    let mut dims = vec![n];
+    dims.extend_from_slice(shape);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    resnetc::runtime::ndarray::ArrayD::from_shape_simple_fn(
+        resnetc::runtime::ndarray::IxDyn(&dims),
+        || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        },
+    )
+}
