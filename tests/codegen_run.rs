@@ -589,6 +589,29 @@ fn arm(m: &Model, w: &Written) -> String {
     s
 }
 
+/// Every `[profile.dev.package.…]` table of resnetc's own Cargo.toml, for
+/// the generated crate: with the same settings its dependencies are the
+/// artifacts `cargo test` already built, not a second build of them.
+fn dependency_profiles() -> String {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let mut out = String::new();
+    let mut keep = false;
+    for line in manifest.lines() {
+        if line.starts_with('[') {
+            keep = line.starts_with("[profile.dev.package.");
+        }
+        if keep && !line.starts_with('#') {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(
+        out.contains("[profile.dev.package.\"*\"]"),
+        "no dependency profile in Cargo.toml:\n{out}"
+    );
+    out
+}
+
 #[test]
 fn generated_code_matches_interpreter_and_pytorch() {
     let start = Instant::now();
@@ -634,9 +657,9 @@ fn generated_code_matches_interpreter_and_pytorch() {
         &format!(
             "[package]\nname = \"codegen-test\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
              [dependencies]\nresnetc = {{ path = {:?}, default-features = false }}\nrayon = \"1\"\n\n\
-             [profile.dev]\nopt-level = 1\n\n[profile.dev.package.\"*\"]\nopt-level = 2\ndebug = false\n\n\
-             [profile.dev.package.syn]\nopt-level = 0\n[profile.dev.package.quote]\nopt-level = 0\n[profile.dev.package.proc-macro2]\nopt-level = 0\n\n[workspace]\n",
-            root().display().to_string()
+             [profile.dev]\nopt-level = 1\n\n{}\n[workspace]\n",
+            root().display().to_string(),
+            dependency_profiles(),
         ),
     );
     if !dir.join("Cargo.lock").exists() {

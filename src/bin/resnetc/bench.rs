@@ -117,7 +117,7 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
     // The process's peak resident memory (Linux), read after the passes.
     let peak_rss = peak_rss_bytes().map_or_else(|| "unknown".to_string(), |b| b.to_string());
     let mut line = format!(
-        "model={} batch={} threads={} median_ms={:.3} min_ms={:.3} runs={} gflops={:.1} \
+        "model={} batch={} threads={} median_ms={:.3} min_ms={:.3} runs={} gflops={:.2} \
          workspace_bytes={} weights_bytes={} peak_rss_bytes={peak_rss}",
         g.name,
         args.batch,
@@ -131,7 +131,7 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
     );
     if let Some(p) = peak {
         line.push_str(&format!(
-            " peak_gflops={:.1} peak_isa={} of_peak={:.1}%",
+            " peak_gflops={:.2} peak_isa={} of_peak={:.1}%",
             p.gflops,
             p.isa.name(),
             100.0 * gflops / p.gflops
