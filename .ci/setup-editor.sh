@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the TextMate grammar test tools (vscode-tmgrammar-test, pinned in
-# editors/vscode/package.json and package-lock.json) for tests/editor_grammar.rs.
+# editors/vscode/package.json and package-lock.json) for tests/suite/editor_grammar.rs.
 # Idempotent: does nothing when editors/vscode/node_modules exists; installs
 # Node.js and npm from Debian's packages when npm is missing.
 set -euo pipefail

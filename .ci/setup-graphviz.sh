@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the graph picture and man page tests need, from Debian's
-# packages: Graphviz `dot` (tests/graph.rs renders every example's DOT) and
-# groff (tests/shell.rs renders the man page). Idempotent and quiet:
+# packages: Graphviz `dot` (tests/suite/graph.rs renders every example's DOT) and
+# groff (tests/suite/shell.rs renders the man page). Idempotent and quiet:
 # a no-op when both are present.
 set -euo pipefail
 

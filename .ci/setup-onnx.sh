@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Python venv for the ONNX export checks (tests/onnx_runtime.rs): pinned
+# Python venv for the ONNX export checks (tests/suite/onnx_runtime.rs): pinned
 # onnx, onnxruntime and numpy from PyPI in target/ci-venv. Quiet, and a no-op
 # when the pinned versions are already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=target/ci-venv   # where tests/onnx_runtime.rs looks (or set RESNETC_PYTHON)
+venv=target/ci-venv   # where tests/suite/onnx_runtime.rs looks (or set RESNETC_PYTHON)
 # Keep in sync with the pins in README.md ("Serving the ONNX export").
 pins=(onnx==1.23.2 onnxruntime==1.32.0 numpy==2.4.6)
 want="${pins[*]}"

@@ -1,5 +1,5 @@
 //! The bodies of the fuzz targets, shared by the targets in
-//! `fuzz/fuzz_targets/` (libFuzzer, `cargo fuzz`) and by `tests/fuzz_corpus.rs`
+//! `fuzz/fuzz_targets/` (libFuzzer, `cargo fuzz`) and by `tests/suite/fuzz_corpus.rs`
 //! (which replays the committed corpus and every past crash on stable).
 //!
 //! Both include this file with `#[path]`, so a target and its replay run the

@@ -1,7 +1,7 @@
 //! Compiles `../seed.rn` into `$OUT_DIR/seed.rs`, with weights embedded.
 //!
 //! `RESNETC_EXAMPLE_MODEL=path.rn` compiles another model instead:
-//! tests/build_api.rs points it at a broken model to check that the build
+//! tests/suite/build_api.rs points it at a broken model to check that the build
 //! fails with the diagnostic (reusing this crate's build artifacts).
 
 use std::path::PathBuf;

@@ -7,7 +7,7 @@
 //! `pad: same`, see [`super::queries`]): the only checks that depend on a
 //! spatial size are then a window fitting (the checker's own `window_out`,
 //! through [`Scale::apply`]) and the operands of a join having equal sizes.
-//! `tests/sizes.rs` compares it with full compilation on every example.
+//! `tests/suite/sizes.rs` compares it with full compilation on every example.
 
 use super::scale::{Scale, scale};
 use crate::ir::{Graph, Op};

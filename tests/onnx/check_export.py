@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks resnetc's ONNX exports against resnetc's own outputs.
 
-Each CASE directory (prepared by tests/onnx_runtime.rs) holds:
+Each CASE directory (prepared by tests/suite/onnx_runtime.rs) holds:
   case.json            {"name", "inputs": [names], "outputs": [names]}
   model.onnx           `resnetc export` of the model (weights from `resnetc init`)
   input.<name>.npy     the inputs (f32)

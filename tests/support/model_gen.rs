@@ -36,7 +36,7 @@ impl Choices {
     }
 
     /// `len` pseudo-random decisions from `seed` (splitmix64): the fixed,
-    /// deterministic models of `tests/codegen_run.rs`.
+    /// deterministic models of `tests/suite/codegen_run.rs`.
     pub fn seeded(seed: u64, len: usize) -> Self {
         let mut state = seed;
         let data = (0..len)
@@ -88,11 +88,11 @@ pub struct GenModel {
     pub outputs: Vec<Vec<usize>>,
 }
 
-/// How many models the fixed set of `tests/codegen_run.rs` holds.
+/// How many models the fixed set of `tests/suite/codegen_run.rs` holds.
 pub const FIXED_SET: u64 = 20;
 
 /// The size of the fixed set: [`FIXED_SET`], or the environment variable
-/// `DIFFTEST_MODELS` for a long local run of `tests/codegen_run.rs`.
+/// `DIFFTEST_MODELS` for a long local run of `tests/suite/codegen_run.rs`.
 pub fn fixed_set_size() -> u64 {
     std::env::var("DIFFTEST_MODELS")
         .ok()
@@ -267,7 +267,7 @@ pub fn generate(choices: Choices) -> GenModel {
     g.model()
 }
 
-/// The `n` models of the fixed set of `tests/codegen_run.rs` (seeds 0..n).
+/// The `n` models of the fixed set of `tests/suite/codegen_run.rs` (seeds 0..n).
 pub fn fixed_set(n: u64) -> Vec<GenModel> {
     (0..n)
         .map(|seed| generate(Choices::seeded(seed, 400)))
@@ -1218,7 +1218,7 @@ impl Gen {
 }
 
 /// A deterministic batch of `n` in [-1, 1) (an LCG from `seed`): the inputs
-/// both tests/differential.rs and tests/codegen_run.rs feed the interpreter.
+/// both tests/suite/differential.rs and tests/suite/codegen_run.rs feed the interpreter.
 pub fn batch(n: usize, shape: &[usize], seed: u64) -> resnetc::runtime::ndarray::ArrayD<f32> {
     let mut dims = vec![n];
     dims.extend_from_slice(shape);

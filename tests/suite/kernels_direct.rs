@@ -1,0 +1,339 @@
+//! The blocked direct convolution (`PackedConv2d`) against a naive f64
+//! reference, on every microkernel this CPU supports: channel and pixel
+//! tails, strides 1–3, dilation, asymmetric padding, and the fused
+//! residual + activation epilogue (also written in place).
+
+use crate::common;
+
+use common::{Rng, assert_close};
+use ndarray::{Array1, Array4, ArrayView1, ArrayView4};
+use proptest::prelude::*;
+use resnetc::runtime::kernels::*;
+
+const TOL: f32 = 1e-4;
+
+/// `act(conv(x) + b + skip)` with f64 accumulation (the formula of
+/// tests/suite/kernels_naive.rs's reference plus the residual).
+fn conv_ref(
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    b: Option<ArrayView1<f32>>,
+    skip: Option<ArrayView4<f32>>,
+    p: &Conv2dParams,
+) -> Array4<f32> {
+    let (n, c, h, wd) = x.dim();
+    let (o, _, kh, kw) = w.dim();
+    let pd = p.padding;
+    let (sh, sw) = p.stride;
+    let (dh, dw) = p.dilation;
+    let oh = (h + pd.top + pd.bottom - dh * (kh - 1) - 1) / sh + 1;
+    let ow = (wd + pd.left + pd.right - dw * (kw - 1) - 1) / sw + 1;
+    let mut out = Array4::<f32>::zeros((n, o, oh, ow));
+    for ni in 0..n {
+        for oc in 0..o {
+            for y in 0..oh {
+                for xx in 0..ow {
+                    let mut acc = b.map_or(0.0, |b| b[oc] as f64);
+                    for ci in 0..c {
+                        for ki in 0..kh {
+                            for kj in 0..kw {
+                                let ih = (y * sh + ki * dh) as isize - pd.top as isize;
+                                let iw = (xx * sw + kj * dw) as isize - pd.left as isize;
+                                if ih < 0 || iw < 0 || ih >= h as isize || iw >= wd as isize {
+                                    continue;
+                                }
+                                acc += x[[ni, ci, ih as usize, iw as usize]] as f64
+                                    * w[[oc, ci, ki, kj]] as f64;
+                            }
+                        }
+                    }
+                    if let Some(s) = skip {
+                        acc += s[[ni, oc, y, xx]] as f64;
+                    }
+                    out[[ni, oc, y, xx]] = match p.activation {
+                        Activation::None => acc,
+                        Activation::Relu => acc.max(0.0),
+                        Activation::Relu6 => acc.clamp(0.0, 6.0),
+                    } as f32;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The microkernels this CPU can run (the portable one always).
+fn isas() -> Vec<ConvIsa> {
+    ConvIsa::ALL
+        .into_iter()
+        .filter(|i| i.is_supported())
+        .collect()
+}
+
+/// One case: shapes and parameters.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    n: usize,
+    c: usize,
+    hw: (usize, usize),
+    o: usize,
+    k: (usize, usize),
+    stride: (usize, usize),
+    pad: [usize; 4],
+    dil: (usize, usize),
+    act: Activation,
+    bias: bool,
+    skip: bool,
+}
+
+fn params(cs: &Case) -> Conv2dParams {
+    Conv2dParams {
+        stride: cs.stride,
+        padding: Padding2d {
+            top: cs.pad[0],
+            left: cs.pad[1],
+            bottom: cs.pad[2],
+            right: cs.pad[3],
+        },
+        dilation: cs.dil,
+        groups: 1,
+        activation: cs.act,
+    }
+}
+
+/// Runs `cs` on every supported microkernel, with the skip passed as a
+/// separate tensor and in place, against the reference.
+fn check(cs: &Case, seed: u64) {
+    let mut r = Rng::new(seed);
+    let x = r.array((cs.n, cs.c, cs.hw.0, cs.hw.1));
+    let w = r.array((cs.o, cs.c, cs.k.0, cs.k.1));
+    let b: Option<Array1<f32>> = cs.bias.then(|| r.array(cs.o));
+    let p = params(cs);
+    let (oh, ow) = conv2d_output_hw(cs.hw, cs.k, &p).unwrap();
+    let skip: Option<Array4<f32>> = cs.skip.then(|| r.array((cs.n, cs.o, oh, ow)));
+    let want = conv_ref(
+        x.view(),
+        w.view(),
+        b.as_ref().map(|b| b.view()),
+        skip.as_ref().map(|s| s.view()),
+        &p,
+    );
+    for isa in isas() {
+        let pc = PackedConv2d::with_isa(w.view(), b.as_ref().map(|b| b.view()), &p, isa).unwrap();
+        assert_eq!(pc.isa(), isa);
+        let res = match &skip {
+            Some(s) => Residual::Add(s.view()),
+            None => Residual::None,
+        };
+        let got = pc.run(x.view(), res).unwrap();
+        assert_close(got.view(), want.view(), TOL, &format!("{isa:?} {cs:?}"));
+        if let Some(s) = &skip {
+            let mut inplace = s.clone();
+            pc.run_into(x.view(), Residual::InPlace, inplace.view_mut())
+                .unwrap();
+            assert_eq!(inplace, got, "{isa:?} in place differs from Add: {cs:?}");
+        }
+    }
+}
+
+fn case(c: usize, hw: (usize, usize), o: usize, k: usize, stride: usize) -> Case {
+    Case {
+        n: 1,
+        c,
+        hw,
+        o,
+        k: (k, k),
+        stride: (stride, stride),
+        pad: [k / 2; 4],
+        dil: (1, 1),
+        act: Activation::None,
+        bias: true,
+        skip: false,
+    }
+}
+
+#[test]
+fn channel_tails_1_to_15_and_past_a_block() {
+    for (i, (c, o)) in [
+        (1, 1),
+        (3, 5),
+        (7, 15),
+        (15, 17),
+        (16, 16),
+        (17, 33),
+        (31, 65),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        check(&case(c, (5, 7), o, 3, 1), i as u64);
+    }
+}
+
+#[test]
+fn pixel_tails_and_strides_1_to_3() {
+    let mut seed = 100;
+    for w in [1, 2, 5, 6, 7, 13, 23] {
+        for stride in 1..=3 {
+            seed += 1;
+            check(&case(18, (4, w), 20, 3, stride), seed);
+        }
+    }
+}
+
+#[test]
+fn wide_rows_cross_the_epilogue_chunk() {
+    // 100 and 200 output columns: more than one chunk of 96 pixels per row.
+    check(&case(2, (2, 100), 3, 1, 1), 7);
+    check(&case(4, (1, 201), 17, 3, 1), 8);
+}
+
+#[test]
+fn dilation_asymmetric_padding_rectangular_kernels() {
+    let mut cs = case(5, (9, 8), 19, 3, 1);
+    cs.dil = (2, 3);
+    cs.pad = [3, 0, 1, 4];
+    check(&cs, 1);
+    cs.k = (2, 5);
+    cs.stride = (2, 1);
+    cs.pad = [0, 2, 1, 0];
+    cs.dil = (1, 1);
+    check(&cs, 2);
+    cs.k = (7, 7);
+    cs.stride = (2, 2);
+    cs.pad = [3, 3, 3, 3];
+    cs.c = 3;
+    cs.hw = (17, 15);
+    check(&cs, 3);
+}
+
+#[test]
+fn residual_and_activation_epilogues() {
+    for (i, act) in [Activation::None, Activation::Relu, Activation::Relu6]
+        .into_iter()
+        .enumerate()
+    {
+        for bias in [false, true] {
+            let mut cs = case(20, (6, 9), 35, 3, 1);
+            cs.n = 2;
+            cs.act = act;
+            cs.bias = bias;
+            cs.skip = true;
+            check(&cs, 40 + i as u64);
+            cs.k = (1, 1);
+            cs.pad = [0; 4];
+            cs.stride = (2, 2);
+            check(&cs, 50 + i as u64);
+        }
+    }
+}
+
+#[test]
+fn relu6_clamps_large_values() {
+    let mut cs = case(16, (3, 3), 16, 1, 1);
+    cs.act = Activation::Relu6;
+    let x = Array4::from_elem((1, 16, 3, 3), 2.0f32);
+    let w = Array4::from_elem((16, 16, 1, 1), 1.0f32);
+    let pc = PackedConv2d::new(w.view(), None, &params(&cs)).unwrap();
+    let y = pc.run(x.view(), Residual::None).unwrap();
+    assert!(y.iter().all(|&v| v == 6.0), "{y:?}");
+}
+
+#[test]
+fn errors_not_panics() {
+    let w = Array4::<f32>::zeros((4, 2, 3, 3));
+    let mut p = Conv2dParams {
+        groups: 2,
+        ..Conv2dParams::default()
+    };
+    assert!(!PackedConv2d::supports(&p));
+    assert!(matches!(
+        PackedConv2d::new(w.view(), None, &p),
+        Err(KernelError::Param(_))
+    ));
+    p.groups = 1;
+    let b = Array1::<f32>::zeros(3);
+    assert!(PackedConv2d::new(w.view(), Some(b.view()), &p).is_err());
+    let pc = PackedConv2d::new(w.view(), None, &p).unwrap();
+    // Wrong channel count, kernel larger than the input, wrong out / skip shapes.
+    assert!(
+        pc.run(Array4::zeros((1, 3, 5, 5)).view(), Residual::None)
+            .is_err()
+    );
+    assert!(
+        pc.run(Array4::zeros((1, 2, 2, 2)).view(), Residual::None)
+            .is_err()
+    );
+    let x = Array4::<f32>::zeros((1, 2, 5, 5));
+    let mut out = Array4::<f32>::zeros((1, 4, 3, 4));
+    assert!(
+        pc.run_into(x.view(), Residual::None, out.view_mut())
+            .is_err()
+    );
+    let skip = Array4::<f32>::zeros((1, 4, 2, 3));
+    assert!(pc.run(x.view(), Residual::Add(skip.view())).is_err());
+    assert!(pc.run(x.view(), Residual::InPlace).is_err());
+    for isa in ConvIsa::ALL.into_iter().filter(|i| !i.is_supported()) {
+        assert!(PackedConv2d::with_isa(w.view(), None, &p, isa).is_err());
+    }
+}
+
+#[test]
+fn detect_picks_the_fastest_supported_kernel() {
+    let d = ConvIsa::detect();
+    assert!(d.is_supported());
+    let first = ConvIsa::ALL.into_iter().find(|i| i.is_supported());
+    assert_eq!(Some(d), first);
+}
+
+#[test]
+fn same_result_with_one_and_two_threads() {
+    let mut r = Rng::new(9);
+    let x = r.array((2, 19, 11, 13));
+    let w = r.array((70, 19, 3, 3));
+    let p = Conv2dParams {
+        padding: Padding2d::symmetric(1, 1),
+        ..Conv2dParams::default()
+    };
+    let pc = PackedConv2d::new(w.view(), None, &p).unwrap();
+    let run = |t: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .unwrap()
+            .install(|| pc.run(x.view(), Residual::None).unwrap())
+    };
+    assert_eq!(run(1), run(2));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #[test]
+    fn random_shapes_match_reference(
+        n in 1usize..3, c in 1usize..20, o in 1usize..40,
+        h in 1usize..9, w in 1usize..12,
+        kh in 1usize..4, kw in 1usize..4,
+        sh in 1usize..4, sw in 1usize..4,
+        dh in 1usize..3, dw in 1usize..3,
+        pad in proptest::array::uniform4(0usize..3),
+        act in 0usize..3, skip: bool, seed: u64,
+    ) {
+        let ek = (dh * (kh - 1) + 1, dw * (kw - 1) + 1);
+        prop_assume!(h + pad[0] + pad[2] >= ek.0 && w + pad[1] + pad[3] >= ek.1);
+        let act = [Activation::None, Activation::Relu, Activation::Relu6][act];
+        check(&Case {
+            n, c, hw: (h, w), o, k: (kh, kw), stride: (sh, sw), pad, dil: (dh, dw),
+            act, bias: true, skip,
+        }, seed);
+    }
+}
+
+#[test]
+fn preferred_for_one_group_kernels_larger_than_1x1() {
+    let p = Conv2dParams::default();
+    assert!(PackedConv2d::preferred((3, 3), &p));
+    assert!(PackedConv2d::preferred((1, 7), &p));
+    assert!(!PackedConv2d::preferred((1, 1), &p));
+    let g = Conv2dParams { groups: 4, ..p };
+    assert!(!PackedConv2d::preferred((3, 3), &g));
+}
