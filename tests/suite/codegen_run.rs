@@ -620,8 +620,9 @@ fn generated_code_matches_interpreter_and_pytorch() {
     let mut models = models();
     let mut arms = String::new();
     let mut gemm = String::new();
-    let mut lib =
-        String::from("//! Generated models (see tests/suite/codegen_run.rs).\n#![deny(warnings)]\n\n");
+    let mut lib = String::from(
+        "//! Generated models (see tests/suite/codegen_run.rs).\n#![deny(warnings)]\n\n",
+    );
     for m in &mut models {
         let code = emit(
             &m.compiled.model,
