@@ -229,9 +229,11 @@ fn weights_that_do_not_fit_are_diagnostics() {
 
 // ---------------------------------------------------------------------------
 // Real cargo builds of `examples/build-rs`, in the workspace's target
-// directory under the `nested-test` profile (Cargo.toml: nothing optimised,
-// no debug info, which halves the build these tests wait for): the first
-// compiles resnetc's compiler for the build script, the second reuses it.
+// directory and the `dev` profile, whose dependency settings `cargo test`
+// also uses: the dependencies the test build already compiled with the same
+// features are reused, and the runtime side is the one
+// tests/suite/codegen_run.rs links too. The first build compiles resnetc's
+// compiler for the build script, the second reuses it.
 
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
@@ -267,8 +269,6 @@ fn cargo_build_fails_with_the_diagnostic() {
         .args([
             "build",
             "--quiet",
-            "--profile",
-            "nested-test",
             "-p",
             "build-rs-example",
             "--manifest-path",
@@ -299,8 +299,6 @@ fn build_rs_example_builds_and_runs() {
         .args([
             "run",
             "--quiet",
-            "--profile",
-            "nested-test",
             "-p",
             "build-rs-example",
             "--manifest-path",
