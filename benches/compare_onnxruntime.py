@@ -82,13 +82,31 @@ def time_generated(name, batch, repeat, threads):
 
 
 def layer_key(onnx_name):
-    """`/layer1/layer1.0/conv1/Conv` (and NCHWc/fused variants) → `layer1.0.conv1`."""
-    parts = [p for p in onnx_name.split("/") if p]
+    """onnxruntime's node name → resnetc's layer name.
+
+    torchvision's export scopes a node by its module path, one component per
+    module, where a component repeats its parent's name only for container
+    children: `/layer1/layer1.0/conv1/Conv` is `layer1.0.conv1`,
+    `/layer1/layer1.0/downsample/downsample.0/Conv` is
+    `layer1.0.downsample.0`. onnxruntime names a fused node after the output
+    of its last op: a conv fused with the ReLU after it is
+    `…/relu/Relu_output_0_nchwc`, which is the block's `conv1` (stem:
+    `conv1`), and `…/relu_1/…` its `conv2`, as resnetc names the fused step.
+    """
+    parts = [p for p in onnx_name.split("/") if p][:-1]
     if not parts:
         return onnx_name
-    # The last component is the op (`Conv`, `Conv_nchwc`, `Relu`, …); the one
-    # before it, the torchvision module, already holds its parents' prefix.
-    return parts[-2] if len(parts) >= 2 else parts[-1]
+    path = []
+    for part in parts:
+        if path and part.startswith(path[-1] + "."):
+            path[-1] = part
+        else:
+            path.append(part)
+    key = ".".join(path)
+    for relu, conv in (("relu", "conv1"), ("relu_1", "conv2")):
+        if key == relu or key.endswith("." + relu):
+            return key[: len(key) - len(relu)] + conv
+    return key
 
 
 def ort_profile(path, batch, threads, repeat, directory):
@@ -152,8 +170,19 @@ def profile(args):
         ratio = f"{a / b:6.2f}" if a and b else "     -"
         print(f"{k:<28} {op:<22} {a:>10.3f} {b:>8.3f} {ratio}  {','.join(sorted(ops.get(k, [])))}")
     print(f"{'total':<28} {'':<22} {total_ours:>10.3f} {total_theirs:>8.3f} {total_ours / total_theirs:6.2f}")
-    print("(ort fuses a block's Add and Relu into the conv that produces it; resnetc's layer names\n"
-          " are the lowered steps, so a fused chain is listed under its first layer)")
+    # Where the time goes, by kind of step: resnetc's op against onnxruntime's
+    # time on the layers resnetc runs as that op (a fused conv+add+ReLU in
+    # onnxruntime counts as the conv).
+    by_op = {}
+    for k in keys:
+        op = ours.get(k, ("(onnxruntime only)", 0.0))[0]
+        a, b = by_op.get(op, (0.0, 0.0))
+        by_op[op] = (a + ours.get(k, ("", 0.0))[1], b + theirs.get(k, 0.0))
+    print(f"\n{'by op':<28} {'':<22} {'resnetc ms':>10} {'ort ms':>8}")
+    for op, (a, b) in sorted(by_op.items(), key=lambda kv: -kv[1][0]):
+        print(f"{op:<28} {'':<22} {a:>10.3f} {b:>8.3f}")
+    print("(onnxruntime fuses a block's Add and ReLU into the conv that produces it and lists them\n"
+          " under that conv; resnetc lists its add and relu steps on their own lines)")
 
 
 def machine():
