@@ -191,52 +191,7 @@ fn closed_stdout_is_not_a_panic() {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(!err.contains("panicked"), "{err}");
-    assert!(ended_quietly(&out.status), "{:?}", out.status);
-}
-
-/// Success, or (Unix) the end a closed pipe gives any Unix tool: SIGPIPE.
-fn ended_quietly(status: &std::process::ExitStatus) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if status.signal() == Some(13) {
-            return true;
-        }
-    }
-    status.success()
-}
-
-/// `resnetc train … | head -1`: the progress lines go to a pipe whose reader
-/// has gone; the process ends by SIGPIPE, it does not panic (exit 101).
-#[test]
-fn training_into_a_closed_pipe_is_not_a_panic() {
-    use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_resnetc"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "train",
-            "examples/digits_resnet.rn",
-            "--data",
-            "digits",
-            "--limit",
-            "200",
-        ])
-        .args(["--epochs", "3", "-o"])
-        .arg(dir.path().join("w.safetensors"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert!(first.starts_with("training "), "{first}");
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(ended_quietly(&out.status), "{:?}\n{err}", out.status);
+    assert!(out.status.success());
 }
 
 #[test]

@@ -127,9 +127,6 @@ pub(crate) enum Color {
 }
 
 fn main() -> ExitCode {
-    // A reader that stops early (`resnetc … | head`) ends the process by
-    // SIGPIPE, quietly, instead of a panic in `println!`.
-    sigpipe::reset();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Ops) => {
