@@ -175,9 +175,9 @@ def profile(args):
     # onnxruntime counts as the conv).
     by_op = {}
     for k in keys:
-        op = ours.get(k, ("(onnxruntime only)", 0.0))[0]
+        op, mine = ours.get(k, ("(onnxruntime only)", 0.0))
         a, b = by_op.get(op, (0.0, 0.0))
-        by_op[op] = (a + ours.get(k, ("", 0.0))[1], b + theirs.get(k, 0.0))
+        by_op[op] = (a + mine, b + theirs.get(k, 0.0))
     print(f"\n{'by op':<28} {'':<22} {'resnetc ms':>10} {'ort ms':>8}")
     for op, (a, b) in sorted(by_op.items(), key=lambda kv: -kv[1][0]):
         print(f"{op:<28} {'':<22} {a:>10.3f} {b:>8.3f}")

@@ -231,9 +231,10 @@ fn weights_that_do_not_fit_are_diagnostics() {
 // Real cargo builds of `examples/build-rs`, in the workspace's target
 // directory and the `dev` profile, whose dependency settings `cargo test`
 // also uses: the dependencies the test build already compiled with the same
-// features are reused, and the runtime side is the one
-// tests/suite/codegen_run.rs links too. The first build compiles resnetc's
-// compiler for the build script, the second reuses it.
+// features are reused, as are the runtime's dependencies for
+// tests/suite/codegen_run.rs where their features match (resnetc itself is
+// built again: a workspace member here, a dependency there). The first build
+// compiles resnetc's compiler for the build script, the second reuses it.
 
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));

@@ -1,7 +1,7 @@
 //! Generated Rust against the interpreter and the PyTorch fixtures.
 //!
 //! Writes a cargo crate under `target/codegen-test/` (reused between runs;
-//! built into this crate's `target/` so dependencies are shared) holding the
+//! built into this crate's `target/`, where dependencies with matching settings and features are reused) holding the
 //! generated module of every example model (ImageNet models at 3×64×64; not
 //! those of [`SAME_CODE_AS_A_FIXTURE`]), of the fixture nets and of the
 //! regression cases, compiled under `#![deny(warnings)]`. The crate depends on
@@ -589,8 +589,10 @@ fn arm(m: &Model, w: &Written) -> String {
 }
 
 /// Every `[profile.dev.package.…]` table of resnetc's own Cargo.toml, for
-/// the generated crate: with the same settings its dependencies are the
-/// artifacts `cargo test` already built, not a second build of them.
+/// the generated crate: with the same settings, a dependency whose features
+/// match the test build's is the artifact `cargo test` already built (about
+/// twenty whose features differ, serde and ndarray among them, are built
+/// again).
 fn dependency_profiles() -> String {
     let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
     let mut out = String::new();
