@@ -867,8 +867,25 @@ fn assign(i: In) -> PResult<Stmt> {
 // ----------------------------------------------------------------------------
 // Expressions
 
+/// Runs one level of the parser's recursion on a stack with room for it.
+///
+/// [`MAX_NESTING`] bounds the depth, but not the bytes a level takes: an
+/// unoptimised build (a `build.rs` dependency, `cargo test`) spends tens of
+/// kilobytes of stack per nesting level, more than a 2 MiB thread has for 64
+/// levels. With less than the red zone left, the rest of the parse continues
+/// on a new heap-allocated segment.
+fn with_stack<T>(parse: impl FnOnce() -> T) -> T {
+    const RED_ZONE: usize = 256 * 1024;
+    const SEGMENT: usize = 4 * 1024 * 1024;
+    stacker::maybe_grow(RED_ZONE, SEGMENT, parse)
+}
+
 /// rule: expr
 pub(crate) fn expr(i: In) -> PResult<Expr> {
+    with_stack(|| expr_unguarded(i))
+}
+
+fn expr_unguarded(i: In) -> PResult<Expr> {
     let _guard = DepthGuard::enter(&ws(i)?.0)?;
     let (mut i, first) = or_expr(i)?;
     let mut stages = Vec::new();
@@ -1028,7 +1045,7 @@ fn and_expr(i: In) -> PResult<Expr> {
 fn not_expr(i: In) -> PResult<Expr> {
     if let Ok((rest, op_span)) = kw("not", "`not`")(i) {
         let _guard = DepthGuard::enter(&rest)?;
-        let (rest, operand) = cut(not_expr(rest))?;
+        let (rest, operand) = cut(with_stack(|| not_expr(rest)))?;
         record(&i, "not_expr");
         return Ok((
             rest,
@@ -1110,7 +1127,7 @@ fn product(i: In) -> PResult<Expr> {
 fn unary(i: In) -> PResult<Expr> {
     if let Ok((rest, op_span)) = sym("-", "`-`")(i) {
         let _guard = DepthGuard::enter(&rest)?;
-        let (rest, operand) = cut(unary(rest))?;
+        let (rest, operand) = cut(with_stack(|| unary(rest)))?;
         record(&i, "unary");
         return Ok((
             rest,
