@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use rayon::prelude::*;
 use resnetc::codegen::{EmitOptions, emit};
 use resnetc::interp::{self, Interpreter};
 use resnetc::ir::Op;
@@ -625,7 +626,13 @@ fn generated_code_matches_interpreter_and_pytorch() {
     let mut lib = String::from(
         "//! Generated models (see tests/suite/codegen_run.rs).\n#![deny(warnings)]\n\n",
     );
-    for m in &mut models {
+    // Weights, inputs and the interpreter's outputs: independent per model,
+    // so computed on every core (most of this test's time before the build).
+    let written: Vec<Written> = models
+        .par_iter()
+        .map(|m| write_reference(m, &data))
+        .collect();
+    for (m, written) in models.iter_mut().zip(&written) {
         let code = emit(
             &m.compiled.model,
             &m.compiled.sources,
@@ -644,8 +651,7 @@ fn generated_code_matches_interpreter_and_pytorch() {
             .to_string();
         write_if_changed(&dir.join(format!("src/{}.rs", m.module)), &code);
         lib.push_str(&format!("pub mod {};\n", m.module));
-        let written = write_reference(m, &data);
-        arms.push_str(&arm(m, &written));
+        arms.push_str(&arm(m, written));
         gemm.push_str(&gemm_allocations(m));
     }
     eprintln!("references written in {:.1?}", start.elapsed());

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use prost::Message;
+use rayon::prelude::*;
 use resnetc::export::proto::{
     self, ModelProto, NodeProto, ValueInfoProto, tensor_shape_proto::dimension, type_proto,
 };
@@ -244,8 +245,9 @@ fn check_structure(g: &Graph, w: &Weights, m: &ModelProto, opset: i64) {
 
 #[test]
 fn every_example_exports_with_the_expected_structure() {
-    for file in examples() {
-        let c = compile(&file);
+    // Independent per example (seconds each for the largest): on every core.
+    examples().par_iter().for_each(|file| {
+        let c = compile(file);
         let w = init(&c.model, 0);
         let m = exported(&c, &ExportOptions::default());
         check_structure(c.model.graph(), &w, &m, DEFAULT_OPSET);
@@ -273,7 +275,7 @@ fn every_example_exports_with_the_expected_structure() {
             "{}",
             file.display()
         );
-    }
+    });
 }
 
 #[test]

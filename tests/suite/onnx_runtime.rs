@@ -230,7 +230,7 @@ fn every_example_matches_resnetc_in_onnxruntime() {
         .filter(|p| p.extension().is_some_and(|x| x == "rn"))
         .collect();
     files.sort();
-    assert!(files.len() >= 14, "examples/*.rn: {files:?}");
+    assert!(files.len() >= 11, "examples/*.rn: {files:?}");
     // Examples whose graph is that of a fixture net below, built from the same
     // definitions at another depth or width (the fixtures also carry
     // PyTorch's outputs): left out to keep this test short.
@@ -242,9 +242,18 @@ fn every_example_matches_resnetc_in_onnxruntime() {
         "fcn_resnet50.rn",
         "deeplabv3_resnet50.rn",
     ];
+    // ResNet-50's graph with more blocks or wider bottlenecks: the same ops,
+    // attributes and initializer kinds, with 2–3× the weights to write,
+    // export and load (most of this test's time when they were in).
+    const SAME_GRAPH_AS_RESNET50: [&str; 3] =
+        ["resnet101.rn", "resnet152.rn", "wide_resnet50_2.rn"];
     files.retain(|f| {
-        !f.file_name()
-            .is_some_and(|n| SAME_GRAPH_AS_A_FIXTURE.iter().any(|s| n == *s))
+        !f.file_name().is_some_and(|n| {
+            SAME_GRAPH_AS_A_FIXTURE
+                .iter()
+                .chain(&SAME_GRAPH_AS_RESNET50)
+                .any(|s| n == *s)
+        })
     });
     let all_ops = repo().join("tests/onnx/all_ops.rn");
     let max = resnetc::export::MAX_OPSET.to_string();

@@ -137,7 +137,7 @@ fn rendered(r: Result<Compiled, CompileError>) -> String {
 }
 
 /// Runs `f` and reports how long it took. Not an assertion: the machines
-/// are shared and noisy, so speed is measured by `benches/frontend.rs`; a
+/// are shared and noisy, so speed is measured by `benches/criterion/frontend.rs`; a
 /// test that went quadratic or exponential shows up here as a hang.
 fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let t = Instant::now();

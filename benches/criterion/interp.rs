@@ -1,25 +1,20 @@
 //! Interpreter speed: ResNet-18 and ResNet-50 at 224×224, batch 1 and 8.
 //!
-//! `cargo bench --bench interp`. Compare against onnxruntime in the same run
+//! `cargo bench -p resnetc-benches --bench interp`. Compare against onnxruntime in the same run
 //! with `python3 benches/compare_onnxruntime.py` (it prints the ratio).
-
-use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use ndarray::ArrayD;
 use resnetc::interp::{Interpreter, init};
 use resnetc::{CheckOptions, compile_file};
+use resnetc_benches::example;
 
 fn forward(c: &mut Criterion) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut group = c.benchmark_group("forward");
     group.sample_size(10);
     for model in ["resnet18", "resnet50"] {
-        let compiled = compile_file(
-            &root.join(format!("examples/{model}.rn")),
-            &CheckOptions::default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let compiled = compile_file(&example(&format!("{model}.rn")), &CheckOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
         let weights = init(&compiled.model, 0);
         let net = Interpreter::new(&compiled.model, &weights).unwrap();
         for batch in [1usize, 8] {

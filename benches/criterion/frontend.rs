@@ -1,20 +1,14 @@
 //! Front-end benchmarks: parsing, and parsing + checking, of ResNet-152.
 //!
 //! The target is under 5 ms for parse + check of `examples/resnet152.rn`
-//! (imports included). Run with `cargo bench --bench frontend`.
+//! (imports included). Run with `cargo bench -p resnetc-benches --bench frontend`.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use resnetc::CheckOptions;
 use resnetc::span::FileId;
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name)
-}
+use resnetc_benches::example;
 
 fn frontend(c: &mut Criterion) {
     let resnet152 = example("resnet152.rn");
