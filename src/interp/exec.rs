@@ -142,21 +142,29 @@ pub(super) struct Exec {
     pub in_place: bool,
 }
 
-/// The workspace: `batch × len` floats, made once per batch size.
+/// The workspace: the slots (`batch × len` floats) and the convolutions'
+/// scratch, made once per batch size and thread count.
 pub(super) struct Workspace {
     /// The batch it is made for.
     pub batch: usize,
+    /// The rayon thread count it is made for (the scratch depends on it).
+    pub threads: usize,
     /// The floats (with room to start on a 64-byte boundary).
     pub data: Vec<f32>,
 }
 
 impl Workspace {
-    /// A workspace of `len` floats for `batch` samples, allocated fallibly.
-    pub fn new(batch: usize, len: usize) -> Option<Workspace> {
+    /// A workspace of `len` floats for `batch` samples on `threads`
+    /// threads, allocated fallibly.
+    pub fn new(batch: usize, threads: usize, len: usize) -> Option<Workspace> {
         let mut data = Vec::new();
         data.try_reserve_exact(len.checked_add(ALIGN_PAD)?).ok()?;
         data.resize(len + ALIGN_PAD, 0.0);
-        Some(Workspace { batch, data })
+        Some(Workspace {
+            batch,
+            threads,
+            data,
+        })
     }
 
     /// The aligned part of the floats.
@@ -261,10 +269,41 @@ fn four_mut<'b>(
 
 /// Runs `kernel` on `reads` into `out`; `in_place`: `out` already holds the
 /// operand it overwrites.
+/// The floats of scratch step `e` needs on a batch of `batch` with
+/// `threads` rayon threads (convolutions: im2col matrices or the blocked
+/// input; other steps none). `None` when that overflows `usize`.
+///
+/// `Err` says what is inconsistent in the plan (a bug in resnetc).
+pub(super) fn scratch_len(e: &Exec, batch: usize, threads: usize) -> Result<Option<usize>, String> {
+    let Kernel::Conv(conv) = &e.kernel else {
+        return Ok(Some(0));
+    };
+    let Some(Place { shape, .. }) = e.reads.first() else {
+        return Err(format!("convolution `{}` reads no value", e.name));
+    };
+    let &[c, h, w] = shape.as_slice() else {
+        return Err(format!(
+            "convolution `{}` reads a value of shape {shape:?}, not C×H×W",
+            e.name
+        ));
+    };
+    let input = [batch, c, h, w];
+    Ok(match conv {
+        ConvWeights::Plain { weight, params, .. } => {
+            k::conv2d_scratch_len(input, weight.dim().into(), params, threads)
+        }
+        ConvWeights::Packed(packed) => packed.scratch_len(input),
+    })
+}
+
+/// Runs step `e`, reading `reads`, writing `out`; convolutions keep their
+/// im2col matrices or blocked input in `scratch` (at least
+/// [`scratch_len`] floats).
 pub(super) fn run(
     e: &Exec,
     reads: &[ArrayViewD<'_, f32>],
     out: ArrayViewMutD<'_, f32>,
+    scratch: &mut [f32],
 ) -> Result<(), RunError> {
     let name = e.name.as_str();
     let ke = |err: k::KernelError| RunError::Kernel {
@@ -282,19 +321,21 @@ pub(super) fn run(
             weight,
             bias,
             params,
-        }) => k::conv2d_into(
+        }) => k::conv2d_into_with_scratch(
             four(first()?, name)?,
             weight.view(),
             bias.as_ref().map(|b| b.view()),
             params,
             four_mut(out, name)?,
+            scratch,
         )
         .map_err(ke),
         Kernel::Conv(ConvWeights::Packed(packed)) => packed
-            .run_into(
+            .run_in_scratch(
                 four(first()?, name)?,
                 k::Residual::None,
                 four_mut(out, name)?,
+                scratch,
             )
             .map_err(ke),
         Kernel::ConvTranspose {

@@ -133,9 +133,12 @@ pub fn check_weight_copies(
 }
 
 /// The `f32` values the interpreter allocates for a pass on `batch`
-/// samples: the workspace of its plan ([`crate::lower`], every block
-/// instance inlined) and the outputs. A plan that cannot be made is an
-/// internal error ([`RunError::Internal`]).
+/// samples: the slots of its plan ([`crate::lower`], every block instance
+/// inlined) and the outputs. (The convolutions' scratch, which depends on
+/// the kernels chosen at load time and on the thread count, is allocated
+/// with the slots, fallibly: a workspace that does not fit is an
+/// [`OutOfMemory`] error then.) A plan that cannot be made is an internal
+/// error ([`RunError::Internal`]).
 pub fn pass_values(model: &CheckedModel, batch: usize) -> Result<u128, RunError> {
     let g = model.graph();
     let costs = model.costs();

@@ -40,8 +40,8 @@ pub use weights::{
 pub struct Forward {
     /// The model's outputs, by name, in declaration order.
     pub outputs: Vec<(String, ArrayD<f32>)>,
-    /// Bytes the pass held for values: the plan's workspace for the batch,
-    /// the outputs and the inputs.
+    /// Bytes the pass held for values: the plan's workspace for the batch
+    /// (its slots and the convolutions' scratch), the outputs and the inputs.
     pub peak_activation_bytes: usize,
 }
 

@@ -234,10 +234,36 @@ impl Interpreter {
         })
     }
 
-    /// The workspace a pass on `batch` samples uses, in bytes (the plan's
-    /// slots; the outputs and inputs come besides).
-    pub fn workspace_bytes(&self, batch: usize) -> u128 {
-        self.workspace_len as u128 * batch as u128 * 4
+    /// The workspace a pass on `batch` samples with `threads` rayon
+    /// threads uses, in bytes: the plan's slots and the convolutions'
+    /// scratch (the outputs and inputs come besides). `None` when it does
+    /// not fit in `usize` floats; `Err` for an inconsistent plan (a bug).
+    pub fn workspace_bytes(&self, batch: usize, threads: usize) -> Result<Option<u128>, RunError> {
+        Ok(self
+            .workspace_floats(batch, threads)?
+            .map(|n| n as u128 * 4))
+    }
+
+    /// The floats of the workspace for `batch` and `threads`: the slots,
+    /// then the largest scratch any step needs (steps run one at a time).
+    fn workspace_floats(&self, batch: usize, threads: usize) -> Result<Option<usize>, RunError> {
+        let mut scratch = 0usize;
+        for e in &self.steps {
+            match exec::scratch_len(e, batch, threads) {
+                Ok(Some(n)) => scratch = scratch.max(n),
+                Ok(None) => return Ok(None),
+                Err(m) => {
+                    return Err(RunError::Internal(format!(
+                        "in the plan of model `{}`: {m}",
+                        self.graph.name
+                    )));
+                }
+            }
+        }
+        Ok(self
+            .workspace_len
+            .checked_mul(batch)
+            .and_then(|slots| slots.checked_add(scratch)))
     }
 
     /// The bytes of the weights the interpreter holds (batch norms folded).
@@ -355,15 +381,18 @@ impl Interpreter {
             .workspace
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let threads = rayon::current_num_threads();
         let len = self
-            .workspace_len
-            .checked_mul(batch)
+            .workspace_floats(batch, threads)?
             .ok_or_else(|| oom(format!("the workspace of a batch of {batch}"), u128::MAX))?;
-        if kept.as_ref().is_none_or(|w| w.batch != batch) {
+        if kept
+            .as_ref()
+            .is_none_or(|w| w.batch != batch || w.threads != threads)
+        {
             // Free the old one first: the peak is one workspace, not two.
             *kept = None;
             *kept =
-                Some(Workspace::new(batch, len).ok_or_else(|| {
+                Some(Workspace::new(batch, threads, len).ok_or_else(|| {
                     oom(format!("the workspace of a batch of {batch}"), len as u128)
                 })?);
         }
@@ -379,6 +408,8 @@ impl Interpreter {
             owned.push(slot);
             rest = tail;
         }
+        // The rest is the convolutions' scratch.
+        let scratch = rest;
         owned.extend(outs.iter_mut().map(|o| o.as_mut_slice()));
         let mut bufs = Buffers {
             batch,
@@ -396,7 +427,7 @@ impl Interpreter {
                 .map_err(bug)?;
             let out = exec::view_mut(&mut *w, batch, &e.out.shape).map_err(bug)?;
             let start = times.is_some().then(std::time::Instant::now);
-            exec::run(e, &reads, out)?;
+            exec::run(e, &reads, out, &mut *scratch)?;
             if let (Some(times), Some(start)) = (times.as_deref_mut(), start) {
                 times.push(start.elapsed());
             }
@@ -677,7 +708,11 @@ mod tests {
         // that aligns it).
         let kept = net.workspace.lock().unwrap();
         let len = kept.as_ref().unwrap().data.len();
-        assert_eq!(len as u128 * 4, net.workspace_bytes(3) + 16 * 4);
+        let threads = rayon::current_num_threads();
+        assert_eq!(
+            len as u128 * 4,
+            net.workspace_bytes(3, threads).unwrap().unwrap() + 16 * 4
+        );
     }
 
     #[test]
@@ -688,23 +723,13 @@ mod tests {
         // Two blocks of 4×8×8 values: the conv's output and the block's
         // output (the add and relu run in place) live in two slots; the
         // pooled value needs a third (a reshape for flatten).
-        assert!(net.workspace_bytes(1) > 0);
+        let threads = rayon::current_num_threads();
+        let workspace = |batch| net.workspace_bytes(batch, threads).unwrap().unwrap();
+        assert!(workspace(1) > 0);
         assert_eq!(
             out.peak_activation_bytes as u128,
-            net.workspace_bytes(5) + 5 * 3 * 4 + 5 * 4 * 8 * 8 * 4
+            workspace(5) + 5 * 3 * 4 + 5 * 4 * 8 * 8 * 4
         );
-        // The up-front memory check counts exactly what the pass holds.
-        let (c, owned) = prepared();
-        let values = crate::interp::memory::pass_values(&c.model, 5).unwrap();
-        assert_eq!(
-            values * 4 + 5 * 4 * 8 * 8 * 4,
-            out.peak_activation_bytes as u128
-        );
-        // Weights moved in compute the same.
-        let moved = Interpreter::from_weights(&c.model, crate::interp::init(&c.model, 0)).unwrap();
-        assert_eq!(moved.weights_bytes(), owned.weights_bytes());
-        let again = moved.forward(&[x.view()]).unwrap();
-        assert_eq!(again.outputs[0].1, out.outputs[0].1);
         // Each conv (bn folded) is held once, packed for the direct kernel
         // (its output channels padded to a block); dense weights + bias.
         use super::{Array1, Array4, k, pad};
@@ -718,6 +743,22 @@ mod tests {
         let w = Array4::<f32>::zeros((4, 4, 3, 3));
         let b = Array1::<f32>::zeros(4);
         let packed = k::PackedConv2d::new(w.view(), Some(b.view()), &params).unwrap();
+        // The up-front memory check counts what the pass holds but the
+        // convolutions' scratch (the workspace is allocated fallibly with
+        // it): here the blocked, padded input of the batch.
+        let scratch = packed.scratch_len([5, 4, 8, 8]).unwrap() as u128 * 4;
+        assert!(scratch >= 5 * 4 * 10 * 10 * 4);
+        let (c, owned) = prepared();
+        let values = crate::interp::memory::pass_values(&c.model, 5).unwrap();
+        assert_eq!(
+            values * 4 + scratch + 5 * 4 * 8 * 8 * 4,
+            out.peak_activation_bytes as u128
+        );
+        // Weights moved in compute the same.
+        let moved = Interpreter::from_weights(&c.model, crate::interp::init(&c.model, 0)).unwrap();
+        assert_eq!(moved.weights_bytes(), owned.weights_bytes());
+        let again = moved.forward(&[x.view()]).unwrap();
+        assert_eq!(again.outputs[0].1, out.outputs[0].1);
         assert!(packed.len() >= 4 * 4 * 9 + 4);
         assert_eq!(
             net.weights_bytes() as usize,

@@ -266,6 +266,86 @@ fn conv2d_into_matches_conv2d() {
     }
 }
 
+/// The caller-planned scratch forms (the interpreter's workspace) compute
+/// the same bits as the per-thread-scratch forms, on every case and for 1–3
+/// threads (the parallel split by task differs from the one by item), with
+/// exactly the floats the `scratch_len` functions ask for; one float less is
+/// an error, not a panic.
+#[test]
+fn conv_kernels_with_planned_scratch_match_the_per_thread_forms() {
+    let mut rng = Rng::new(11);
+    for threads in 1..=3 {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        pool.install(|| {
+            for (i, cs) in conv_cases().iter().enumerate() {
+                let what = format!("conv2d case {i}, {threads} threads");
+                let x: Array4<f32> = rng.array(cs.x);
+                let w: Array4<f32> = rng.array((cs.o, cs.x[1] / cs.groups, cs.k.0, cs.k.1));
+                let b: Array1<f32> = rng.array(cs.o);
+                let params = conv_params(cs);
+                let bias = cs.bias.then(|| b.view());
+                let want = conv2d(x.view(), w.view(), bias, &params).expect("conv2d");
+                let len = conv2d_scratch_len(cs.x, w.dim().into(), &params, threads)
+                    .expect("scratch length");
+                let mut scratch = vec![f32::NAN; len];
+                let mut got = Array4::<f32>::from_elem(want.raw_dim(), f32::NAN);
+                conv2d_into_with_scratch(
+                    x.view(),
+                    w.view(),
+                    bias,
+                    &params,
+                    got.view_mut(),
+                    &mut scratch,
+                )
+                .expect(&what);
+                assert_bits_eq(got.view(), want.view(), &what);
+                if len > 0 {
+                    let short = conv2d_into_with_scratch(
+                        x.view(),
+                        w.view(),
+                        bias,
+                        &params,
+                        got.view_mut(),
+                        &mut scratch[1..],
+                    );
+                    assert!(
+                        matches!(short, Err(KernelError::Shape(_))),
+                        "{what}: {short:?}"
+                    );
+                }
+                if !PackedConv2d::supports(&params) {
+                    continue;
+                }
+                let packed = PackedConv2d::new(w.view(), bias, &params).expect("packed");
+                let mut want = Array4::<f32>::zeros(want.raw_dim());
+                packed
+                    .run_into(x.view(), Residual::None, want.view_mut())
+                    .expect(&what);
+                let len = packed.scratch_len(cs.x).expect("scratch length");
+                let mut scratch = vec![f32::NAN; len];
+                got.fill(f32::NAN);
+                packed
+                    .run_in_scratch(x.view(), Residual::None, got.view_mut(), &mut scratch)
+                    .expect(&what);
+                assert_bits_eq(got.view(), want.view(), &format!("packed {what}"));
+                let short = packed.run_in_scratch(
+                    x.view(),
+                    Residual::None,
+                    got.view_mut(),
+                    &mut scratch[1..],
+                );
+                assert!(
+                    matches!(short, Err(KernelError::Shape(_))),
+                    "packed {what}: {short:?}"
+                );
+            }
+        });
+    }
+}
+
 #[test]
 fn conv2d_into_non_contiguous_operands() {
     let mut rng = Rng::new(2);

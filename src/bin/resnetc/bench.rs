@@ -114,6 +114,13 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
     // Two floating-point operations per multiply-add, for the whole batch.
     let flops = 2.0 * compiled.model.costs().mult_adds as f64 * args.batch as f64;
     let gflops = flops / (median * 1e-3) / 1e9;
+    // The workspace the passes used: slots and convolution scratch for this
+    // batch and thread count (it fitted, or the pass would have failed).
+    let workspace = match net.workspace_bytes(batch, threads) {
+        Ok(Some(b)) => b,
+        Ok(None) => return usage_error("the workspace does not fit in memory"),
+        Err(e) => return usage_error(&e.to_string()),
+    };
     // The process's peak resident memory (Linux), read after the passes.
     let peak_rss = peak_rss_bytes().map_or_else(|| "unknown".to_string(), |b| b.to_string());
     let mut line = format!(
@@ -126,7 +133,7 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         times[0],
         times.len(),
         gflops,
-        net.workspace_bytes(batch),
+        workspace,
         net.weights_bytes(),
     );
     if let Some(p) = peak {

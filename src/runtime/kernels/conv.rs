@@ -341,6 +341,90 @@ pub fn conv2d_into(
     params: &Conv2dParams,
     out: ArrayViewMut4<'_, f32>,
 ) -> Result<(), KernelError> {
+    conv2d_run(input, weight, bias, params, out, Scratch::PerThread)
+}
+
+/// The floats of scratch [`conv2d_into_with_scratch`] needs for an input of
+/// dimensions `input` (`[N, C, H, W]`) and a weight of dimensions `weight`
+/// (`[O, C/groups, KH, KW]`) on `threads` rayon threads: one im2col matrix
+/// (`C/groups·KH·KW × OH·OW`) per parallel task, none for a 1×1, stride-1,
+/// unpadded convolution. `None` when the size overflows `usize` or the
+/// shapes do not make a convolution (which `conv2d_into_with_scratch`
+/// reports as an error).
+pub fn conv2d_scratch_len(
+    input: [usize; 4],
+    weight: [usize; 4],
+    params: &Conv2dParams,
+    threads: usize,
+) -> Option<usize> {
+    let [n, _, h, w] = input;
+    let [_, cg, kh, kw] = weight;
+    if pointwise(kh, kw, params) {
+        return Some(0);
+    }
+    let (oh, ow) = conv2d_output_hw((h, w), (kh, kw), params).ok()?;
+    let col = cg
+        .checked_mul(kh)?
+        .checked_mul(kw)?
+        .checked_mul(oh)?
+        .checked_mul(ow)?;
+    let items = n.checked_mul(params.groups)?;
+    col.checked_mul(tasks(items, threads))
+}
+
+/// [`conv2d_into`] with the im2col matrices in `scratch` (at least
+/// [`conv2d_scratch_len`] floats for the current rayon pool's thread count)
+/// instead of per-thread buffers: for a caller that plans its memory (the
+/// interpreter's workspace). The same products in the same order, so the
+/// same bits as [`conv2d_into`].
+///
+/// Errors like [`conv2d_into`], and with [`KernelError::Shape`] if
+/// `scratch` is too short.
+pub fn conv2d_into_with_scratch(
+    input: ArrayView4<'_, f32>,
+    weight: ArrayView4<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    params: &Conv2dParams,
+    out: ArrayViewMut4<'_, f32>,
+    scratch: &mut [f32],
+) -> Result<(), KernelError> {
+    conv2d_run(input, weight, bias, params, out, Scratch::Given(scratch))
+}
+
+/// Where a convolution's im2col matrices live.
+enum Scratch<'a> {
+    /// Each rayon thread's own buffer (which only grows).
+    PerThread,
+    /// The caller's floats, one matrix per parallel task.
+    Given(&'a mut [f32]),
+}
+
+/// A 1×1, stride-1, unpadded convolution: the input is already the GEMM's
+/// right-hand side, so no im2col.
+fn pointwise(kh: usize, kw: usize, params: &Conv2dParams) -> bool {
+    kh == 1 && kw == 1 && params.stride == (1, 1) && params.padding == Padding2d::ZERO
+}
+
+/// How many parallel tasks `items` independent GEMMs run as on `threads`
+/// threads: one per thread when there are at least as many items as threads
+/// (each task a contiguous run of items), else one (the items one after
+/// another, each parallel inside).
+fn tasks(items: usize, threads: usize) -> usize {
+    if items > 1 && items >= threads {
+        threads.max(1)
+    } else {
+        1
+    }
+}
+
+fn conv2d_run(
+    input: ArrayView4<'_, f32>,
+    weight: ArrayView4<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    params: &Conv2dParams,
+    out: ArrayViewMut4<'_, f32>,
+    scratch: Scratch<'_>,
+) -> Result<(), KernelError> {
     let [n, o, oh, ow] = conv2d_shape(&input, &weight, bias.as_ref(), params)?;
     check_out_shape("conv2d", &[n, o, oh, ow], out.shape())?;
     let out = out_slice("conv2d", out)?;
@@ -386,12 +470,14 @@ pub fn conv2d_into(
         pt: pad.top,
         pl: pad.left,
     };
-    let pointwise = kh == 1 && kw == 1 && params.stride == (1, 1) && pad == Padding2d::ZERO;
+    let pointwise = pointwise(kh, kw, params);
     let act = params.activation;
+    // Floats of one im2col matrix.
+    let col_len = if pointwise { 0 } else { kdim * p };
 
     // One work item = one (batch, group) pair = one GEMM writing a contiguous
-    // [og, p] block of the output.
-    let work = |idx: usize, chunk: &mut [f32], col: &mut Vec<f32>, inner_par: bool| {
+    // [og, p] block of the output. `col` holds `col_len` floats.
+    let work = |idx: usize, chunk: &mut [f32], col: &mut [f32], inner_par: bool| {
         let ni = idx / groups;
         let gi = idx % groups;
         let in_off = (ni * c + gi * cg) * h * w;
@@ -400,11 +486,6 @@ pub fn conv2d_into(
         let rhs: &[f32] = if pointwise {
             x_g
         } else {
-            // im2col writes every element, so only growth needs initialising.
-            if col.len() < kdim * p {
-                col.resize(kdim * p, 0.0);
-            }
-            let col = &mut col[..kdim * p];
             im2col(x_g, &geom, col, inner_par);
             col
         };
@@ -419,16 +500,58 @@ pub fn conv2d_into(
     };
 
     let items = n * groups;
-    if items > 1 && items >= rayon::current_num_threads() {
-        out.par_chunks_mut(og * p)
-            .enumerate()
-            .for_each(|(idx, chunk)| with_scratch(|col| work(idx, chunk, col, false)));
-    } else {
-        with_scratch(|col| {
+    let tasks = tasks(items, rayon::current_num_threads());
+    // A per-thread buffer grown to one matrix (im2col writes every element,
+    // so only growth needs initialising).
+    let per_thread = |f: &mut dyn FnMut(&mut [f32])| {
+        with_scratch(|buf| {
+            if buf.len() < col_len {
+                buf.resize(col_len, 0.0);
+            }
+            f(&mut buf[..col_len])
+        })
+    };
+    match (scratch, tasks > 1) {
+        (Scratch::PerThread, true) => {
+            out.par_chunks_mut(og * p)
+                .enumerate()
+                .for_each(|(idx, chunk)| per_thread(&mut |col| work(idx, chunk, col, false)));
+        }
+        (Scratch::PerThread, false) => per_thread(&mut |col| {
             for (idx, chunk) in out.chunks_mut(og * p).enumerate() {
                 work(idx, chunk, col, true);
             }
-        });
+        }),
+        (Scratch::Given(scratch), parallel) => {
+            let need = col_len * tasks;
+            let Some(scratch) = scratch.get_mut(..need) else {
+                return shape_err(format!(
+                    "conv2d: scratch has {} floats, needs {need}",
+                    scratch.len()
+                ));
+            };
+            if parallel {
+                // Task t: items [t·per, (t+1)·per), with matrix t.
+                let per = items.div_ceil(tasks);
+                let task = |t: usize, run: &mut [f32], col: &mut [f32]| {
+                    for (k, chunk) in run.chunks_mut(og * p).enumerate() {
+                        work(t * per + k, chunk, &mut *col, false);
+                    }
+                };
+                let runs = out.par_chunks_mut(per * og * p);
+                if col_len == 0 {
+                    runs.enumerate().for_each(|(t, run)| task(t, run, &mut []));
+                } else {
+                    runs.zip(scratch.par_chunks_mut(col_len))
+                        .enumerate()
+                        .for_each(|(t, (run, col))| task(t, run, col));
+                }
+            } else {
+                for (idx, chunk) in out.chunks_mut(og * p).enumerate() {
+                    work(idx, chunk, &mut *scratch, true);
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -102,6 +102,27 @@ pub enum Residual<'a> {
     InPlace,
 }
 
+/// A batch of inputs in the padded, channel-blocked scratch layout.
+struct PaddedInput {
+    /// Images.
+    n: usize,
+    /// One image's layout.
+    p: Padded,
+}
+
+impl PaddedInput {
+    /// Its floats, or an error when that overflows `usize`.
+    fn len(&self) -> Result<usize, KernelError> {
+        self.p
+            .hp
+            .checked_mul(self.p.wp)
+            .and_then(|v| v.checked_mul(self.p.cblk))
+            .and_then(|v| v.checked_mul(self.p.cb))
+            .and_then(|v| v.checked_mul(self.n))
+            .ok_or_else(|| KernelError::Shape("packed conv2d: the padded input overflows".into()))
+    }
+}
+
 /// A dense (one-group) 2-D convolution with its weights packed for the
 /// blocked direct kernels, bias folded in, activation fused.
 #[derive(Debug, Clone)]
@@ -275,8 +296,53 @@ impl PackedConv2d {
         &self,
         x: ArrayView4<'_, f32>,
         residual: Residual<'_>,
-        mut out: ArrayViewMut4<'_, f32>,
+        out: ArrayViewMut4<'_, f32>,
         scratch: &mut Vec<f32>,
+    ) -> Result<(), KernelError> {
+        let len = self.padded(x.dim().into()).len()?;
+        if scratch.len() < len {
+            scratch.resize(len, 0.0);
+        }
+        self.run_in_scratch(x, residual, out, scratch)
+    }
+
+    /// The floats of scratch [`PackedConv2d::run_in_scratch`] needs for an
+    /// input of dimensions `input` (`[N, C, H, W]`): the whole batch,
+    /// padded and channel-blocked. `None` when that overflows `usize`.
+    pub fn scratch_len(&self, input: [usize; 4]) -> Option<usize> {
+        self.padded(input).len().ok()
+    }
+
+    /// The padded, channel-blocked layout of an input of dimensions `input`.
+    fn padded(&self, input: [usize; 4]) -> PaddedInput {
+        let [n, c, h, w] = input;
+        let pad = self.params.padding;
+        PaddedInput {
+            n,
+            p: Padded {
+                c,
+                h,
+                w,
+                cblk: self.cblk,
+                cb: c.div_ceil(self.cblk),
+                hp: pad.top + h + pad.bottom,
+                wp: pad.left + w + pad.right,
+                top: pad.top,
+                left: pad.left,
+            },
+        }
+    }
+
+    /// [`PackedConv2d::run_into`] with the reordered input in `scratch`
+    /// (at least [`PackedConv2d::scratch_len`] floats): for a caller that
+    /// plans its memory. Errors with [`KernelError::Shape`] if `scratch` is
+    /// too short.
+    pub fn run_in_scratch(
+        &self,
+        x: ArrayView4<'_, f32>,
+        residual: Residual<'_>,
+        mut out: ArrayViewMut4<'_, f32>,
+        scratch: &mut [f32],
     ) -> Result<(), KernelError> {
         let [n, o, oh, ow] = self.output_shape(x.dim().into())?;
         check_out_shape("packed conv2d", &[n, o, oh, ow], out.shape())?;
@@ -305,25 +371,17 @@ impl PackedConv2d {
         let xs = xc
             .as_slice()
             .ok_or_else(|| KernelError::Shape("packed conv2d: input not contiguous".into()))?;
-        let (_, c, h, w) = x.dim();
-        let pad = self.params.padding;
+        let (_, c, _, _) = x.dim();
         let cblk = self.cblk;
-        let p = Padded {
-            c,
-            h,
-            w,
-            cblk,
-            cb: c.div_ceil(cblk),
-            hp: pad.top + h + pad.bottom,
-            wp: pad.left + w + pad.right,
-            top: pad.top,
-            left: pad.left,
+        let padded = self.padded(x.dim().into());
+        let len = padded.len()?;
+        let p = padded.p;
+        let Some(xp) = scratch.get_mut(..len) else {
+            return shape_err(format!(
+                "packed conv2d: scratch has {} floats, needs {len}",
+                scratch.len()
+            ));
         };
-        let len = n * p.cb * p.plane();
-        if scratch.len() < len {
-            scratch.resize(len, 0.0);
-        }
-        let xp = &mut scratch[..len];
         layout::reorder_input(xs, &p, xp);
         let xp: &[f32] = xp;
 
