@@ -13,6 +13,7 @@ mod gradflow;
 mod graph;
 mod lsp;
 mod man;
+mod memory;
 mod run;
 mod sizes;
 mod train;
@@ -127,6 +128,7 @@ pub(crate) enum Color {
 }
 
 fn main() -> ExitCode {
+    memory::release_freed_memory_promptly();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Ops) => {
