@@ -306,3 +306,54 @@ fn readme_has_the_degradation_table_and_charts() {
         assert!(root.join(&chart).is_file(), "{chart}");
     }
 }
+
+/// `resnetc train … | head -1`: the reader leaves after the first line, and
+/// the next line ends the command quietly with 141 (128 + SIGPIPE, as a
+/// shell reports a tool a closed pipe stopped), not a panic.
+#[test]
+fn a_closed_stdout_ends_training_quietly() {
+    use std::io::{BufRead, BufReader};
+    let dir = setup();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_resnetc"))
+        .current_dir(dir.path())
+        .args([
+            "train",
+            "tiny.rn",
+            "--data",
+            "digits",
+            "--limit",
+            "120",
+            "--batch",
+            "16",
+            "--threads",
+            "2",
+            "--epochs",
+            "3",
+            "-o",
+            "w.safetensors",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    // The pipe's read end is closed here; the next line cannot be written.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    // Nothing half-written: the first epoch's checkpoint (written before its
+    // line) is whole, and no temporary file is left beside it.
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["tiny.rn", "w.safetensors"]);
+    let bytes = std::fs::read(dir.path().join("w.safetensors")).unwrap();
+    SafeTensors::deserialize(&bytes).unwrap();
+}

@@ -144,7 +144,7 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
             100.0 * gflops / p.gflops
         ));
     }
-    println!("{line}");
+    outln!("{line}");
     print_profile(&steps);
     ExitCode::SUCCESS
 }
@@ -161,7 +161,7 @@ fn print_profile(passes: &[Vec<interp::StepTime>]) {
             .map(|s| s.time.as_secs_f64() * 1e3)
             .collect();
         ms.sort_by(f64::total_cmp);
-        println!(
+        outln!(
             "layer={} op={} ms={:.4}",
             step.layer,
             step.kernel,

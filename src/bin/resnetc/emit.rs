@@ -1,6 +1,5 @@
 //! `resnetc emit`: the Rust back end on the command line.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -50,8 +49,7 @@ pub fn emit(args: &EmitArgs) -> ExitCode {
             Err(e) => usage_error(&format!("cannot write `{}`: {e}", path.display())),
         },
         None => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(code.as_bytes()).and_then(|()| out.flush());
+            crate::stdout::write_bytes(code.as_bytes());
             ExitCode::SUCCESS
         }
     }

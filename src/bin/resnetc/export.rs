@@ -58,7 +58,7 @@ pub fn export(args: &ExportArgs) -> ExitCode {
         return usage_error(&format!("cannot write `{}`: {e}", args.output.display()));
     }
     let g = compiled.model.graph();
-    println!(
+    outln!(
         "wrote model `{}` to {} (opset {}, {} bytes, {} parameters{})",
         g.name,
         args.output.display(),

@@ -1,6 +1,6 @@
 //! `resnetc fmt`: rewrite `.rn` files in the canonical layout, or check them.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -112,14 +112,8 @@ fn stdin(args: &FmtArgs) -> Outcome {
         print_diff(name, &text, &formatted);
         return Outcome::Model;
     }
-    let mut out = std::io::stdout().lock();
-    match out
-        .write_all(formatted.as_bytes())
-        .and_then(|()| out.flush())
-    {
-        Ok(()) => Outcome::Ok,
-        Err(e) => io_error(&format!("cannot write standard output: {e}")),
-    }
+    crate::stdout::write_bytes(formatted.as_bytes());
+    Outcome::Ok
 }
 
 fn io_error(message: &str) -> Outcome {
@@ -176,7 +170,5 @@ fn print_diff(name: &str, old: &str, new: &str) {
         .context_radius(3)
         .header(name, &format!("{name} (formatted)"))
         .to_string();
-    let mut out = std::io::stdout().lock();
-    // A closed pipe (`resnetc fmt --check … | head`) is not worth a panic.
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    crate::stdout::write_bytes(text.as_bytes());
 }

@@ -107,7 +107,7 @@ fn grad_inner(args: &GradArgs) -> Result<(), Failure> {
     resnetc::atomic::write(&args.output, &bytes)
         .map_err(|e| data_error(format!("cannot write `{}`: {e}", args.output.display())))?;
     let count: usize = grads.iter().map(|(_, a)| a.len()).sum();
-    println!(
+    outln!(
         "loss {:.6} (mean cross-entropy over {} samples, training mode); wrote the gradients of {} tensors ({} parameters) to {}",
         step.loss,
         labels.len(),

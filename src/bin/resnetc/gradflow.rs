@@ -85,20 +85,26 @@ fn gradflow_inner(args: &GradflowArgs) -> Result<(), Failure> {
         .iter()
         .map(|f| flow_of(f, args))
         .collect::<Result<Vec<_>, _>>()?;
-    println!(
+    outln!(
         "Gradient flow at initialisation (seed {}): the mean cross-entropy of a seeded random batch of {} (normal inputs, uniform labels)",
-        args.seed, args.batch
+        args.seed,
+        args.batch
     );
     for f in &flows {
-        println!("\nmodel {}: loss {:.4}", f.model, f.loss);
-        println!(
+        outln!("\nmodel {}: loss {:.4}", f.model, f.loss);
+        outln!(
             "{:>4}  {:<16} {:>16} {:>16}",
-            "#", "unit", "‖∂loss/∂output‖", "‖∂loss/∂weights‖"
+            "#",
+            "unit",
+            "‖∂loss/∂output‖",
+            "‖∂loss/∂weights‖"
         );
         for (i, r) in f.rows.iter().enumerate() {
-            println!(
+            outln!(
                 "{i:>4}  {:<16} {:>16.3e} {:>16.3e}",
-                r.name, r.output_grad_norm, r.param_grad_norm
+                r.name,
+                r.output_grad_norm,
+                r.param_grad_norm
             );
         }
     }
@@ -106,7 +112,7 @@ fn gradflow_inner(args: &GradflowArgs) -> Result<(), Failure> {
         let bytes = grad::render_chart(&grad::flow_svg(&flows), format).map_err(data_error)?;
         resnetc::atomic::write(o, &bytes)
             .map_err(|e| data_error(format!("cannot write `{}`: {e}", o.display())))?;
-        println!("\nwrote {}", o.display());
+        outln!("\nwrote {}", o.display());
     }
     Ok(())
 }

@@ -1,6 +1,5 @@
 //! `resnetc graph`: a picture of the checked graph (DOT, or SVG/PNG through Graphviz).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -82,8 +81,7 @@ pub fn graph(args: &GraphArgs) -> ExitCode {
         Err(e) => return usage_error(&e.to_string()),
     };
     let (Some(path), Some(target)) = (&args.output, target) else {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(dot.as_bytes()).and_then(|()| out.flush());
+        crate::stdout::write_bytes(dot.as_bytes());
         return ExitCode::SUCCESS;
     };
     let bytes = match target {

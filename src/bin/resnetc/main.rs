@@ -4,6 +4,9 @@
 //! the model or its data (weights, inputs), 2 usage errors or an unreadable
 //! model file.
 
+#[macro_use]
+mod stdout;
+
 mod bench;
 mod emit;
 mod export;
@@ -132,13 +135,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Ops) => {
-            print!("{}", resnetc::reference_markdown());
+            out!("{}", resnetc::reference_markdown());
             ExitCode::SUCCESS
         }
         Some(Command::Explain { code: Some(code) }) => explain(&code),
         Some(Command::Explain { code: None }) => {
             for c in Code::ALL {
-                println!("{}: {}", c.as_str(), c.explain());
+                outln!("{}: {}", c.as_str(), c.explain());
             }
             ExitCode::SUCCESS
         }
@@ -167,7 +170,7 @@ fn explain(code: &str) -> ExitCode {
         .find(|c| c.as_str().eq_ignore_ascii_case(code))
     {
         Some(c) => {
-            println!("{}: {}", c.as_str(), c.explain());
+            outln!("{}: {}", c.as_str(), c.explain());
             ExitCode::SUCCESS
         }
         None => {
@@ -325,9 +328,7 @@ fn summary(args: &SummaryArgs) -> ExitCode {
             Err(e) => return usage_error(&format!("cannot serialise the summary: {e}")),
         },
     };
-    let mut out = std::io::stdout().lock();
-    // A closed pipe (`resnetc m.rn | head`) is not an error worth a panic.
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    crate::stdout::write_bytes(text.as_bytes());
     ExitCode::SUCCESS
 }
 

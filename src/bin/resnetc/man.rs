@@ -2,7 +2,6 @@
 //! and shell completion scripts (clap_complete), both from the clap
 //! definition of the command line, so they cannot drift from it.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,8 +39,7 @@ pub fn completions(args: &CompletionsArgs) -> ExitCode {
     let mut cmd = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "resnetc", &mut script);
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(&script).and_then(|()| out.flush());
+    crate::stdout::write_bytes(&script);
     ExitCode::SUCCESS
 }
 
@@ -57,8 +55,7 @@ pub fn man(args: &ManArgs) -> ExitCode {
             Err(e) => usage_error(&format!("cannot write `{}`: {e}", path.display())),
         },
         None => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&page).and_then(|()| out.flush());
+            crate::stdout::write_bytes(&page);
             ExitCode::SUCCESS
         }
     }
@@ -107,6 +104,10 @@ fn page() -> std::io::Result<Vec<u8>> {
         ("0", "Success (warnings allowed)."),
         ("1", "Errors in the model or its data (weights, inputs)."),
         ("2", "Usage or I/O errors, or a missing external tool."),
+        (
+            "141",
+            "Standard output was closed before everything was written (as by a SIGPIPE).",
+        ),
     ] {
         roff.control("TP", []);
         roff.text([bold(code)]);

@@ -304,7 +304,7 @@ pub fn init(args: &InitArgs) -> ExitCode {
         .map_err(data_error)?;
         let w = interp::try_init(&c.model, args.seed).map_err(data_error)?;
         w.save(&args.output).map_err(data_error)?;
-        println!(
+        outln!(
             "wrote {} tensors ({} parameters) of model `{}` to {}",
             w.len(),
             resnetc::report::group(c.model.costs().total_params),
@@ -324,7 +324,7 @@ pub fn check(args: &CheckArgs) -> ExitCode {
         file.check(&c.model, &map)
             .map_err(|e| weights_failure(e, &c, None))?;
         let n = c.model.graph().params().count();
-        println!(
+        outln!(
             "ok: `{}` provides all {n} tensors of model `{}` with the right shapes",
             args.weights.display(),
             c.model.graph().name
@@ -590,7 +590,7 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
 
     for (name, y) in &outputs {
         let first: Vec<String> = y.iter().take(6).map(|v| format!("{v:.6}")).collect();
-        println!(
+        outln!(
             "{name}: {}  [{}{}]",
             shape_string(y.shape()),
             first.join(", "),
@@ -599,7 +599,7 @@ fn run_inner(args: &RunArgs) -> Result<(), Failure> {
     }
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
-    println!(
+    outln!(
         "time: {:.2} ms per batch of {} (median of {} batch{}), peak activations {:.2} MiB",
         median * 1e3,
         chunk.min(total),
@@ -724,7 +724,7 @@ fn print_top(y: &ArrayD<f32>, k: usize, labels: &[String]) -> Result<(), Failure
             .take(k)
             .map(|&c| format!("{c}: {:.4}", probs[c]))
             .collect();
-        println!("{name}: {}", top.join(", "));
+        outln!("{name}: {}", top.join(", "));
     }
     Ok(())
 }

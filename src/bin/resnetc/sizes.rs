@@ -33,10 +33,10 @@ pub(crate) fn sizes(args: &SizesArgs) -> ExitCode {
     match sizes::of_file(&args.source.file, &options) {
         Ok(s) => {
             if s.inputs.is_empty() {
-                println!("{}: no input has a height and width (C×H×W)", s.model);
+                outln!("{}: no input has a height and width (C×H×W)", s.model);
             }
             for i in &s.inputs {
-                print!("{}", describe(i));
+                out!("{}", describe(i));
             }
             ExitCode::SUCCESS
         }

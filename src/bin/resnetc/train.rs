@@ -200,7 +200,7 @@ fn train_inner(args: &TrainArgs) -> Result<(), Failure> {
         },
         seed: args.seed,
     };
-    println!(
+    outln!(
         "training {} on {} ({} samples for training, {} held out), {} epochs of batch {}, lr {} ({:?}), momentum {}, weight decay {}, seed {}",
         g.name,
         if args.data == "digits" {
@@ -251,7 +251,7 @@ fn train_inner(args: &TrainArgs) -> Result<(), Failure> {
                 resnetc::atomic::write(output, &bytes).map_err(|e| {
                     TrainError::Write(format!("cannot write `{}`: {e}", output.display()))
                 })?;
-                println!(
+                outln!(
                     "epoch {:>3}/{}  lr {:.4}  train loss {:.4}  train acc {:5.1}%  held-out loss {:.4}  held-out acc {:5.1}%  ({:.1} s)",
                     r.epoch,
                     config.epochs,
@@ -273,10 +273,10 @@ fn train_inner(args: &TrainArgs) -> Result<(), Failure> {
             .map_err(|e| io_failure(format!("cannot write `{}`: {e}", p.display())))?;
         resnetc::atomic::write(p, &bytes)
             .map_err(|e| io_failure(format!("cannot write `{}`: {e}", p.display())))?;
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display());
     }
     if let Some(last) = reports.last() {
-        println!(
+        outln!(
             "held-out accuracy {:.2}% after {} epochs in {:.1} s; wrote {}",
             last.test_accuracy * 100.0,
             last.epoch,
