@@ -167,6 +167,11 @@ impl Workspace {
         })
     }
 
+    /// Its floats (slots and scratch), the alignment padding left out.
+    pub fn floats(&self) -> usize {
+        self.data.len() - ALIGN_PAD
+    }
+
     /// The aligned part of the floats.
     pub fn aligned(&mut self) -> &mut [f32] {
         let skip = self.data.as_ptr().align_offset(64).min(self.data.len());

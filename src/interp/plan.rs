@@ -381,14 +381,16 @@ impl Interpreter {
             .workspace
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        // Its length is worked out (a walk over the steps) only when it is
+        // made; a kept one already has it.
         let threads = rayon::current_num_threads();
-        let len = self
-            .workspace_floats(batch, threads)?
-            .ok_or_else(|| oom(format!("the workspace of a batch of {batch}"), u128::MAX))?;
         if kept
             .as_ref()
             .is_none_or(|w| w.batch != batch || w.threads != threads)
         {
+            let len = self
+                .workspace_floats(batch, threads)?
+                .ok_or_else(|| oom(format!("the workspace of a batch of {batch}"), u128::MAX))?;
             // Free the old one first: the peak is one workspace, not two.
             *kept = None;
             *kept =
@@ -399,6 +401,7 @@ impl Interpreter {
         let ws = kept
             .as_mut()
             .ok_or_else(|| bug("the workspace was not made".into()))?;
+        let len = ws.floats();
         let mut rest = ws.aligned();
         let mut owned: Vec<&mut [f32]> = Vec::with_capacity(self.slots.len() + outs.len());
         for &l in &self.slots {

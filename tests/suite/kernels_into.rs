@@ -250,14 +250,22 @@ fn conv_params(cs: &ConvCase) -> Conv2dParams {
     }
 }
 
+/// Random input, weight and bias of conv case `cs`, and its parameters.
+fn conv_operands(
+    rng: &mut Rng,
+    cs: &ConvCase,
+) -> (Array4<f32>, Array4<f32>, Array1<f32>, Conv2dParams) {
+    let x: Array4<f32> = rng.array(cs.x);
+    let w: Array4<f32> = rng.array((cs.o, cs.x[1] / cs.groups, cs.k.0, cs.k.1));
+    let b: Array1<f32> = rng.array(cs.o);
+    (x, w, b, conv_params(cs))
+}
+
 #[test]
 fn conv2d_into_matches_conv2d() {
     let mut rng = Rng::new(1);
     for (i, cs) in conv_cases().iter().enumerate() {
-        let x: Array4<f32> = rng.array(cs.x);
-        let w: Array4<f32> = rng.array((cs.o, cs.x[1] / cs.groups, cs.k.0, cs.k.1));
-        let b: Array1<f32> = rng.array(cs.o);
-        let params = conv_params(cs);
+        let (x, w, b, params) = conv_operands(&mut rng, cs);
         let bias = cs.bias.then(|| b.view());
         let want = conv2d(x.view(), w.view(), bias, &params).expect("conv2d");
         check_into(&format!("conv2d case {i}"), &want, false, |out| {
@@ -282,10 +290,7 @@ fn conv_kernels_with_planned_scratch_match_the_per_thread_forms() {
         pool.install(|| {
             for (i, cs) in conv_cases().iter().enumerate() {
                 let what = format!("conv2d case {i}, {threads} threads");
-                let x: Array4<f32> = rng.array(cs.x);
-                let w: Array4<f32> = rng.array((cs.o, cs.x[1] / cs.groups, cs.k.0, cs.k.1));
-                let b: Array1<f32> = rng.array(cs.o);
-                let params = conv_params(cs);
+                let (x, w, b, params) = conv_operands(&mut rng, cs);
                 let bias = cs.bias.then(|| b.view());
                 let want = conv2d(x.view(), w.view(), bias, &params).expect("conv2d");
                 let len = conv2d_scratch_len(cs.x, w.dim().into(), &params, threads)

@@ -43,8 +43,9 @@ fn setup() -> tempfile::TempDir {
     dir
 }
 
-/// `resnetc train tiny.rn --data digits --limit 120` with `extra` options.
-fn train(dir: &Path, out: &str, extra: &[&str]) -> Out {
+/// The arguments of `resnetc train tiny.rn --data digits --limit 120`
+/// writing `out`, with `extra` options.
+fn train_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "train",
         "tiny.rn",
@@ -60,7 +61,12 @@ fn train(dir: &Path, out: &str, extra: &[&str]) -> Out {
         out,
     ];
     args.extend_from_slice(extra);
-    resnetc(dir, &args)
+    args
+}
+
+/// `resnetc train tiny.rn --data digits --limit 120` with `extra` options.
+fn train(dir: &Path, out: &str, extra: &[&str]) -> Out {
+    resnetc(dir, &train_args(out, extra))
 }
 
 /// The `(train loss, held-out accuracy %)` of each epoch line.
@@ -316,22 +322,7 @@ fn a_closed_stdout_ends_training_quietly() {
     let dir = setup();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_resnetc"))
         .current_dir(dir.path())
-        .args([
-            "train",
-            "tiny.rn",
-            "--data",
-            "digits",
-            "--limit",
-            "120",
-            "--batch",
-            "16",
-            "--threads",
-            "2",
-            "--epochs",
-            "3",
-            "-o",
-            "w.safetensors",
-        ])
+        .args(train_args("w.safetensors", &["--epochs", "3"]))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
