@@ -41,7 +41,8 @@ use crate::interp::Weights;
 use crate::ir::CheckedModel;
 
 /// The ONNX protobuf messages, generated from the vendored
-/// `third_party/onnx/onnx.proto` (onnx 1.23.2) by `prost-build` + `protox`.
+/// `third_party/onnx/onnx.proto` (onnx 1.23.2) by `prost-build` + `protox`
+/// (`cargo run -p onnx-proto`, in `tools/onnx-proto`).
 #[allow(missing_docs, clippy::all, clippy::pedantic, rustdoc::all)]
 pub mod proto {
     include!("onnx.rs");

@@ -98,7 +98,7 @@ fn error_files() {
     // Diagnostics show paths as given: compile with crate-relative paths so
     // that the snapshots do not depend on where the crate is checked out.
     std::env::set_current_dir(&root).expect("cannot enter the crate root");
-    insta::glob!("../errors", "*.rn", |path| {
+    crate::snapshot_files::each_file("tests/errors", "rn", |path| {
         let rel = path
             .strip_prefix(&root)
             .expect("error file outside the crate");

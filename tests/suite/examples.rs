@@ -16,7 +16,7 @@ fn compile(path: &Path) -> resnetc::Compiled {
 
 #[test]
 fn summaries() {
-    insta::glob!("../../examples", "*.rn", |path| {
+    crate::snapshot_files::each_file("examples", "rn", |path| {
         let c = compile(path);
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         insta::assert_snapshot!("summary", Summary::new(&c.model).render());
@@ -25,7 +25,7 @@ fn summaries() {
 
 #[test]
 fn checked_ir() {
-    insta::glob!("../../examples", "*.rn", |path| {
+    crate::snapshot_files::each_file("examples", "rn", |path| {
         let c = compile(path);
         insta::assert_snapshot!("ir", c.model.graph().dump(&c.sources));
     });

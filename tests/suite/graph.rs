@@ -50,7 +50,7 @@ fn examples() -> Vec<PathBuf> {
 
 #[test]
 fn dot_snapshots() {
-    insta::glob!("../../examples", "*.rn", |path| {
+    crate::snapshot_files::each_file("examples", "rn", |path| {
         let c = compile(path);
         insta::assert_snapshot!("dot", to_dot(&c.model, &COLLAPSED).unwrap());
     });

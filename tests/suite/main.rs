@@ -15,6 +15,8 @@ mod harness;
 mod model_gen;
 #[path = "../support/png_chart.rs"]
 mod png_chart;
+#[path = "../support/snapshot_files.rs"]
+mod snapshot_files;
 #[path = "../support/tools.rs"]
 mod tools;
 
