@@ -243,7 +243,10 @@ fn cargo() -> Command {
         "CARGO_MANIFEST_DIR",
         "CARGO_PKG_NAME",
         "OUT_DIR",
+        // .ci/run builds the workspace with clippy as the compiler of its
+        // members; the crates built here are compiled as a user's are.
         "RUSTC_WORKSPACE_WRAPPER",
+        "CLIPPY_ARGS",
     ] {
         cmd.env_remove(var);
     }
