@@ -178,6 +178,8 @@ unsafe fn raw_gemm(
 
 /// A strided description of `a` if its elements lie in one slice with
 /// non-negative strides (as ndarray's standard and transposed layouts do).
+/// (For [`matmul_views`], which only the gradients use.)
+#[cfg(feature = "compiler")]
 fn mat_of<'a>(a: &ndarray::ArrayView2<'a, f32>) -> Option<Mat<'a>> {
     let (rows, cols) = a.dim();
     let [rs, cs] = [a.strides()[0], a.strides()[1]];
@@ -204,6 +206,9 @@ fn mat_of<'a>(a: &ndarray::ArrayView2<'a, f32>) -> Option<Mat<'a>> {
 /// `a · b` as a new row-major matrix, through [`matmul`] (rayon-parallel; the
 /// split depends only on the thread count, so the result does too).
 /// Operands in neither standard nor transposed layout are copied first.
+/// Only the gradients (`grad`, part of the compiler) use it: generated code,
+/// which builds the runtime alone, has no dead code.
+#[cfg(feature = "compiler")]
 pub(crate) fn matmul_views(
     a: ndarray::ArrayView2<'_, f32>,
     b: ndarray::ArrayView2<'_, f32>,
