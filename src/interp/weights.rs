@@ -596,18 +596,16 @@ pub fn try_init(model: &CheckedModel, seed: u64) -> Result<Weights, OutOfMemory>
         for p in &node.params {
             // A checked model's tensors have at most 2^40 elements.
             let n = p.shape.iter().product::<usize>();
-            let filled = |f: &mut dyn FnMut() -> f32| {
-                super::memory::try_filled(n, f).map_err(|_| {
-                    let n = n as u128;
-                    super::memory::error(
-                        model,
-                        format!("tensor `{}`", p.name),
-                        n,
-                        &node.name,
-                        n,
-                        None,
-                    )
-                })
+            let out_of_memory = |_| {
+                let n = n as u128;
+                super::memory::error(
+                    model,
+                    format!("tensor `{}`", p.name),
+                    n,
+                    &node.name,
+                    n,
+                    None,
+                )
             };
             let uniform = |fan_in: usize| Init::Uniform(1.0 / (fan_in.max(1) as f32).sqrt());
             let init = match p.kind {
@@ -643,17 +641,19 @@ pub fn try_init(model: &CheckedModel, seed: u64) -> Result<Weights, OutOfMemory>
                     | Op::Upsample(_) => Init::Const(0.0),
                 },
             };
+            // Each arm fills with its own closure (no dynamic call per element).
             let data = match init {
-                Init::Const(v) => filled(&mut || v)?,
+                Init::Const(v) => super::memory::try_filled(n, || v),
                 Init::Normal(std) => match Normal::new(0.0f32, std) {
-                    Ok(d) => filled(&mut || d.sample(&mut rng))?,
-                    Err(_) => filled(&mut || 0.0)?,
+                    Ok(d) => super::memory::try_filled(n, || d.sample(&mut rng)),
+                    Err(_) => super::memory::try_filled(n, || 0.0),
                 },
                 Init::Uniform(bound) => match Uniform::new_inclusive(-bound, bound) {
-                    Ok(u) => filled(&mut || u.sample(&mut rng))?,
-                    Err(_) => filled(&mut || 0.0)?,
+                    Ok(u) => super::memory::try_filled(n, || u.sample(&mut rng)),
+                    Err(_) => super::memory::try_filled(n, || 0.0),
                 },
-            };
+            }
+            .map_err(out_of_memory)?;
             w.insert(
                 p.name.clone(),
                 Tensor {
