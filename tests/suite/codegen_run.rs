@@ -143,6 +143,16 @@ const LEFT_OUT: [(&str, &str); 12] = [
     ("resnet18.rn", "tests/fixtures/nets/resnet18_w8.rn"),
 ];
 
+/// The model struct of generated code: its first `pub struct Name {` or,
+/// without weights, `pub struct Name;`.
+fn model_struct(file: &str, code: &str) -> String {
+    code.lines()
+        .find_map(|l| l.strip_prefix("pub struct "))
+        .and_then(|l| l.split([' ', ';']).next())
+        .unwrap_or_else(|| panic!("{file}: the generated code has no model struct"))
+        .to_string()
+}
+
 /// The generated code of `file` as tokens to compare: comments, whitespace
 /// and the commas rustfmt adds when it wraps a list are dropped, the
 /// model's names replaced by placeholders and every number by `0`. Two
@@ -151,12 +161,7 @@ fn code_shape(file: &str) -> String {
     let compiled = compile_for_test(file);
     let code = emit_for_test(file, &compiled);
     let name = &compiled.model.graph().name;
-    let ty = code
-        .lines()
-        .find_map(|l| l.strip_prefix("pub struct "))
-        .and_then(|l| l.split([' ', ';']).next())
-        .unwrap_or_else(|| panic!("{file}: no model struct"))
-        .to_string();
+    let ty = model_struct(file, &code);
     let mut out = String::with_capacity(code.len());
     for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
         let line = line.replace(&ty, "TYPE").replace(name.as_str(), "NAME");
@@ -738,13 +743,7 @@ fn generated_code_matches_interpreter_and_pytorch() {
         .collect();
     for (m, written) in models.iter_mut().zip(&written) {
         let code = emit_for_test(&m.file, &m.compiled);
-        m.ty = code
-            .lines()
-            .find_map(|l| l.strip_prefix("pub struct "))
-            // `pub struct Name {` or, without weights, `pub struct Name;`.
-            .and_then(|l| l.split([' ', ';']).next())
-            .unwrap()
-            .to_string();
+        m.ty = model_struct(&m.file, &code);
         write_if_changed(&dir.join(format!("src/{}.rs", m.module)), &code);
         lib.push_str(&format!("pub mod {};\n", m.module));
         arms.push_str(&arm(m, written));
