@@ -517,7 +517,8 @@ fn maxpool_cases() {
         ((2, 3), (3, 2), (0, 0, 0, 0), (1, 2), true),
     ];
     for (k, s, (t, l, b, rr), d, ceil) in cases {
-        for (h, w) in [(5, 5), (7, 6), (12, 11), (13, 16)] {
+        // Long rows too: their interior columns take the kernel's tap-major loop.
+        for (h, w) in [(5, 5), (7, 6), (12, 11), (13, 16), (9, 37), (6, 64)] {
             let p = MaxPool2dParams {
                 kernel: k,
                 stride: s,
@@ -563,6 +564,31 @@ fn maxpool_nan_propagates() {
     let y = max_pool2d(x.view(), &p).expect("mp");
     assert!(y[[0, 0, 0, 0]].is_nan());
     assert_eq!(y[[0, 0, 1, 1]], 0.0);
+    // The stem's 3×3 / 2 with padding: a NaN in an edge window and one in
+    // an interior window each reach exactly the outputs whose window holds
+    // them.
+    let mut x = Array4::<f32>::zeros((1, 1, 9, 9));
+    x[[0, 0, 0, 0]] = f32::NAN;
+    x[[0, 0, 4, 5]] = f32::NAN; // rows 3–5 of output row 2; columns 3–5 and 5–7
+    let p = MaxPool2dParams {
+        kernel: (3, 3),
+        stride: (2, 2),
+        padding: Padding2d {
+            top: 1,
+            left: 1,
+            bottom: 1,
+            right: 1,
+        },
+        dilation: (1, 1),
+        ceil_mode: false,
+    };
+    let y = max_pool2d(x.view(), &p).expect("mp");
+    let nan: Vec<(usize, usize)> = y
+        .indexed_iter()
+        .filter(|(_, v)| v.is_nan())
+        .map(|((_, _, i, j), _)| (i, j))
+        .collect();
+    assert_eq!(nan, [(0, 0), (2, 2), (2, 3)]);
 }
 
 #[test]

@@ -217,22 +217,60 @@ pub fn max_pool2d_into(
         }
         (start as usize, end.max(0) as usize)
     };
+    // The columns whose window lies inside the row, padding aside:
+    // `o_w · sw ≥ left` and `o_w · sw − left + (kw − 1) · dw < w`. They
+    // take the tap-major loop below; the edge columns the clipped one.
+    let interior_lo = p.left.div_ceil(sw).min(ow);
+    let last_start = (kw - 1)
+        .checked_mul(dw)
+        .and_then(|extent| w.checked_add(p.left)?.checked_sub(extent + 1));
+    let interior_hi = match last_start {
+        Some(last_start) => (last_start / sw + 1).min(ow),
+        None => 0,
+    }
+    .max(interior_lo);
+    // `m` takes `v` if `v` is larger or NaN: NaN propagates, and both loops
+    // visit a window's elements in the same order (rows, then columns), so
+    // they give the same bits.
+    let take = |m: &mut f32, v: f32| {
+        if v > *m || v.is_nan() {
+            *m = v;
+        }
+    };
     per_plane_into("max_pool2d", input, oh, ow, out, |xi, xo| {
         for o_h in 0..oh {
             let (h0, h1) = bounds(o_h, sh, p.top, kh, dh, h);
-            for o_w in 0..ow {
+            let out_row = &mut xo[o_h * ow..(o_h + 1) * ow];
+            let edges = (0..interior_lo).chain(interior_hi..ow);
+            for o_w in edges {
                 let (w0, w1) = bounds(o_w, sw, p.left, kw, dw, w);
                 let mut m = f32::NEG_INFINITY;
                 for ih in (h0..h1).step_by(dh) {
                     let row = &xi[ih * w..(ih + 1) * w];
                     for iw in (w0..w1).step_by(dw) {
-                        let v = row[iw];
-                        if v > m || v.is_nan() {
-                            m = v;
-                        }
+                        take(&mut m, row[iw]);
                     }
                 }
-                xo[o_h * ow + o_w] = m;
+                out_row[o_w] = m;
+            }
+            // Interior columns, one window row and one tap at a time across
+            // the whole output row: no bounds to clip, a strided walk of the
+            // input row per tap.
+            // (Only if there are some: `first` is in the row only then.)
+            if interior_lo == interior_hi {
+                continue;
+            }
+            let inner = &mut out_row[interior_lo..interior_hi];
+            inner.fill(f32::NEG_INFINITY);
+            for ih in (h0..h1).step_by(dh) {
+                let row = &xi[ih * w..(ih + 1) * w];
+                for tap in 0..kw {
+                    let first = interior_lo * sw + tap * dw - p.left;
+                    let taps = row[first..].iter().step_by(sw);
+                    for (m, &v) in inner.iter_mut().zip(taps) {
+                        take(m, v);
+                    }
+                }
             }
         }
     })
