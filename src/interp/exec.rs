@@ -272,8 +272,6 @@ fn four_mut<'b>(
         })
 }
 
-/// Runs `kernel` on `reads` into `out`; `in_place`: `out` already holds the
-/// operand it overwrites.
 /// The floats of scratch step `e` needs on a batch of `batch` with
 /// `threads` rayon threads (convolutions: im2col matrices or the blocked
 /// input; other steps none). `None` when that overflows `usize`.
@@ -301,9 +299,9 @@ pub(super) fn scratch_len(e: &Exec, batch: usize, threads: usize) -> Result<Opti
     })
 }
 
-/// Runs step `e`, reading `reads`, writing `out`; convolutions keep their
-/// im2col matrices or blocked input in `scratch` (at least
-/// [`scratch_len`] floats).
+/// Runs step `e`, reading `reads`, writing `out` (when `e.in_place`, `out`
+/// already holds the operand it overwrites); convolutions keep their im2col
+/// matrices or blocked input in `scratch` (at least [`scratch_len`] floats).
 pub(super) fn run(
     e: &Exec,
     reads: &[ArrayViewD<'_, f32>],

@@ -118,7 +118,13 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
     // batch and thread count (it fitted, or the pass would have failed).
     let workspace = match net.workspace_bytes(batch, threads) {
         Ok(Some(b)) => b,
-        Ok(None) => return usage_error("the workspace does not fit in memory"),
+        // The passes made this workspace, so its size is known.
+        Ok(None) => {
+            return usage_error(
+                "internal error: the workspace the passes used has no size in usize floats; \
+                 this is a bug in resnetc",
+            );
+        }
         Err(e) => return usage_error(&e.to_string()),
     };
     // The process's peak resident memory (Linux), read after the passes.

@@ -2,7 +2,10 @@
 //!
 //! The only place that prints or chooses an exit code: 0 success, 1 errors in
 //! the model or its data (weights, inputs), 2 usage errors or an unreadable
-//! model file.
+//! model file, 141 a closed standard output.
+
+// Standard output only through `stdout` (a closed pipe is not a panic).
+#![deny(clippy::print_stdout)]
 
 #[macro_use]
 mod stdout;

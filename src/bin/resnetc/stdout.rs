@@ -4,7 +4,9 @@
 //! Rust ignores SIGPIPE, so a write to a closed pipe (`resnetc train … |
 //! head -1`) is an error, and `println!` panics on it. Everything the
 //! commands print to standard output goes through [`write`] (the
-//! [`outln!`] and [`out!`] macros) or [`write_bytes`] instead.
+//! [`outln!`] and [`out!`] macros) or [`write_bytes`] instead; `main.rs`
+//! denies `clippy::print_stdout`, so a `println!` in the command line fails
+//! the lint run of `.ci/run`.
 
 use std::io::{self, Write};
 use std::process;
@@ -15,10 +17,7 @@ pub const CLOSED_PIPE_STATUS: i32 = 141;
 
 /// Writes `args` to standard output and flushes it; see [`write_bytes`].
 pub fn write(args: std::fmt::Arguments<'_>) {
-    let mut out = io::stdout().lock();
-    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
-        fail(&e);
-    }
+    with_stdout(|out| out.write_fmt(args));
 }
 
 /// Writes `bytes` to standard output and flushes it. A closed pipe ends the
@@ -27,13 +26,16 @@ pub fn write(args: std::fmt::Arguments<'_>) {
 /// atomically before anything is printed about them, so ending here leaves
 /// nothing half-written.)
 pub fn write_bytes(bytes: &[u8]) {
-    let mut out = io::stdout().lock();
-    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
-        fail(&e);
-    }
+    with_stdout(|out| out.write_all(bytes));
 }
 
-fn fail(e: &io::Error) -> ! {
+/// Runs `write` on the locked standard output, flushes, and ends the
+/// process on an error as [`write_bytes`] says.
+fn with_stdout(write: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Result<()>) {
+    let mut out = io::stdout().lock();
+    let Err(e) = write(&mut out).and_then(|()| out.flush()) else {
+        return;
+    };
     if e.kind() == io::ErrorKind::BrokenPipe {
         process::exit(CLOSED_PIPE_STATUS);
     }

@@ -523,7 +523,11 @@ fn conv2d_run(
             }
         }),
         (Scratch::Given(scratch), parallel) => {
-            let need = col_len * tasks;
+            let Some(need) = col_len.checked_mul(tasks) else {
+                return shape_err(format!(
+                    "conv2d: {tasks} im2col matrices of {col_len} floats overflow usize"
+                ));
+            };
             let Some(scratch) = scratch.get_mut(..need) else {
                 return shape_err(format!(
                     "conv2d: scratch has {} floats, needs {need}",

@@ -111,15 +111,9 @@ struct PaddedInput {
 }
 
 impl PaddedInput {
-    /// Its floats, or an error when that overflows `usize`.
-    fn len(&self) -> Result<usize, KernelError> {
-        self.p
-            .hp
-            .checked_mul(self.p.wp)
-            .and_then(|v| v.checked_mul(self.p.cblk))
-            .and_then(|v| v.checked_mul(self.p.cb))
-            .and_then(|v| v.checked_mul(self.n))
-            .ok_or_else(|| KernelError::Shape("packed conv2d: the padded input overflows".into()))
+    /// Its floats.
+    fn len(&self) -> usize {
+        self.n * self.p.cb * self.p.plane()
     }
 }
 
@@ -299,7 +293,7 @@ impl PackedConv2d {
         out: ArrayViewMut4<'_, f32>,
         scratch: &mut Vec<f32>,
     ) -> Result<(), KernelError> {
-        let len = self.padded(x.dim().into()).len()?;
+        let len = self.padded(x.dim().into())?.len();
         if scratch.len() < len {
             scratch.resize(len, 0.0);
         }
@@ -310,27 +304,48 @@ impl PackedConv2d {
     /// input of dimensions `input` (`[N, C, H, W]`): the whole batch,
     /// padded and channel-blocked. `None` when that overflows `usize`.
     pub fn scratch_len(&self, input: [usize; 4]) -> Option<usize> {
-        self.padded(input).len().ok()
+        self.padded(input).ok().map(|p| p.len())
     }
 
-    /// The padded, channel-blocked layout of an input of dimensions `input`.
-    fn padded(&self, input: [usize; 4]) -> PaddedInput {
+    /// The padded, channel-blocked layout of an input of dimensions
+    /// `input`, or an error when its size (every dimension and the total
+    /// floats) overflows `usize`; [`PaddedInput::len`] is then exact.
+    fn padded(&self, input: [usize; 4]) -> Result<PaddedInput, KernelError> {
         let [n, c, h, w] = input;
         let pad = self.params.padding;
-        PaddedInput {
+        let overflow =
+            || KernelError::Shape("packed conv2d: the padded input overflows usize".into());
+        let cb = c.div_ceil(self.cblk);
+        let hp = pad
+            .top
+            .checked_add(h)
+            .and_then(|v| v.checked_add(pad.bottom));
+        let wp = pad
+            .left
+            .checked_add(w)
+            .and_then(|v| v.checked_add(pad.right));
+        let (Some(hp), Some(wp)) = (hp, wp) else {
+            return Err(overflow());
+        };
+        hp.checked_mul(wp)
+            .and_then(|v| v.checked_mul(self.cblk))
+            .and_then(|v| v.checked_mul(cb))
+            .and_then(|v| v.checked_mul(n))
+            .ok_or_else(overflow)?;
+        Ok(PaddedInput {
             n,
             p: Padded {
                 c,
                 h,
                 w,
                 cblk: self.cblk,
-                cb: c.div_ceil(self.cblk),
-                hp: pad.top + h + pad.bottom,
-                wp: pad.left + w + pad.right,
+                cb,
+                hp,
+                wp,
                 top: pad.top,
                 left: pad.left,
             },
-        }
+        })
     }
 
     /// [`PackedConv2d::run_into`] with the reordered input in `scratch`
@@ -373,8 +388,8 @@ impl PackedConv2d {
             .ok_or_else(|| KernelError::Shape("packed conv2d: input not contiguous".into()))?;
         let (_, c, _, _) = x.dim();
         let cblk = self.cblk;
-        let padded = self.padded(x.dim().into());
-        let len = padded.len()?;
+        let padded = self.padded(x.dim().into())?;
+        let len = padded.len();
         let p = padded.p;
         let Some(xp) = scratch.get_mut(..len) else {
             return shape_err(format!(
