@@ -8,6 +8,7 @@ use super::names::{Namer, screaming, snake};
 use super::prelude::Helper;
 use super::text::{call, comment_line, float};
 use crate::ir::{Activation, Graph, Op, UpsampleMode};
+use crate::lower::Layer;
 use crate::lower::blocks::{Body, Structure, relative};
 use crate::lower::buffers::{Plan, StepKind, Storage};
 use crate::span::{SourceMap, Span};
@@ -256,9 +257,9 @@ pub(crate) fn emit_body(
                     None if skip.is_some() => String::new(),
                     None => return Err(format!("layer `{}` reads no value", node.name)),
                 };
-                let (fused_bn, act) = epilogue(g, chain)?;
+                let (fused_bn, residual, act) = epilogue(g, chain)?;
                 if chain.len() > 1 && !matches!(node.op, Op::Conv(_) | Op::Dense(_))
-                    || fused_bn.is_some() && !matches!(node.op, Op::Conv(_))
+                    || (fused_bn.is_some() || residual) && !matches!(node.op, Op::Conv(_))
                 {
                     return Err(format!(
                         "layer `{}` has nodes fused into it that the generator does not emit",
@@ -317,11 +318,31 @@ pub(crate) fn emit_body(
                         args.push(format!("&Self::{k}"));
                         code.load
                             .extend(call(INIT, &format!("{f}: "), load, &args, ","));
-                        (
-                            "op_conv".into(),
-                            vec![format!("&self.{f}"), x, out, format!("&Self::{k}")],
-                            "?;".into(),
-                        )
+                        let (conv, params) = (format!("&self.{f}"), format!("&Self::{k}"));
+                        if !residual {
+                            code.helpers.insert(Helper::ConvOp);
+                            ("op_conv".into(), vec![conv, x, out, params], "?;".into())
+                        } else {
+                            // The skip is added in the epilogue: passed, or
+                            // already in `out` when the result overwrites it.
+                            code.helpers.insert(Helper::ConvResidual);
+                            let skip = match (step.in_place, reads.as_slice()) {
+                                (Some(_), [_]) => "k::Residual::InPlace".to_string(),
+                                (None, [_, skip]) => format!("k::Residual::Add({skip})"),
+                                _ => {
+                                    return Err(format!(
+                                        "convolution `{}` with a residual reads {} values",
+                                        node.name,
+                                        reads.len()
+                                    ));
+                                }
+                            };
+                            (
+                                "op_conv_residual".into(),
+                                vec![conv, x, skip, out, params],
+                                "?;".into(),
+                            )
+                        }
                     }
                     Op::Dense(d) => {
                         let f = fields.fresh(&snake(&r));
@@ -757,36 +778,37 @@ fn comments(cx: &Ctx<'_>, spans: impl Iterator<Item = Span>) -> Vec<String> {
 /// A batch norm fused into a conv: its node and parameters.
 type FusedNorm<'g> = Option<(usize, &'g crate::ir::ops::BatchNormParams)>;
 
-/// The batch norm and activation fused after the head of `chain` (`[head,
-/// bn?, relu|relu6?]`, as [`crate::lower::layers`] builds it): anything else
-/// is an internal error, never an ignored node.
-fn epilogue<'g>(g: &'g Graph, chain: &[usize]) -> Result<(FusedNorm<'g>, &'static str), String> {
-    let mut rest = chain.iter().skip(1).peekable();
-    let bn = match rest.peek().map(|&&j| (j, &g.nodes[j].op)) {
-        Some((j, Op::BatchNorm(b))) => {
-            rest.next();
-            Some((j, b))
+/// The batch norm, whether a residual add, and the activation fused after
+/// the head of `chain` (`[head, bn?, add?, relu|relu6?]`, as
+/// [`crate::lower::layers`] builds it, read by [`Layer::of_chain`]):
+/// anything else is an internal error, never an ignored node.
+fn epilogue<'g>(
+    g: &'g Graph,
+    chain: &[usize],
+) -> Result<(FusedNorm<'g>, bool, &'static str), String> {
+    let layer = Layer::of_chain(g, chain)?;
+    let bn = match layer.batch_norm.map(|j| (j, &g.node(j).op)) {
+        None => None,
+        Some((j, Op::BatchNorm(b))) => Some((j.0 as usize, b)),
+        Some((j, _)) => {
+            return Err(format!(
+                "node `{}` is fused as a batch norm but is none",
+                g.node(j).name
+            ));
         }
-        _ => None,
     };
-    let act = match rest.next().map(|&j| &g.nodes[j].op) {
+    let act = match layer.activation.map(|j| &g.node(j).op) {
         None => "None",
         Some(Op::Activation(Activation::Relu)) => "Relu",
         Some(Op::Activation(Activation::Relu6)) => "Relu6",
         Some(other) => {
             return Err(format!(
                 "layer `{}` has `{other:?}` fused into it, which the generator cannot emit",
-                g.nodes[chain[0]].name
+                g.node(layer.head).name
             ));
         }
     };
-    if let Some(&j) = rest.next() {
-        return Err(format!(
-            "layer `{}` has `{}` fused after its activation",
-            g.nodes[chain[0]].name, g.nodes[j].name
-        ));
-    }
-    Ok((bn, act))
+    Ok((bn, layer.residual.is_some(), act))
 }
 
 #[cfg(test)]
@@ -807,13 +829,16 @@ mod tests {
         let g = c.model.graph();
         let ops: Vec<&str> = g.nodes.iter().map(|n| n.op.name()).collect();
         assert_eq!(ops, ["input", "conv", "bn", "relu", "sigmoid"]);
-        let (bn, act) = epilogue(g, &[1, 2, 3]).expect("conv + bn + relu");
-        assert_eq!((bn.map(|(j, _)| j), act), (Some(2), "Relu"));
-        let (bn, act) = epilogue(g, &[1]).expect("a conv alone");
-        assert_eq!((bn.map(|(j, _)| j), act), (None, "None"));
+        let (bn, residual, act) = epilogue(g, &[1, 2, 3]).expect("conv + bn + relu");
+        assert_eq!(
+            (bn.map(|(j, _)| j), residual, act),
+            (Some(2), false, "Relu")
+        );
+        let (bn, residual, act) = epilogue(g, &[1]).expect("a conv alone");
+        assert_eq!((bn.map(|(j, _)| j), residual, act), (None, false, "None"));
         let e = epilogue(g, &[3, 4]).expect_err("sigmoid is never fused");
-        assert!(e.contains("cannot emit"), "{e}");
+        assert!(e.contains("cannot join"), "{e}");
         let e = epilogue(g, &[1, 3, 2]).expect_err("bn after the activation");
-        assert!(e.contains("fused after its activation"), "{e}");
+        assert!(e.contains("cannot join"), "{e}");
     }
 }

@@ -46,10 +46,14 @@ pub(crate) enum Helper {
     Scope,
     /// `load_many`: the blocks of a loop.
     LoadMany,
-    /// `Conv`, `op_conv`, `conv_params`.
+    /// `Conv`, `conv_params`.
     Conv,
     /// `Conv::folded`.
     ConvFolded,
+    /// `op_conv`: a convolution.
+    ConvOp,
+    /// `op_conv_residual`: a convolution with a residual add in its epilogue.
+    ConvResidual,
     /// `padding2d`.
     Padding2d,
     /// `Dense`, `op_dense`.
@@ -84,7 +88,7 @@ pub(crate) enum Helper {
 
 impl Helper {
     /// Every helper, in the order they are emitted.
-    pub(crate) const ALL: [Helper; 33] = {
+    pub(crate) const ALL: [Helper; 35] = {
         use Helper::*;
         [
             ForwardError,
@@ -105,6 +109,8 @@ impl Helper {
             LoadMany,
             Conv,
             ConvFolded,
+            ConvOp,
+            ConvResidual,
             Padding2d,
             Dense,
             BatchNorm,
@@ -145,6 +151,8 @@ impl Helper {
             LoadMany => "load_many",
             Conv => "Conv",
             ConvFolded => "Conv_folded",
+            ConvOp => "op_conv",
+            ConvResidual => "op_conv_residual",
             Padding2d => "padding2d",
             Dense => "Dense",
             BatchNorm => "BatchNorm",
@@ -176,7 +184,7 @@ impl Helper {
             LoaderTensor | LoaderFailed => &[Loader],
             LoadMany => &[],
             Conv => &[LoaderTensor, LoaderFailed, KernelError, Padding2d],
-            ConvFolded => &[Conv],
+            ConvFolded | ConvOp | ConvResidual => &[Conv],
             Dense | BatchNorm => &[LoaderTensor, KernelError],
             MaxPool | AvgPool => &[KernelError, Padding2d],
             ConvTranspose => &[LoaderTensor, KernelError],

@@ -36,8 +36,15 @@ pub(super) struct Place {
 pub(super) enum Kernel {
     /// A convolution: packed for the direct kernels where they are preferred
     /// (`PackedConv2d::preferred`; generated code packs the same ones), else
-    /// im2col + GEMM. The weights are held once, in one form.
-    Conv(ConvWeights),
+    /// im2col + GEMM. The weights are held once, in one form. With a fused
+    /// residual add (`residual`), the step reads the skip as its second
+    /// value, or (in place) finds it in its output.
+    Conv {
+        /// The weights in the form the kernel reads.
+        weights: ConvWeights,
+        /// Whether a residual add is fused into the epilogue.
+        residual: bool,
+    },
     /// A batch norm on its running statistics.
     BatchNorm {
         gamma: ndarray::Array1<f32>,
@@ -101,7 +108,10 @@ impl Kernel {
     /// A short name of what the kernel computes (`resnetc bench --profile`).
     pub fn label(&self) -> &'static str {
         match self {
-            Kernel::Conv(_) => "conv",
+            Kernel::Conv {
+                residual: false, ..
+            } => "conv",
+            Kernel::Conv { residual: true, .. } => "conv+add",
             Kernel::BatchNorm { .. } => "bn",
             Kernel::Activation(a) => match a {
                 Activation::Relu => "relu",
@@ -278,7 +288,7 @@ fn four_mut<'b>(
 ///
 /// `Err` says what is inconsistent in the plan (a bug in resnetc).
 pub(super) fn scratch_len(e: &Exec, batch: usize, threads: usize) -> Result<Option<usize>, String> {
-    let Kernel::Conv(conv) = &e.kernel else {
+    let Kernel::Conv { weights: conv, .. } = &e.kernel else {
         return Ok(Some(0));
     };
     let Some(Place { shape, .. }) = e.reads.first() else {
@@ -293,7 +303,7 @@ pub(super) fn scratch_len(e: &Exec, batch: usize, threads: usize) -> Result<Opti
     let input = [batch, c, h, w];
     Ok(match conv {
         ConvWeights::Plain { weight, params, .. } => {
-            k::conv2d_scratch_len(input, weight.dim().into(), params, threads)
+            k::conv2d_scratch_len(input, weight.dim().into(), params, threads, e.in_place)
         }
         ConvWeights::Packed(packed) => packed.scratch_len(input),
     })
@@ -320,27 +330,39 @@ pub(super) fn run(
             .ok_or_else(|| RunError::Internal(format!("layer `{name}` has no input in the plan")))
     };
     match &e.kernel {
-        Kernel::Conv(ConvWeights::Plain {
-            weight,
-            bias,
-            params,
-        }) => k::conv2d_into_with_scratch(
-            four(first()?, name)?,
-            weight.view(),
-            bias.as_ref().map(|b| b.view()),
-            params,
-            four_mut(out, name)?,
-            scratch,
-        )
-        .map_err(ke),
-        Kernel::Conv(ConvWeights::Packed(packed)) => packed
-            .run_in_scratch(
-                four(first()?, name)?,
-                k::Residual::None,
-                four_mut(out, name)?,
-                scratch,
-            )
-            .map_err(ke),
+        Kernel::Conv { weights, residual } => {
+            let residual = match (*residual, e.in_place, reads) {
+                (false, false, [_]) => k::Residual::None,
+                (true, true, [_]) => k::Residual::InPlace,
+                (true, false, [_, skip]) => k::Residual::Add(four(skip.view(), name)?),
+                _ => {
+                    return Err(RunError::Internal(format!(
+                        "convolution `{name}` reads {} values in the plan (residual {residual}, \
+                         in place {})",
+                        reads.len(),
+                        e.in_place
+                    )));
+                }
+            };
+            let (x, out) = (four(first()?, name)?, four_mut(out, name)?);
+            match weights {
+                ConvWeights::Plain {
+                    weight,
+                    bias,
+                    params,
+                } => k::conv2d_into_with_scratch(
+                    x,
+                    weight.view(),
+                    bias.as_ref().map(|b| b.view()),
+                    params,
+                    residual,
+                    out,
+                    scratch,
+                ),
+                ConvWeights::Packed(packed) => packed.run_in_scratch(x, residual, out, scratch),
+            }
+            .map_err(ke)
+        }
         Kernel::ConvTranspose {
             weight,
             bias,

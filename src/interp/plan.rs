@@ -476,23 +476,21 @@ impl Interpreter {
 
 /// The kernel of the layer `chain` (a head and the nodes fused into it).
 fn kernel(g: &Graph, weights: &mut Source<'_>, chain: &[usize]) -> Result<Kernel, RunError> {
-    let head = chain[0];
-    let node = &g.nodes[head];
+    // The nodes fused into the head, each in its role (a batch norm, a
+    // residual add, a ReLU / ReLU6), as `lower` decided them.
+    let layer = crate::lower::Layer::of_chain(g, chain)
+        .map_err(|m| RunError::Internal(format!("in the plan of model `{}`: {m}", g.name)))?;
+    let node = g.node(layer.head);
     let name = node.name.as_str();
-    // The nodes fused into the head: a batch norm, then a ReLU / ReLU6.
-    let mut batch_norm = None;
-    let mut activation = k::Activation::None;
-    for &j in &chain[1..] {
-        match g.nodes[j].op {
-            Op::BatchNorm(_) if batch_norm.is_none() => batch_norm = Some(NodeId(j as u32)),
-            Op::Activation(_) => activation = epilogue(g, NodeId(j as u32))?,
-            _ => return Err(internal_fusion(g, NodeId(j as u32))),
-        }
-    }
+    let batch_norm = layer.batch_norm;
+    let activation = match layer.activation {
+        Some(j) => epilogue(g, j)?,
+        None => k::Activation::None,
+    };
     let fused = |what: &str| -> Result<(), RunError> {
         match (chain.len(), what) {
             (1, _) => Ok(()),
-            (_, "dense") if batch_norm.is_none() => Ok(()),
+            (_, "dense") if batch_norm.is_none() && layer.residual.is_none() => Ok(()),
             (_, "conv") => Ok(()),
             _ => Err(internal_fusion(g, NodeId(chain[1] as u32))),
         }
@@ -548,13 +546,19 @@ fn kernel(g: &Graph, weights: &mut Source<'_>, chain: &[usize]) -> Result<Kernel
                 let packed =
                     k::PackedConv2d::new(weight.view(), bias.as_ref().map(|b| b.view()), &params)
                         .map_err(kernel_error(name))?;
-                Kernel::Conv(ConvWeights::Packed(packed))
+                Kernel::Conv {
+                    weights: ConvWeights::Packed(packed),
+                    residual: layer.residual.is_some(),
+                }
             } else {
-                Kernel::Conv(ConvWeights::Plain {
-                    weight,
-                    bias,
-                    params,
-                })
+                Kernel::Conv {
+                    weights: ConvWeights::Plain {
+                        weight,
+                        bias,
+                        params,
+                    },
+                    residual: layer.residual.is_some(),
+                }
             }
         }
         Op::Dense(d) => {
@@ -640,11 +644,17 @@ fn kernel(g: &Graph, weights: &mut Source<'_>, chain: &[usize]) -> Result<Kernel
 /// The bytes of the weights a kernel holds.
 fn kernel_weights(kernel: &Kernel) -> u64 {
     let n = match kernel {
-        Kernel::Conv(ConvWeights::Plain { weight, bias, .. })
+        Kernel::Conv {
+            weights: ConvWeights::Plain { weight, bias, .. },
+            ..
+        }
         | Kernel::ConvTranspose { weight, bias, .. } => {
             weight.len() + bias.as_ref().map_or(0, |b| b.len())
         }
-        Kernel::Conv(ConvWeights::Packed(packed)) => packed.len(),
+        Kernel::Conv {
+            weights: ConvWeights::Packed(packed),
+            ..
+        } => packed.len(),
         Kernel::Dense { weight, bias, .. } => weight.len() + bias.as_ref().map_or(0, |b| b.len()),
         Kernel::BatchNorm {
             gamma,

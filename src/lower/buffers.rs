@@ -9,8 +9,10 @@
 //!   elements. Values whose lifetimes do not overlap share a slot.
 //!
 //! Values that need no buffer of their own share their input's: identity and
-//! dropout, flatten of a computed value (a reshape), and element-wise layers
-//! (activation, add) whose input dies there (computed in place).
+//! dropout, flatten of a computed value (a reshape), element-wise layers
+//! (activation, add) whose input dies there (computed in place), and a
+//! convolution with a fused residual add whose skip dies there (the kernel
+//! adds its result to the skip in place).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -206,6 +208,9 @@ impl Plan {
                         // The sum keeps the interpreter's order of operations.
                         (Op::Add, 2) => &[0, 1],
                         (Op::Add, _) => &[0],
+                        // A residual fused into a convolution: its output
+                        // overwrites the skip (`[input, skip]`).
+                        (Op::Conv(_), 2) => &[1],
                         _ => &[],
                     };
                     let roots = step
@@ -335,7 +340,11 @@ fn steps(g: &Graph, bodies: &[Body], body: &Body, params: &[usize]) -> Result<Ve
             Item::Layer(chain) => {
                 let head = chain[0];
                 let last = chain[chain.len() - 1];
-                let reads: Vec<usize> = g.nodes[head].inputs.iter().map(|x| x.0 as usize).collect();
+                // The head's inputs, then a fused residual's skip.
+                let reads: Vec<usize> = crate::lower::fusion::Layer::of_chain(g, chain)?
+                    .reads(g)
+                    .map(|x| x.0 as usize)
+                    .collect();
                 let source = reads.first().map(|x| origin.get(x).copied().unwrap_or(*x));
                 let alias = match g.nodes[head].op {
                     Op::Input => continue,
@@ -491,25 +500,39 @@ mod tests {
     }
 
     #[test]
-    fn residual_adds_and_relus_run_in_place_in_the_output() {
+    fn residual_adds_fuse_into_the_conv_and_overwrite_the_skip_where_it_dies() {
         let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/seed.rn");
         let compiled = compile_file(&file, &CheckOptions::default()).unwrap();
         let g = compiled.model.graph();
         let st = Structure::new(g);
         let body = &st.bodies[st.types[0].first];
         let plan = Plan::new(g, &st.bodies, body, &body.inputs).unwrap();
-        // conv-bn-relu, conv-bn, add, relu.
-        assert_eq!(plan.steps.len(), 4);
+        // conv-bn-relu, then conv-bn-add-relu reading the block's input.
+        assert_eq!(plan.steps.len(), 2);
         let value = |i: usize| plan.steps[i].defs[0];
         assert_eq!(plan.storage(value(0)), Ok(Storage::Slot(0)));
-        for i in 1..4 {
-            assert_eq!(plan.storage(value(i)), Ok(Storage::Out(0)), "step {i}");
-        }
-        assert_eq!(plan.steps[2].in_place, Some(value(1)));
-        assert_eq!(plan.steps[3].in_place, Some(value(2)));
+        assert_eq!(plan.storage(value(1)), Ok(Storage::Out(0)));
+        assert_eq!(plan.steps[1].reads, vec![value(0), body.inputs[0]]);
+        // The skip is the block's input, read-only: added, not overwritten.
+        assert_eq!(plan.steps[1].in_place, None);
         assert_eq!(plan.slots, vec![64 * 64 * 64]);
         assert!(plan.slots.iter().all(|l| l % SLOT_ALIGN == 0));
         assert!(plan.copies.is_empty());
+        // Inlined, the skip is a value that dies at the add: the second
+        // conv of each block writes its result over it.
+        let inputs: Vec<usize> = g.inputs.iter().map(|i| i.node.0 as usize).collect();
+        let flat = crate::lower::plans::inlined_body(g);
+        let plan = Plan::new(g, &st.bodies, &flat, &inputs).unwrap();
+        let fused: Vec<&Step> = plan
+            .steps
+            .iter()
+            .filter(|s| matches!(&s.kind, StepKind::Layer(c) if c.len() == 4))
+            .collect();
+        assert_eq!(fused.len(), 2);
+        for s in fused {
+            assert_eq!(s.in_place, Some(s.reads[1]));
+            assert_eq!(plan.storage(s.defs[0]), plan.storage(s.reads[1]));
+        }
     }
 
     #[test]

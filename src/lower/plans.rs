@@ -146,7 +146,7 @@ mod tests {
         let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/resnet50.rn");
         let c = crate::compile_file(&file, &Default::default()).unwrap();
         let plan = inlined(c.model.graph()).unwrap();
-        assert_eq!(plan.own_workspace(), 2_408_448);
+        assert_eq!(plan.own_workspace(), 1_404_928);
     }
 
     #[test]

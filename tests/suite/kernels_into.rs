@@ -274,6 +274,102 @@ fn conv2d_into_matches_conv2d() {
     }
 }
 
+/// A residual fused into a convolution's epilogue (`act(conv(x) + b +
+/// skip)`, the lowering of conv → add → relu) computes the same bits as the
+/// convolution, the add and the activation run one after another: on every
+/// case, with the skip passed or in the output, with per-thread or planned
+/// scratch (exactly the floats `conv2d_scratch_len` asks for, for 1–3
+/// threads), on the im2col path and, where it applies, the packed one.
+#[test]
+fn fused_residuals_match_conv_then_add_then_activation() {
+    let mut rng = Rng::new(12);
+    for threads in 1..=3 {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        pool.install(|| {
+            for (i, cs) in conv_cases().iter().enumerate() {
+                let what = format!("conv2d case {i}, {threads} threads");
+                let (x, w, b, params) = conv_operands(&mut rng, cs);
+                let bias = cs.bias.then(|| b.view());
+                let linear = Conv2dParams {
+                    activation: Activation::None,
+                    ..params
+                };
+                let conv = conv2d(x.view(), w.view(), bias, &linear).expect("conv2d");
+                let skip: Array4<f32> = rng.array(conv.raw_dim());
+                let want = (&conv + &skip).mapv(|v| params.activation.apply(v));
+                let check = |got: &Array4<f32>, form: &str| {
+                    assert_bits_eq(got.view(), want.view(), &format!("{what}, {form}"));
+                };
+                let mut got = Array4::<f32>::from_elem(want.raw_dim(), f32::NAN);
+                conv2d_residual_into(
+                    x.view(),
+                    w.view(),
+                    bias,
+                    &params,
+                    Residual::Add(skip.view()),
+                    got.view_mut(),
+                )
+                .expect(&what);
+                check(&got, "skip passed");
+                let mut got = skip.clone();
+                conv2d_residual_into(
+                    x.view(),
+                    w.view(),
+                    bias,
+                    &params,
+                    Residual::InPlace,
+                    got.view_mut(),
+                )
+                .expect(&what);
+                check(&got, "in place");
+                for in_place in [false, true] {
+                    let len = conv2d_scratch_len(cs.x, w.dim().into(), &params, threads, in_place)
+                        .expect("scratch length");
+                    let mut scratch = vec![f32::NAN; len];
+                    let (residual, mut got) = if in_place {
+                        (Residual::InPlace, skip.clone())
+                    } else {
+                        (Residual::Add(skip.view()), want.mapv(|_| f32::NAN))
+                    };
+                    let run = |scratch: &mut [f32], got: &mut Array4<f32>| {
+                        conv2d_into_with_scratch(
+                            x.view(),
+                            w.view(),
+                            bias,
+                            &params,
+                            residual,
+                            got.view_mut(),
+                            scratch,
+                        )
+                    };
+                    if len > 0 {
+                        let short = run(&mut scratch[1..], &mut got.clone());
+                        assert!(
+                            matches!(short, Err(KernelError::Shape(_))),
+                            "{what}: {short:?}"
+                        );
+                    }
+                    run(&mut scratch, &mut got).expect(&what);
+                    check(&got, &format!("planned scratch, in place {in_place}"));
+                }
+                if PackedConv2d::supports(&params) {
+                    let packed = PackedConv2d::new(w.view(), bias, &linear).expect("packed");
+                    let conv = packed.run(x.view(), Residual::None).expect(&what);
+                    let want = (&conv + &skip).mapv(|v| params.activation.apply(v));
+                    let packed = PackedConv2d::new(w.view(), bias, &params).expect("packed");
+                    let got = packed
+                        .run(x.view(), Residual::Add(skip.view()))
+                        .expect(&what);
+                    assert_bits_eq(got.view(), want.view(), &format!("packed {what}"));
+                }
+            }
+        });
+    }
+}
+
 /// The caller-planned scratch forms (the interpreter's workspace) compute
 /// the same bits as the per-thread-scratch forms, on every case and for 1–3
 /// threads (the parallel split by task differs from the one by item), with
@@ -293,7 +389,7 @@ fn conv_kernels_with_planned_scratch_match_the_per_thread_forms() {
                 let (x, w, b, params) = conv_operands(&mut rng, cs);
                 let bias = cs.bias.then(|| b.view());
                 let want = conv2d(x.view(), w.view(), bias, &params).expect("conv2d");
-                let len = conv2d_scratch_len(cs.x, w.dim().into(), &params, threads)
+                let len = conv2d_scratch_len(cs.x, w.dim().into(), &params, threads, false)
                     .expect("scratch length");
                 let mut scratch = vec![f32::NAN; len];
                 let mut got = Array4::<f32>::from_elem(want.raw_dim(), f32::NAN);
@@ -302,6 +398,7 @@ fn conv_kernels_with_planned_scratch_match_the_per_thread_forms() {
                     w.view(),
                     bias,
                     &params,
+                    Residual::None,
                     got.view_mut(),
                     &mut scratch,
                 )
@@ -313,6 +410,7 @@ fn conv_kernels_with_planned_scratch_match_the_per_thread_forms() {
                         w.view(),
                         bias,
                         &params,
+                        Residual::None,
                         got.view_mut(),
                         &mut scratch[1..],
                     );

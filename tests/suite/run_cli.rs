@@ -1137,7 +1137,7 @@ fn bench_reports_gflops_and_the_fraction_of_the_fma_peak() {
 
 /// `resnetc bench --profile` prints one line per step of the plan, in
 /// execution order: the stem conv (with its batch norm and ReLU fused) first,
-/// the classifier last, and a block's add as a step of its own.
+/// the classifier last, and a block's add fused into a conv.
 #[test]
 fn bench_profile_times_every_step_of_the_plan() {
     let out = run(["bench", R18, "--repeat", "2", "--no-peak", "--profile"]);
@@ -1165,8 +1165,24 @@ fn bench_profile_times_every_step_of_the_plan() {
         "{}",
         out.stdout
     );
+    // Each block's add (and the relu after it) runs in the epilogue of the
+    // conv computed last: the main branch's, or the projection's.
     assert!(
-        steps.iter().any(|s| s.0 == "layer1.0.add" && s.1 == "add"),
+        steps
+            .iter()
+            .any(|s| s.0 == "layer1.0.conv2" && s.1 == "conv+add"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.0 == "layer2.0.downsample.0" && s.1 == "conv+add"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        steps.iter().all(|s| s.1 != "add" && s.1 != "relu"),
         "{}",
         out.stdout
     );

@@ -1,7 +1,9 @@
 //! General 2-D convolution (NCHW input, OIHW weights) via im2col + GEMM.
 //!
 //! Supports per-side padding, stride, dilation, groups (incl. depthwise),
-//! optional bias and a fused [`Activation`] epilogue.
+//! optional bias, a residual operand and a fused [`Activation`] epilogue:
+//! `y = act(conv(x) + b + skip)`, the same operations in the same order as
+//! the blocked direct kernels' epilogue.
 //!
 //! Threading: work is split into `N × groups` independent GEMMs. When there are
 //! at least as many of these as rayon threads they run in parallel (each GEMM
@@ -12,6 +14,7 @@ use ndarray::{Array4, ArrayView1, ArrayView4, ArrayViewMut4};
 use rayon::prelude::*;
 
 use crate::runtime::kernels::activation::Activation;
+use crate::runtime::kernels::direct::Residual;
 use crate::runtime::kernels::error::{
     KernelError, check_out_shape, out_slice, param_err, shape_err,
 };
@@ -234,15 +237,42 @@ fn im2col(x_g: &[f32], g: &Geom, col: &mut [f32], parallel: bool) {
     }
 }
 
-/// Adds bias and applies the activation to `chunk` (`[rows, p]` row-major).
-fn epilogue(chunk: &mut [f32], p: usize, bias: Option<&[f32]>, act: Activation, parallel: bool) {
-    if bias.is_none() && act == Activation::None {
+/// The residual operand of one GEMM's output block in the epilogue.
+#[derive(Clone, Copy)]
+enum BlockSkip<'a> {
+    /// None: `chunk` holds the product.
+    None,
+    /// `chunk` holds the product; add these values (the block's skip).
+    Add(&'a [f32]),
+    /// `chunk` holds the skip; the product is in these values.
+    InPlace(&'a [f32]),
+}
+
+/// `chunk = act(product + bias + skip)` on one output block (`[rows, p]`
+/// row-major), with the product and the skip where `skip` says.
+fn epilogue(
+    chunk: &mut [f32],
+    p: usize,
+    bias: Option<&[f32]>,
+    act: Activation,
+    skip: BlockSkip<'_>,
+    parallel: bool,
+) {
+    if bias.is_none() && act == Activation::None && matches!(skip, BlockSkip::None) {
         return;
     }
     let f = |(r, row): (usize, &mut [f32])| {
         let b = bias.map_or(0.0, |b| b[r]);
-        for v in row.iter_mut() {
-            *v = act.apply(*v + b);
+        match skip {
+            BlockSkip::None => row.iter_mut().for_each(|v| *v = act.apply(*v + b)),
+            BlockSkip::Add(sk) => row
+                .iter_mut()
+                .zip(&sk[r * p..][..p])
+                .for_each(|(v, s)| *v = act.apply(*v + b + *s)),
+            BlockSkip::InPlace(prod) => row
+                .iter_mut()
+                .zip(&prod[r * p..][..p])
+                .for_each(|(v, m)| *v = act.apply(*m + b + *v)),
         }
     };
     if parallel {
@@ -341,39 +371,80 @@ pub fn conv2d_into(
     params: &Conv2dParams,
     out: ArrayViewMut4<'_, f32>,
 ) -> Result<(), KernelError> {
-    conv2d_run(input, weight, bias, params, out, Scratch::PerThread)
+    conv2d_run(
+        input,
+        weight,
+        bias,
+        params,
+        Residual::None,
+        out,
+        Scratch::PerThread,
+    )
+}
+
+/// [`conv2d_into`] with a residual operand: `out = act(conv(x) + b +
+/// skip)`, the skip passed as a tensor of the output's shape
+/// ([`Residual::Add`]) or held by `out` on entry ([`Residual::InPlace`];
+/// the product then goes through this thread's scratch first). The same
+/// bits either way.
+///
+/// Errors like [`conv2d_into`], and with [`KernelError::Shape`] if the skip
+/// does not have the output's shape.
+pub fn conv2d_residual_into(
+    input: ArrayView4<'_, f32>,
+    weight: ArrayView4<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    params: &Conv2dParams,
+    residual: Residual<'_>,
+    out: ArrayViewMut4<'_, f32>,
+) -> Result<(), KernelError> {
+    conv2d_run(
+        input,
+        weight,
+        bias,
+        params,
+        residual,
+        out,
+        Scratch::PerThread,
+    )
 }
 
 /// The floats of scratch [`conv2d_into_with_scratch`] needs for an input of
 /// dimensions `input` (`[N, C, H, W]`) and a weight of dimensions `weight`
-/// (`[O, C/groups, KH, KW]`) on `threads` rayon threads: one im2col matrix
-/// (`C/groups·KH·KW × OH·OW`) per parallel task, none for a 1×1, stride-1,
-/// unpadded convolution. `None` when the size overflows `usize` or the
-/// shapes do not make a convolution (which `conv2d_into_with_scratch`
-/// reports as an error).
+/// (`[O, C/groups, KH, KW]`) on `threads` rayon threads: per parallel task
+/// one im2col matrix (`C/groups·KH·KW × OH·OW`, none for a 1×1, stride-1,
+/// unpadded convolution) and, for a residual added in place
+/// (`in_place_residual`), one product block (`O/groups × OH·OW`). `None`
+/// when the size overflows `usize` or the shapes do not make a convolution
+/// (which `conv2d_into_with_scratch` reports as an error).
 pub fn conv2d_scratch_len(
     input: [usize; 4],
     weight: [usize; 4],
     params: &Conv2dParams,
     threads: usize,
+    in_place_residual: bool,
 ) -> Option<usize> {
     let [n, _, h, w] = input;
-    let [_, cg, kh, kw] = weight;
-    if pointwise(kh, kw, params) {
-        return Some(0);
-    }
+    let [o, cg, kh, kw] = weight;
     let (oh, ow) = conv2d_output_hw((h, w), (kh, kw), params).ok()?;
-    let col = cg
-        .checked_mul(kh)?
-        .checked_mul(kw)?
-        .checked_mul(oh)?
-        .checked_mul(ow)?;
+    let p = oh.checked_mul(ow)?;
+    let col = if pointwise(kh, kw, params) {
+        0
+    } else {
+        cg.checked_mul(kh)?.checked_mul(kw)?.checked_mul(p)?
+    };
+    let product = if in_place_residual {
+        o.checked_div(params.groups)?.checked_mul(p)?
+    } else {
+        0
+    };
     let items = n.checked_mul(params.groups)?;
-    col.checked_mul(tasks(items, threads))
+    col.checked_add(product)?.checked_mul(tasks(items, threads))
 }
 
-/// [`conv2d_into`] with the im2col matrices in `scratch` (at least
-/// [`conv2d_scratch_len`] floats for the current rayon pool's thread count)
+/// [`conv2d_residual_into`] with the im2col matrices (and in-place
+/// residual products) in `scratch` (at least [`conv2d_scratch_len`] floats
+/// for the current rayon pool's thread count)
 /// instead of per-thread buffers: for a caller that plans its memory (the
 /// interpreter's workspace). The same products in the same order, so the
 /// same bits as [`conv2d_into`].
@@ -385,10 +456,19 @@ pub fn conv2d_into_with_scratch(
     weight: ArrayView4<'_, f32>,
     bias: Option<ArrayView1<'_, f32>>,
     params: &Conv2dParams,
+    residual: Residual<'_>,
     out: ArrayViewMut4<'_, f32>,
     scratch: &mut [f32],
 ) -> Result<(), KernelError> {
-    conv2d_run(input, weight, bias, params, out, Scratch::Given(scratch))
+    conv2d_run(
+        input,
+        weight,
+        bias,
+        params,
+        residual,
+        out,
+        Scratch::Given(scratch),
+    )
 }
 
 /// Where a convolution's im2col matrices live.
@@ -422,11 +502,28 @@ fn conv2d_run(
     weight: ArrayView4<'_, f32>,
     bias: Option<ArrayView1<'_, f32>>,
     params: &Conv2dParams,
+    residual: Residual<'_>,
     out: ArrayViewMut4<'_, f32>,
     scratch: Scratch<'_>,
 ) -> Result<(), KernelError> {
     let [n, o, oh, ow] = conv2d_shape(&input, &weight, bias.as_ref(), params)?;
     check_out_shape("conv2d", &[n, o, oh, ow], out.shape())?;
+    let skip_in = match residual {
+        Residual::Add(s) => {
+            check_out_shape("conv2d (residual)", &[n, o, oh, ow], s.shape())?;
+            Some(s)
+        }
+        Residual::None | Residual::InPlace => None,
+    };
+    let skip_view = skip_in.as_ref().map(|s| s.as_standard_layout());
+    let skip_s: Option<&[f32]> = match &skip_view {
+        Some(s) => Some(
+            s.as_slice()
+                .ok_or_else(|| KernelError::Shape("conv2d: residual not contiguous".into()))?,
+        ),
+        None => None,
+    };
+    let in_place = matches!(residual, Residual::InPlace);
     let out = out_slice("conv2d", out)?;
     if out.is_empty() {
         return Ok(());
@@ -472,12 +569,17 @@ fn conv2d_run(
     };
     let pointwise = pointwise(kh, kw, params);
     let act = params.activation;
-    // Floats of one im2col matrix.
+    // Floats of one im2col matrix, and of one product block kept apart from
+    // the output for a residual added in place.
     let col_len = if pointwise { 0 } else { kdim * p };
+    let prod_len = if in_place { og * p } else { 0 };
+    let task_len = col_len + prod_len;
 
     // One work item = one (batch, group) pair = one GEMM writing a contiguous
-    // [og, p] block of the output. `col` holds `col_len` floats.
+    // [og, p] block of the output. `col` holds `task_len` floats: the im2col
+    // matrix, then the product block.
     let work = |idx: usize, chunk: &mut [f32], col: &mut [f32], inner_par: bool| {
+        let (col, prod) = col.split_at_mut(col_len);
         let ni = idx / groups;
         let gi = idx % groups;
         let in_off = (ni * c + gi * cg) * h * w;
@@ -489,26 +591,32 @@ fn conv2d_run(
             im2col(x_g, &geom, col, inner_par);
             col
         };
-        matmul(
-            chunk,
-            Mat::row_major(w_g, og, kdim),
-            Mat::row_major(rhs, kdim, p),
-            inner_par,
-        );
+        let (w_m, x_m) = (Mat::row_major(w_g, og, kdim), Mat::row_major(rhs, kdim, p));
+        let skip = if in_place {
+            let prod = &mut prod[..og * p];
+            matmul(prod, w_m, x_m, inner_par);
+            BlockSkip::InPlace(prod)
+        } else {
+            matmul(chunk, w_m, x_m, inner_par);
+            match skip_s {
+                Some(sk) => BlockSkip::Add(&sk[idx * og * p..][..og * p]),
+                None => BlockSkip::None,
+            }
+        };
         let b_g = bs.map(|b| &b[gi * og..(gi + 1) * og]);
-        epilogue(chunk, p, b_g, act, inner_par);
+        epilogue(chunk, p, b_g, act, skip, inner_par);
     };
 
     let items = n * groups;
     let tasks = tasks(items, rayon::current_num_threads());
-    // A per-thread buffer grown to one matrix (im2col writes every element,
-    // so only growth needs initialising).
+    // A per-thread buffer grown to one task's floats (im2col and the GEMM
+    // write every element, so only growth needs initialising).
     let per_thread = |f: &mut dyn FnMut(&mut [f32])| {
         with_scratch(|buf| {
-            if buf.len() < col_len {
-                buf.resize(col_len, 0.0);
+            if buf.len() < task_len {
+                buf.resize(task_len, 0.0);
             }
-            f(&mut buf[..col_len])
+            f(&mut buf[..task_len])
         })
     };
     match (scratch, tasks > 1) {
@@ -523,9 +631,9 @@ fn conv2d_run(
             }
         }),
         (Scratch::Given(scratch), parallel) => {
-            let Some(need) = col_len.checked_mul(tasks) else {
+            let Some(need) = task_len.checked_mul(tasks) else {
                 return shape_err(format!(
-                    "conv2d: {tasks} im2col matrices of {col_len} floats overflow usize"
+                    "conv2d: {tasks} scratch blocks of {task_len} floats overflow usize"
                 ));
             };
             let Some(scratch) = scratch.get_mut(..need) else {
@@ -543,10 +651,10 @@ fn conv2d_run(
                     }
                 };
                 let runs = out.par_chunks_mut(per * og * p);
-                if col_len == 0 {
+                if task_len == 0 {
                     runs.enumerate().for_each(|(t, run)| task(t, run, &mut []));
                 } else {
-                    runs.zip(scratch.par_chunks_mut(col_len))
+                    runs.zip(scratch.par_chunks_mut(task_len))
                         .enumerate()
                         .for_each(|(t, (run, col))| task(t, run, col));
                 }

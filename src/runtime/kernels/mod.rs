@@ -48,7 +48,7 @@ pub use batchnorm::{BatchNormParams, batchnorm, batchnorm_into, fold_batchnorm};
 pub use concat::{concat_channels, concat_into};
 pub use conv::{
     Conv2dParams, Padding2d, conv2d, conv2d_into, conv2d_into_with_scratch, conv2d_output_hw,
-    conv2d_scratch_len,
+    conv2d_residual_into, conv2d_scratch_len,
 };
 pub use conv_transpose::{
     ConvTranspose2dParams, conv_transpose2d, conv_transpose2d_into, conv_transpose2d_output_hw,
