@@ -128,18 +128,6 @@ fn main() {
                 tn.push(t);
                 cn.push(c);
             }
-            let st: Vec<f64> = resnetc::runtime::kernels::winograd::STAGES
-                .iter()
-                .map(|a| {
-                    a.swap(0, std::sync::atomic::Ordering::Relaxed) as f64
-                        / 1e6
-                        / (rounds + 1) as f64
-                })
-                .collect();
-            println!(
-                "stages ms: in {:.2} gemm {:.2} out {:.2}",
-                st[0], st[1], st[2]
-            );
             let (mo, mn) = (median(to), median(tn));
             let (mco, mcn) = (median(co), median(cn));
             println!(
