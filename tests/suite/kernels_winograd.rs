@@ -223,12 +223,13 @@ fn residual_and_activation_epilogues_in_batches() {
 
 #[test]
 fn wide_maps_span_several_segments_and_units() {
-    // 70 tiles per row (more than one 64-tile segment); 300 input channels
-    // make units of 5 tile rows, so a map of 9 tile rows takes 2 units.
+    // 70 tiles per row: segments of 16 tiles, units of one tile row.
     check(&case(2, (3, 280), 3), 7);
-    check(&case(300, (34, 5), 4), 8);
-    // Maps of 4 tiles: units of 5 whole images, so a batch of 7 takes 5 + 2.
-    let mut cs = case(300, (8, 7), 4);
+    // 300 input channels: units of 5 tile rows × 16 tiles, so a map of
+    // 9 × 18 tiles takes 2 × 2 units.
+    check(&case(300, (34, 70), 4), 8);
+    // Maps of 16 tiles: units of 5 whole images, so a batch of 7 takes 5 + 2.
+    let mut cs = case(300, (16, 16), 4);
     cs.n = 7;
     cs.skip = true;
     check(&cs, 9);

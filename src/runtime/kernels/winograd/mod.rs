@@ -266,8 +266,8 @@ impl WinogradConv2d {
 
     /// The floats of scratch [`WinogradConv2d::run_in_scratch`] needs for
     /// an input of dimensions `input` (`[N, C, H, W]`): the transformed
-    /// input and the products of one unit of tiles (at most about 1 MiB,
-    /// more only when one tile row of 64 tiles needs more). `None` when
+    /// input and the products of one unit of tiles (about 4 MiB at most,
+    /// more only when one tile row segment of 16 tiles needs more). `None` when
     /// the shapes do not make a convolution or the size overflows `usize`.
     pub fn scratch_len(&self, input: [usize; 4]) -> Option<usize> {
         self.plan(input).ok().map(|(_, need)| need)
@@ -457,7 +457,7 @@ impl WinogradConv2d {
             .into_par_iter()
             .enumerate()
             .for_each(|(oc, mut ov)| {
-                let mut y = [[0.0f32; TILE_OUT * MAX_COLS]; TILE_OUT];
+                let mut y: transform::OutSeg = [[[0.0f32; MAX_COLS]; TILE_OUT]; TILE_OUT];
                 let (oh_u, ow_u) = (ov.shape()[1], ov.shape()[2]);
                 for i in 0..u.images {
                     for r in 0..u.rows {
@@ -481,7 +481,7 @@ impl WinogradConv2d {
                                 ),
                                 other => other,
                             };
-                            epilogue(dst, &ya[..ow_u], self.bias[oc], sk, act);
+                            epilogue(dst, ya, self.bias[oc], sk, act);
                         }
                     }
                 }
@@ -521,25 +521,40 @@ enum Skip<'a> {
     InPlace,
 }
 
-/// `dst[i] = act(src[i] + bias + skip[i])`, the activation and residual
-/// form chosen outside the loop (so that each loop is vectorised).
-fn epilogue(dst: &mut [f32], src: &[f32], bias: f32, skip: Skip<'_>, act: Activation) {
-    fn go(dst: &mut [f32], src: &[f32], bias: f32, skip: Skip<'_>, f: impl Fn(f32) -> f32) {
+/// `dst[x] = act(src(x) + bias + skip[x])` for one output row, where
+/// `src(4m + b) = ya[b][m]` (the de-interleaved row of an output segment);
+/// the activation and residual form are chosen outside the loop.
+fn epilogue(
+    dst: &mut [f32],
+    ya: &[[f32; MAX_COLS]; TILE_OUT],
+    bias: f32,
+    skip: Skip<'_>,
+    act: Activation,
+) {
+    fn go(
+        dst: &mut [f32],
+        ya: &[[f32; MAX_COLS]; TILE_OUT],
+        bias: f32,
+        skip: Skip<'_>,
+        f: impl Fn(f32) -> f32,
+    ) {
+        let src = |x: usize| ya[x % TILE_OUT][x / TILE_OUT] + bias;
         match skip {
-            Skip::None => dst.iter_mut().zip(src).for_each(|(d, a)| *d = f(*a + bias)),
+            Skip::None => dst.iter_mut().enumerate().for_each(|(x, d)| *d = f(src(x))),
             Skip::Add(sk) => dst
                 .iter_mut()
-                .zip(src.iter().zip(sk))
-                .for_each(|(d, (a, s))| *d = f(*a + bias + *s)),
+                .zip(sk)
+                .enumerate()
+                .for_each(|(x, (d, s))| *d = f(src(x) + *s)),
             Skip::InPlace => dst
                 .iter_mut()
-                .zip(src)
-                .for_each(|(d, a)| *d = f(*a + bias + *d)),
+                .enumerate()
+                .for_each(|(x, d)| *d = f(src(x) + *d)),
         }
     }
     match act {
-        Activation::None => go(dst, src, bias, skip, |v| v),
-        Activation::Relu => go(dst, src, bias, skip, |v| Activation::Relu.apply(v)),
-        Activation::Relu6 => go(dst, src, bias, skip, |v| Activation::Relu6.apply(v)),
+        Activation::None => go(dst, ya, bias, skip, |v| v),
+        Activation::Relu => go(dst, ya, bias, skip, |v| Activation::Relu.apply(v)),
+        Activation::Relu6 => go(dst, ya, bias, skip, |v| Activation::Relu6.apply(v)),
     }
 }

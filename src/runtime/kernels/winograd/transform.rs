@@ -27,9 +27,10 @@
 //! matrix rows written out.
 //!
 //! The input and output transforms work on one *tile row* segment at a
-//! time and are vectorised across its tiles: each applies its matrix first
-//! down the columns (contiguous rows of floats, one lane per column), then
-//! along the rows (stride 4 between neighbouring tiles).
+//! time and are vectorised across its tiles: the values of a segment are
+//! kept de-interleaved by their place in a tile (`[row][column in the
+//! tile][tile]`), so that each pass, down the columns and along the rows,
+//! reads and writes consecutive tiles.
 
 /// Side of an input tile.
 pub(crate) const TILE_IN: usize = 6;
@@ -109,9 +110,10 @@ fn at(m: [f32; 6]) -> [f32; 4] {
 }
 
 /// Most tiles in one tile-row segment (the stack buffers' size).
-pub(crate) const MAX_COLS: usize = 64;
-/// Input columns of a segment of [`MAX_COLS`] tiles.
-const MAX_WT: usize = TILE_OUT * MAX_COLS + 2;
+pub(crate) const MAX_COLS: usize = 16;
+/// Columns of the de-interleaved buffers: a segment's tiles plus one (the
+/// last tile's columns 4 and 5 are the next one's 0 and 1).
+const QCOLS: usize = MAX_COLS + 1;
 
 /// Where one tile-row segment of one input channel plane lies.
 #[derive(Debug, Clone, Copy)]
@@ -133,6 +135,10 @@ pub(crate) struct InSeg {
 /// `v[ξ·stride + m]`. Values outside the plane are zeros (padding, and the
 /// right/bottom tails whose outputs are cropped).
 ///
+/// The segment's input columns are first de-interleaved by their position
+/// in a tile (`x = 4m + q`: tile `m`, phase `q`), so that both passes run
+/// over consecutive tiles (unit stride, vectorised).
+///
 /// # Panics
 /// On an inconsistent segment (a bug in resnetc): `plane` shorter than
 /// `h·w`, more than [`MAX_COLS`] tiles, or `v` too short.
@@ -145,53 +151,63 @@ pub(crate) fn input_segment(plane: &[f32], s: &InSeg, v: &mut [f32], stride: usi
             && v.len() >= (XI - 1) * stride + cols,
         "winograd: bad input segment {s:?} (a bug in resnetc)"
     );
-    let wt = TILE_OUT * cols + 2;
-    // The segment's six input rows, zero outside the plane.
-    let mut d = [[0.0f32; MAX_WT]; TILE_IN];
-    // Columns [lo, hi) of the segment lie inside the plane.
-    let lo = (-s.x0).clamp(0, wt as isize) as usize;
-    let hi = (s.w as isize - s.x0).clamp(lo as isize, wt as isize) as usize;
-    for (k, row) in d.iter_mut().enumerate() {
+    let n1 = cols + 1;
+    // d[k][q][m]: input row y0 + k, column x0 + 4m + q; zero outside.
+    let mut d = [[[0.0f32; QCOLS]; TILE_OUT]; TILE_IN];
+    for (k, dk) in d.iter_mut().enumerate() {
         let y = s.y0 + k as isize;
-        if y < 0 || y >= s.h as isize || lo == hi {
+        if y < 0 || y >= s.h as isize {
             continue;
         }
-        let src0 = y as usize * s.w + (s.x0 + lo as isize) as usize;
-        row[lo..hi].copy_from_slice(&plane[src0..src0 + (hi - lo)]);
-    }
-    // Down the columns: t[i][x] = Σ_k Bᵀ[i][k]·d[k][x].
-    let mut t = [[0.0f32; MAX_WT]; TILE_IN];
-    for x in 0..wt {
-        let col = bt([d[0][x], d[1][x], d[2][x], d[3][x], d[4][x], d[5][x]]);
-        for (ti, c) in t.iter_mut().zip(col) {
-            ti[x] = c;
+        let row = &plane[y as usize * s.w..][..s.w];
+        for (q, dq) in dk.iter_mut().enumerate() {
+            for (m, e) in dq.iter_mut().take(n1).enumerate() {
+                let x = s.x0 + (TILE_OUT * m + q) as isize;
+                if x >= 0 && x < s.w as isize {
+                    *e = row[x as usize];
+                }
+            }
         }
     }
-    // Along the rows: v[6i + j][m] = Σ_k Bᵀ[j][k]·t[i][4m + k].
-    for (i, ti) in t.iter().enumerate() {
+    // Down the columns: t[i][q][m] = Σ_k Bᵀ[i][k]·d[k][q][m].
+    let mut t = [[[0.0f32; QCOLS]; TILE_OUT]; TILE_IN];
+    for q in 0..TILE_OUT {
+        let [d0, d1, d2, d3, d4, d5] = d.each_ref().map(|dk| &dk[q][..n1]);
+        let [t0, t1, t2, t3, t4, t5] = t.each_mut().map(|ti| &mut ti[q][..n1]);
+        for m in 0..n1 {
+            let r = bt([d0[m], d1[m], d2[m], d3[m], d4[m], d5[m]]);
+            (t0[m], t1[m], t2[m], t3[m], t4[m], t5[m]) = (r[0], r[1], r[2], r[3], r[4], r[5]);
+        }
+    }
+    // Along the rows: v[6i + j][m] = Σ_k Bᵀ[j][k]·t[i][4m + k], where
+    // columns 4m + 4 and 4m + 5 are phases 0 and 1 of tile m + 1.
+    let mut rows = v.chunks_mut(stride);
+    for ti in &t {
+        let [e0, e1, e2, e3] = ti.each_ref().map(|tq| &tq[..cols]);
+        let (e4, e5) = (&ti[0][1..n1], &ti[1][1..n1]);
+        let mut next = || match rows.next() {
+            Some(r) if r.len() >= cols => &mut r[..cols],
+            _ => unreachable!("v holds 36 rows of `stride` (checked above)"),
+        };
+        let [v0, v1, v2, v3, v4, v5] = [next(), next(), next(), next(), next(), next()];
         for m in 0..cols {
-            let e = &ti[TILE_OUT * m..TILE_OUT * m + TILE_IN];
-            let r = bt([e[0], e[1], e[2], e[3], e[4], e[5]]);
-            for (j, val) in r.into_iter().enumerate() {
-                v[(i * TILE_IN + j) * stride + m] = val;
-            }
+            let r = bt([e0[m], e1[m], e2[m], e3[m], e4[m], e5[m]]);
+            (v0[m], v1[m], v2[m], v3[m], v4[m], v5[m]) = (r[0], r[1], r[2], r[3], r[4], r[5]);
         }
     }
 }
 
+/// The output of one segment of one channel: `y[a][b][m]` is row `a`,
+/// column `4m + b` of the segment.
+pub(crate) type OutSeg = [[[f32; MAX_COLS]; TILE_OUT]; TILE_OUT];
+
 /// `Y = Aᵀ M A` for every tile of one segment of one output channel: the
-/// value `ξ = 6i + j` of tile `m` is `mv[ξ·stride + m]`; row `a` of the
-/// segment's output (`4·cols` values, tile `m` at columns `4m..4m+4`) goes
-/// to `y[a]`.
+/// value `ξ = 6i + j` of tile `m` is `mv[ξ·stride + m]`; the result, tile
+/// by tile, goes to `y` (see [`OutSeg`]).
 ///
 /// # Panics
 /// On an inconsistent segment (a bug in resnetc).
-pub(crate) fn output_segment(
-    mv: &[f32],
-    stride: usize,
-    cols: usize,
-    y: &mut [[f32; TILE_OUT * MAX_COLS]; TILE_OUT],
-) {
+pub(crate) fn output_segment(mv: &[f32], stride: usize, cols: usize, y: &mut OutSeg) {
     assert!(
         (1..=MAX_COLS).contains(&cols) && stride >= cols && mv.len() >= (XI - 1) * stride + cols,
         "winograd: bad output segment of {cols} tiles (a bug in resnetc)"
@@ -201,23 +217,19 @@ pub(crate) fn output_segment(
     for (i, qi) in q.iter_mut().enumerate() {
         let r = |j: usize| &mv[(i * TILE_IN + j) * stride..][..cols];
         let (r0, r1, r2, r3, r4, r5) = (r(0), r(1), r(2), r(3), r(4), r(5));
+        let [q0, q1, q2, q3] = qi.each_mut().map(|qb| &mut qb[..cols]);
         for m in 0..cols {
             let o = at([r0[m], r1[m], r2[m], r3[m], r4[m], r5[m]]);
-            for (qb, val) in qi.iter_mut().zip(o) {
-                qb[m] = val;
-            }
+            (q0[m], q1[m], q2[m], q3[m]) = (o[0], o[1], o[2], o[3]);
         }
     }
-    // Down the columns: Y[a][b][m] = Σ_i Aᵀ[a][i]·q[i][b][m], stored at
-    // row a, column 4m + b.
+    // Down the columns: y[a][b][m] = Σ_i Aᵀ[a][i]·q[i][b][m].
     for b in 0..TILE_OUT {
+        let [q0, q1, q2, q3, q4, q5] = q.each_ref().map(|qi| &qi[b][..cols]);
+        let [y0, y1, y2, y3] = y.each_mut().map(|ya| &mut ya[b][..cols]);
         for m in 0..cols {
-            let o = at([
-                q[0][b][m], q[1][b][m], q[2][b][m], q[3][b][m], q[4][b][m], q[5][b][m],
-            ]);
-            for (ya, val) in y.iter_mut().zip(o) {
-                ya[TILE_OUT * m + b] = val;
-            }
+            let o = at([q0[m], q1[m], q2[m], q3[m], q4[m], q5[m]]);
+            (y0[m], y1[m], y2[m], y3[m]) = (o[0], o[1], o[2], o[3]);
         }
     }
 }
@@ -246,7 +258,7 @@ mod tests {
             .zip(u)
             .map(|(a, b)| (f64::from(*a) * b) as f32)
             .collect();
-        let mut y = [[0.0f32; TILE_OUT * MAX_COLS]; TILE_OUT];
+        let mut y = [[[0.0f32; MAX_COLS]; TILE_OUT]; TILE_OUT];
         output_segment(&mv, 1, 1, &mut y);
         for a in 0..4 {
             for b in 0..4 {
@@ -256,7 +268,7 @@ mod tests {
                         want += f64::from(d[(a + p) * 6 + b + q]) * f64::from(g[p * 3 + q]);
                     }
                 }
-                let got = f64::from(y[a][b]);
+                let got = f64::from(y[a][b][0]);
                 assert!((got - want).abs() < 1e-5, "({a},{b}): {got} vs {want}");
             }
         }
