@@ -39,6 +39,7 @@ mod kernels_direct;
 mod kernels_into;
 mod kernels_naive;
 mod kernels_torch;
+mod kernels_winograd;
 mod limits;
 mod lsp;
 mod onnx_export;

@@ -37,6 +37,7 @@ pub mod peak;
 pub mod pool;
 pub mod softmax;
 pub mod upsample;
+pub mod winograd;
 
 pub use activation::{
     Activation, gelu, gelu_inplace, gelu_into, leaky_relu, leaky_relu_inplace, leaky_relu_into,
@@ -65,3 +66,4 @@ pub use pool::{
 };
 pub use softmax::{softmax_dim1, softmax_dim1_into};
 pub use upsample::{Interpolation, upsample2d, upsample2d_into};
+pub use winograd::WinogradConv2d;
