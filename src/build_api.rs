@@ -176,6 +176,7 @@ pub struct Config {
     embed_weights: Option<PathBuf>,
     out_dir: Option<PathBuf>,
     cargo_directives: bool,
+    winograd: bool,
 }
 
 impl Default for Config {
@@ -193,6 +194,7 @@ impl Config {
             embed_weights: None,
             out_dir: None,
             cargo_directives: true,
+            winograd: false,
         }
     }
 
@@ -222,6 +224,13 @@ impl Config {
     /// variable, which cargo sets for build scripts).
     pub fn out_dir(&mut self, path: impl AsRef<Path>) -> &mut Self {
         self.out_dir = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Whether the eligible 3×3 stride-1 convolutions run Winograd
+    /// F(4×4, 3×3) ([`codegen::EmitOptions::winograd`]; default: `false`).
+    pub fn winograd(&mut self, yes: bool) -> &mut Self {
+        self.winograd = yes;
         self
     }
 
@@ -290,6 +299,7 @@ impl Config {
         let emit_options = EmitOptions {
             source_name: source_name(path),
             embed_weights: embed,
+            winograd: self.winograd,
         };
         let code = codegen::emit(&compiled.model, &compiled.sources, &emit_options)?;
         write_if_changed(&out_dir.join(format!("{name}.rs")), code.as_bytes())?;

@@ -25,6 +25,8 @@ pub(crate) struct Ctx<'a> {
     pub sources: &'a SourceMap,
     /// The Rust type name of each block type.
     pub type_names: &'a [String],
+    /// Whether eligible convolutions run Winograd ([`super::EmitOptions::winograd`]).
+    pub winograd: bool,
 }
 
 /// The generated pieces of one body.
@@ -298,7 +300,21 @@ pub(crate) fn emit_body(
                         let mut args =
                             vec!["l".into(), "at".into(), format!("{r:?}"), dims(&shape)];
                         code.helpers.insert(Helper::Conv);
+                        let winograd = cx.winograd
+                            && crate::lower::algorithm::winograd_eligible(
+                                g,
+                                crate::ir::NodeId(chain[0] as u32),
+                            );
                         let load = match bn {
+                            _ if winograd => {
+                                let bn = match bn {
+                                    Some((bn, eps)) => format!("Some(({bn}, {eps}))"),
+                                    None => "None".into(),
+                                };
+                                args.extend([c.bias.to_string(), bn]);
+                                code.helpers.insert(Helper::ConvWinograd);
+                                "Conv::winograd"
+                            }
                             // The common case (torchvision): no conv bias, a batch norm folded in.
                             Some((bn, eps)) if !c.bias => {
                                 args.extend([bn, eps]);

@@ -68,6 +68,10 @@ pub struct EmitOptions {
     pub source_name: String,
     /// Embed these weights with `include_bytes!` (the path as the generated code should see it).
     pub embed_weights: Option<PathBuf>,
+    /// Run the convolutions `lower::algorithm::winograd_eligible` accepts with
+    /// Winograd F(4×4, 3×3) (`resnetc emit --winograd`), as the
+    /// interpreter's `RunOptions::winograd` does: off by default.
+    pub winograd: bool,
 }
 
 /// The code generator found one of its own invariants broken: never the
@@ -103,6 +107,7 @@ pub fn emit(
         st,
         sources,
         type_names: &type_names,
+        winograd: options.winograd,
     };
     let codes: Vec<layers::BodyCode> = st
         .types

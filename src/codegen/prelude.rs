@@ -50,6 +50,8 @@ pub(crate) enum Helper {
     Conv,
     /// `Conv::folded`.
     ConvFolded,
+    /// `Conv::winograd`.
+    ConvWinograd,
     /// `op_conv`: a convolution.
     ConvOp,
     /// `op_conv_residual`: a convolution with a residual add in its epilogue.
@@ -88,7 +90,7 @@ pub(crate) enum Helper {
 
 impl Helper {
     /// Every helper, in the order they are emitted.
-    pub(crate) const ALL: [Helper; 35] = {
+    pub(crate) const ALL: [Helper; 36] = {
         use Helper::*;
         [
             ForwardError,
@@ -109,6 +111,7 @@ impl Helper {
             LoadMany,
             Conv,
             ConvFolded,
+            ConvWinograd,
             ConvOp,
             ConvResidual,
             Padding2d,
@@ -151,6 +154,7 @@ impl Helper {
             LoadMany => "load_many",
             Conv => "Conv",
             ConvFolded => "Conv_folded",
+            ConvWinograd => "Conv_winograd",
             ConvOp => "op_conv",
             ConvResidual => "op_conv_residual",
             Padding2d => "padding2d",
@@ -184,7 +188,7 @@ impl Helper {
             LoaderTensor | LoaderFailed => &[Loader],
             LoadMany => &[],
             Conv => &[LoaderTensor, LoaderFailed, KernelError, Padding2d],
-            ConvFolded | ConvOp | ConvResidual => &[Conv],
+            ConvFolded | ConvWinograd | ConvOp | ConvResidual => &[Conv],
             Dense | BatchNorm => &[LoaderTensor, KernelError],
             MaxPool | AvgPool => &[KernelError, Padding2d],
             ConvTranspose => &[LoaderTensor, KernelError],

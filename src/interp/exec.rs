@@ -102,6 +102,8 @@ pub(super) enum ConvWeights {
     },
     /// Prepacked for the blocked direct kernels (its params inside).
     Packed(k::PackedConv2d),
+    /// Transformed for Winograd F(4×4, 3×3) (`RunOptions::winograd`).
+    Winograd(k::WinogradConv2d),
 }
 
 impl Kernel {
@@ -306,6 +308,7 @@ pub(super) fn scratch_len(e: &Exec, batch: usize, threads: usize) -> Result<Opti
             k::conv2d_scratch_len(input, weight.dim().into(), params, threads, e.in_place)
         }
         ConvWeights::Packed(packed) => packed.scratch_len(input),
+        ConvWeights::Winograd(wino) => wino.scratch_len(input),
     })
 }
 
@@ -360,6 +363,7 @@ pub(super) fn run(
                     scratch,
                 ),
                 ConvWeights::Packed(packed) => packed.run_in_scratch(x, residual, out, scratch),
+                ConvWeights::Winograd(wino) => wino.run_in_scratch(x, residual, out, scratch),
             }
             .map_err(ke)
         }

@@ -29,7 +29,7 @@ mod weights;
 
 use ndarray::{ArrayD, ArrayViewD};
 
-pub use plan::{Interpreter, StepTime};
+pub use plan::{Interpreter, RunOptions, StepTime};
 pub use weights::{
     Layout, NameMap, SHOWN_PROBLEMS, Tensor, WeightProblem, Weights, WeightsError, WeightsFile,
     init, try_init,

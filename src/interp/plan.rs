@@ -28,6 +28,16 @@ pub struct StepTime {
     pub time: std::time::Duration,
 }
 
+/// How the interpreter runs a model (the defaults: what `resnetc run` does).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Run the 3×3 stride-1 convolutions that
+    /// [`crate::lower::algorithm::winograd_eligible`] accepts with Winograd F(4×4, 3×3)
+    /// (`--winograd`) instead of the direct kernel: fewer multiplications,
+    /// results within the kernels' tolerance but not the same bits.
+    pub winograd: bool,
+}
+
 /// A model ready to run: weights folded, buffers planned.
 ///
 /// The plan is [`crate::lower`]'s, made by the same planner as the generated
@@ -141,17 +151,30 @@ impl Interpreter {
     /// Prepares `model` with `weights` (which must hold every parameter, as
     /// [`super::WeightsFile::load`] and [`super::init`] guarantee).
     pub fn new(model: &CheckedModel, weights: &Weights) -> Result<Interpreter, RunError> {
-        Interpreter::prepare(model, Source::Borrowed(weights))
+        Interpreter::prepare(model, Source::Borrowed(weights), &RunOptions::default())
     }
 
     /// [`Interpreter::new`], taking the weights: their tensors move into the
     /// kernels instead of being copied, so the model's weights are in memory
     /// once.
     pub fn from_weights(model: &CheckedModel, weights: Weights) -> Result<Interpreter, RunError> {
-        Interpreter::prepare(model, Source::Owned(weights))
+        Interpreter::prepare(model, Source::Owned(weights), &RunOptions::default())
     }
 
-    fn prepare(model: &CheckedModel, mut weights: Source<'_>) -> Result<Interpreter, RunError> {
+    /// [`Interpreter::from_weights`] with `options`.
+    pub fn with_options(
+        model: &CheckedModel,
+        weights: Weights,
+        options: &RunOptions,
+    ) -> Result<Interpreter, RunError> {
+        Interpreter::prepare(model, Source::Owned(weights), options)
+    }
+
+    fn prepare(
+        model: &CheckedModel,
+        mut weights: Source<'_>,
+        options: &RunOptions,
+    ) -> Result<Interpreter, RunError> {
         let g = model.graph().clone();
         let bug = |message: String| {
             RunError::Internal(format!("in the plan of model `{}`: {message}", g.name))
@@ -193,7 +216,7 @@ impl Interpreter {
             if def != last {
                 return Err(bug(format!("step {i} does not define its layer's value")));
             }
-            let kernel = kernel(&g, &mut weights, chain)?;
+            let kernel = kernel(&g, &mut weights, chain, options)?;
             weights_bytes = weights_bytes.saturating_add(kernel_weights(&kernel));
             let reads = step
                 .reads
@@ -475,7 +498,12 @@ impl Interpreter {
 }
 
 /// The kernel of the layer `chain` (a head and the nodes fused into it).
-fn kernel(g: &Graph, weights: &mut Source<'_>, chain: &[usize]) -> Result<Kernel, RunError> {
+fn kernel(
+    g: &Graph,
+    weights: &mut Source<'_>,
+    chain: &[usize],
+    options: &RunOptions,
+) -> Result<Kernel, RunError> {
     // The nodes fused into the head, each in its role (a batch norm, a
     // residual add, a ReLU / ReLU6), as `lower` decided them.
     let layer = crate::lower::Layer::of_chain(g, chain)
@@ -542,7 +570,17 @@ fn kernel(g: &Graph, weights: &mut Source<'_>, chain: &[usize]) -> Result<Kernel
             };
             // Packed once here; generated code packs the same convolutions
             // in `from_store`, so both run the same kernel.
-            if k::PackedConv2d::preferred((c.kernel[0], c.kernel[1]), &params) {
+            let kernel_hw = (c.kernel[0], c.kernel[1]);
+            let residual = layer.residual.is_some();
+            if options.winograd && crate::lower::algorithm::winograd_eligible(g, layer.head) {
+                let wino =
+                    k::WinogradConv2d::new(weight.view(), bias.as_ref().map(|b| b.view()), &params)
+                        .map_err(kernel_error(name))?;
+                Kernel::Conv {
+                    weights: ConvWeights::Winograd(wino),
+                    residual,
+                }
+            } else if k::PackedConv2d::preferred(kernel_hw, &params) {
                 let packed =
                     k::PackedConv2d::new(weight.view(), bias.as_ref().map(|b| b.view()), &params)
                         .map_err(kernel_error(name))?;
@@ -655,6 +693,10 @@ fn kernel_weights(kernel: &Kernel) -> u64 {
             weights: ConvWeights::Packed(packed),
             ..
         } => packed.len(),
+        Kernel::Conv {
+            weights: ConvWeights::Winograd(wino),
+            ..
+        } => wino.len(),
         Kernel::Dense { weight, bias, .. } => weight.len() + bias.as_ref().map_or(0, |b| b.len()),
         Kernel::BatchNorm {
             gamma,

@@ -16,6 +16,7 @@
 //! Both back ends take these decisions as they are, so they compute the same
 //! floating-point operations in the same order.
 
+pub mod algorithm;
 pub(crate) mod blocks;
 pub(crate) mod buffers;
 pub mod fusion;

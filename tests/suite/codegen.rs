@@ -15,6 +15,7 @@ fn emit_file(file: &str) -> String {
     let options = EmitOptions {
         source_name: file.to_string(),
         embed_weights: None,
+        winograd: false,
     };
     let first =
         emit(&compiled.model, &compiled.sources, &options).unwrap_or_else(|e| panic!("{e}"));
@@ -108,6 +109,7 @@ fn embedded_weights() {
         &EmitOptions {
             source_name: "seed.rn".into(),
             embed_weights: Some("weights/seed.safetensors".into()),
+            winograd: false,
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));

@@ -39,6 +39,8 @@ struct Model {
     compiled: Compiled,
     /// The generated model struct.
     ty: String,
+    /// Emitted and interpreted with Winograd (`--winograd`).
+    winograd: bool,
 }
 
 fn models() -> Vec<Model> {
@@ -70,8 +72,21 @@ fn models() -> Vec<Model> {
                 file,
                 compiled,
                 ty: String::new(),
+                winograd: false,
             }
         })
+        .chain(std::iter::once_with(|| {
+            // The seed again with Winograd: its block convolutions are
+            // eligible (64 channels on 64×64 maps).
+            let file = "examples/seed.rn".to_string();
+            Model {
+                module: "seed_winograd".into(),
+                compiled: compile_for_test(&file),
+                file,
+                ty: String::new(),
+                winograd: true,
+            }
+        }))
         .collect()
 }
 
@@ -94,13 +109,14 @@ fn compile_for_test(file: &str) -> Compiled {
 }
 
 /// The generated Rust of `file` as this test builds it.
-fn emit_for_test(file: &str, compiled: &Compiled) -> String {
+fn emit_for_test(file: &str, compiled: &Compiled, winograd: bool) -> String {
     emit(
         &compiled.model,
         &compiled.sources,
         &EmitOptions {
             source_name: file.to_string(),
             embed_weights: None,
+            winograd,
         },
     )
     .unwrap_or_else(|e| panic!("{file}: {e}"))
@@ -159,7 +175,7 @@ fn model_struct(file: &str, code: &str) -> String {
 /// models that differ only in loop counts, widths or names give one string.
 fn code_shape(file: &str) -> String {
     let compiled = compile_for_test(file);
-    let code = emit_for_test(file, &compiled);
+    let code = emit_for_test(file, &compiled, false);
     let name = &compiled.model.graph().name;
     let ty = model_struct(file, &code);
     let mut out = String::with_capacity(code.len());
@@ -273,7 +289,10 @@ fn write_reference(m: &Model, data: &Path) -> Written {
         .enumerate()
         .map(|(k, i)| model_gen::batch(2, &g.node(i.node).shape.0, 7 + k as u64))
         .collect();
-    let out = Interpreter::new(model, &weights)
+    let options = interp::RunOptions {
+        winograd: m.winograd,
+    };
+    let out = Interpreter::with_options(model, weights.clone(), &options)
         .and_then(|i| i.forward(&interp::views(&inputs)))
         .unwrap_or_else(|e| panic!("{}: interpreter: {e}", m.file));
     let shapes = |ts: &[ArrayD<f32>]| ts.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>();
@@ -742,7 +761,14 @@ fn generated_code_matches_interpreter_and_pytorch() {
         .map(|m| write_reference(m, &data))
         .collect();
     for (m, written) in models.iter_mut().zip(&written) {
-        let code = emit_for_test(&m.file, &m.compiled);
+        let code = emit_for_test(&m.file, &m.compiled, m.winograd);
+        if m.winograd {
+            assert!(
+                code.contains("Conv::winograd("),
+                "{}: no Winograd layer",
+                m.file
+            );
+        }
         m.ty = model_struct(&m.file, &code);
         write_if_changed(&dir.join(format!("src/{}.rs", m.module)), &code);
         lib.push_str(&format!("pub mod {};\n", m.module));

@@ -66,6 +66,7 @@ fn check_model(m: &GenModel, seed: u64) -> Result<(), String> {
         &EmitOptions {
             source_name: "gen.rn".into(),
             embed_weights: None,
+            winograd: false,
         },
     )
     .map_err(|e| format!("emit: {e}"))?;

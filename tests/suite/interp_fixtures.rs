@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::ArrayD;
 use ndarray_npy::read_npy;
-use resnetc::interp::{Interpreter, NameMap, WeightsFile};
+use resnetc::interp::{Interpreter, NameMap, RunOptions, WeightsFile};
 use resnetc::{CheckOptions, compile_file};
 
 fn root() -> PathBuf {
@@ -23,6 +23,18 @@ fn nets() -> PathBuf {
 /// Loads `rn`, its weights (with an optional name map), runs the fixture's
 /// input and compares with the reference: max |Δ| ≤ 1e-4 × max(1, |ref|).
 fn check(rn: &Path, weights: &str, map: Option<&str>, input: &str, output: &str) -> f32 {
+    check_run(rn, weights, map, input, output, &RunOptions::default()).0
+}
+
+/// [`check`] with `options`; also returns the output.
+fn check_run(
+    rn: &Path,
+    weights: &str,
+    map: Option<&str>,
+    input: &str,
+    output: &str,
+    options: &RunOptions,
+) -> (f32, ArrayD<f32>) {
     let compiled = compile_file(rn, &CheckOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     let map = match map {
         Some(m) => NameMap::from_file(&nets().join(m)).unwrap(),
@@ -32,7 +44,7 @@ fn check(rn: &Path, weights: &str, map: Option<&str>, input: &str, output: &str)
     let w = file
         .load(&compiled.model, &map)
         .unwrap_or_else(|e| panic!("{e}"));
-    let net = Interpreter::new(&compiled.model, &w).unwrap();
+    let net = Interpreter::with_options(&compiled.model, w, options).unwrap();
     let x: ArrayD<f32> = read_npy(nets().join(input)).unwrap();
     let reference: ArrayD<f32> = read_npy(nets().join(output)).unwrap();
     let out = net.forward(&[x.view()]).unwrap();
@@ -44,7 +56,7 @@ fn check(rn: &Path, weights: &str, map: Option<&str>, input: &str, output: &str)
         assert!(err <= 1e-4, "got {a}, reference {b}");
         worst = worst.max(err);
     }
-    worst
+    (worst, out.outputs[0].1.clone())
 }
 
 #[test]
@@ -146,6 +158,26 @@ fn seed_matches_keras_through_a_name_map() {
         "keras_seed_input.npy",
         "keras_seed_output.npy",
     );
+}
+
+/// `--winograd`: the seed's four 64→64 3×3 convolutions on 64×64 maps run
+/// Winograd F(4×4, 3×3), within the same 1e-4 of Keras (and not the direct
+/// kernel's bits, so Winograd did run).
+#[test]
+fn seed_matches_keras_with_winograd() {
+    let run = |winograd: bool| {
+        check_run(
+            &root().join("examples/seed.rn"),
+            "keras_seed_keras.safetensors",
+            Some("keras_seed.names.yaml"),
+            "keras_seed_input.npy",
+            "keras_seed_output.npy",
+            &RunOptions { winograd },
+        )
+    };
+    let ((direct_err, direct), (wino_err, wino)) = (run(false), run(true));
+    eprintln!("seed vs Keras: direct {direct_err:.2e}, winograd {wino_err:.2e}");
+    assert_ne!(direct, wino, "the winograd option changed nothing");
 }
 
 #[test]

@@ -19,6 +19,12 @@ pub struct EmitArgs {
     /// Embed these safetensors weights with `include_bytes!` (path as the generated file sees it).
     #[arg(long, value_name = "PATH")]
     embed_weights: Option<PathBuf>,
+    /// Run the 3×3 stride-1 convolutions with at least 32 input and output
+    /// channels on maps of at least 8×8 with Winograd F(4×4, 3×3), as `run
+    /// --winograd` does (the same results as it, within 1e-4 of the
+    /// default's). Off by default.
+    #[arg(long)]
+    winograd: bool,
 }
 
 /// Compiles the model and writes its Rust source.
@@ -34,6 +40,7 @@ pub fn emit(args: &EmitArgs) -> ExitCode {
         &EmitOptions {
             source_name,
             embed_weights: args.embed_weights.clone(),
+            winograd: args.winograd,
         },
     ) {
         Ok(code) => code,

@@ -95,25 +95,6 @@ impl WinogradConv2d {
             && params.groups == 1
     }
 
-    /// Whether resnetc runs a convolution through [`WinogradConv2d`] when
-    /// Winograd is enabled: a [supported](WinogradConv2d::supports) one
-    /// with at least 32 input and 32 output channels on an input of at
-    /// least 8×8 (MLAS's rule: below that, the transforms and the tiles'
-    /// cropped tails cost more than the products save).
-    pub fn eligible(
-        kernel_hw: (usize, usize),
-        params: &Conv2dParams,
-        in_channels: usize,
-        out_channels: usize,
-        in_hw: (usize, usize),
-    ) -> bool {
-        Self::supports(kernel_hw, params)
-            && in_channels >= 32
-            && out_channels >= 32
-            && in_hw.0 >= 8
-            && in_hw.1 >= 8
-    }
-
     /// Transforms OIHW `weight` (`[o, c, 3, 3]`) and keeps an optional bias
     /// `[o]`, for the fastest product microkernel of this CPU.
     ///
