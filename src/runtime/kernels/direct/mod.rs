@@ -16,6 +16,15 @@
 //! accumulated in the same order whatever the thread count, so results are
 //! reproducible bit for bit on one machine and microkernel.
 //!
+//! Grouped convolutions are strategies of the same driver: depthwise ones
+//! (`groups` = input = output channels) run a kernel of their own that
+//! multiplies 16 channels of a pixel by 16 per-channel weights per tap
+//! (`depthwise.rs`); other grouped ones run the dense microkernels with each
+//! block of 16 output channels reading only the input channel blocks of its
+//! groups, zeros packed where a channel is outside its group (`grouped.rs`).
+//! Depthwise with a channel multiplier (`o = m·c`, `m > 1`) takes the
+//! grouped path.
+//!
 //! Threading: one rayon task tree per layer over (image × 64 output
 //! channels × output rows) units, plus the input reorder, split per image
 //! and channel block. Nothing is allocated per call besides the per-thread
@@ -23,6 +32,10 @@
 
 mod avx2;
 mod avx512;
+mod depthwise;
+mod depthwise_avx2;
+mod depthwise_avx512;
+mod grouped;
 mod layout;
 mod portable;
 mod tile;
@@ -117,10 +130,22 @@ impl PaddedInput {
     }
 }
 
-/// A dense (one-group) 2-D convolution with its weights packed for the
-/// blocked direct kernels, bias folded in, activation fused.
+/// How a [`PackedConv2d`] computes its tiles (its weights are packed for it).
+#[derive(Debug, Clone)]
+enum Kind {
+    /// One group: the dense microkernels over every input channel block.
+    Dense,
+    /// Grouped: the dense microkernels over each output block's groups.
+    Grouped(grouped::Grouped),
+    /// Depthwise (groups = input = output channels): the depthwise kernels.
+    Depthwise,
+}
+
+/// A 2-D convolution (dense, grouped or depthwise) with its weights packed
+/// for the blocked direct kernels, bias folded in, activation fused.
 #[derive(Debug, Clone)]
 pub struct PackedConv2d {
+    kind: Kind,
     o: usize,
     c: usize,
     kh: usize,
@@ -134,10 +159,10 @@ pub struct PackedConv2d {
 
 impl PackedConv2d {
     /// Whether [`PackedConv2d::new`] accepts convolutions with these
-    /// parameters (one group; grouped and depthwise convolutions keep
-    /// [`crate::runtime::kernels::conv2d_into`]).
+    /// parameters: any group count of at least one (dense, grouped and
+    /// depthwise convolutions).
     pub fn supports(params: &Conv2dParams) -> bool {
-        params.groups == 1
+        params.groups >= 1
     }
 
     /// Whether resnetc runs a convolution with this kernel size and these
@@ -154,8 +179,9 @@ impl PackedConv2d {
     /// Packs OIHW `weight` (`[o, c, kh, kw]`) and an optional bias `[o]` for
     /// the fastest microkernel of this CPU.
     ///
-    /// Errors on more than one group, a zero stride or dilation, an empty
-    /// weight, or a bias of the wrong length.
+    /// The weight is `[o, c/groups, kh, kw]`. Errors on zero groups or `o`
+    /// not divisible by them, a zero stride or dilation, an empty weight, or
+    /// a bias of the wrong length.
     pub fn new(
         weight: ArrayView4<'_, f32>,
         bias: Option<ArrayView1<'_, f32>>,
@@ -176,10 +202,7 @@ impl PackedConv2d {
             return param_err(format!("packed conv2d: this CPU cannot run {isa:?}"));
         }
         if !Self::supports(params) {
-            return param_err(format!(
-                "packed conv2d: {} groups (only 1 is supported; use conv2d)",
-                params.groups
-            ));
+            return param_err("packed conv2d: groups must be >= 1");
         }
         if params.stride.0 == 0 || params.stride.1 == 0 {
             return param_err("packed conv2d: stride must be >= 1");
@@ -187,10 +210,19 @@ impl PackedConv2d {
         if params.dilation.0 == 0 || params.dilation.1 == 0 {
             return param_err("packed conv2d: dilation must be >= 1");
         }
-        let (o, c, kh, kw) = weight.dim();
-        if o == 0 || c == 0 || kh == 0 || kw == 0 {
+        let (o, cg, kh, kw) = weight.dim();
+        if o == 0 || cg == 0 || kh == 0 || kw == 0 {
             return shape_err(format!("packed conv2d: empty weight {:?}", weight.shape()));
         }
+        let groups = params.groups;
+        if o % groups != 0 {
+            return shape_err(format!(
+                "packed conv2d: {o} output channels are not divisible by {groups} groups"
+            ));
+        }
+        let Some(c) = cg.checked_mul(groups) else {
+            return shape_err("packed conv2d: input channels overflow usize");
+        };
         let mut b = vec![0.0f32; o.div_ceil(BLOCK) * BLOCK];
         if let Some(bias) = bias {
             if bias.len() != o {
@@ -203,19 +235,32 @@ impl PackedConv2d {
                 *d = *s;
             }
         }
-        let cblk = c.min(BLOCK);
         let w = weight.as_standard_layout();
         let ws = w
             .as_slice()
             .ok_or_else(|| KernelError::Shape("packed conv2d: weight not contiguous".into()))?;
+        // Depthwise reads whole 16-channel vectors, so its blocks are 16 wide.
+        let (kind, cblk, weights) = if groups == 1 {
+            let cblk = c.min(BLOCK);
+            let packed = layout::pack_weights(ws, (o, c, kh, kw), cblk);
+            (Kind::Dense, cblk, packed)
+        } else if cg == 1 && o == groups {
+            let packed = depthwise::pack_weights(ws, (c, kh, kw));
+            (Kind::Depthwise, BLOCK, packed)
+        } else {
+            let cblk = c.min(BLOCK);
+            let (plan, packed) = grouped::Grouped::pack(ws, (o, cg, kh, kw), groups, cblk);
+            (Kind::Grouped(plan), cblk, packed)
+        };
         Ok(PackedConv2d {
+            kind,
             o,
             c,
             kh,
             kw,
             cblk,
             params: *params,
-            weights: layout::pack_weights(ws, (o, c, kh, kw), cblk),
+            weights,
             bias: b,
             isa,
         })
@@ -416,7 +461,15 @@ impl PackedConv2d {
             w_ob: p.cb * self.kh * self.kw * cblk * BLOCK,
             w_cb: self.kh * self.kw * cblk * BLOCK,
         };
-        debug_assert_eq!(self.weights.len(), ob * geo.w_ob);
+        debug_assert!(!matches!(self.kind, Kind::Dense) || self.weights.len() == ob * geo.w_ob);
+        let dgeo = depthwise::DwGeo {
+            kh: self.kh,
+            kw: self.kw,
+            x_cb: geo.x_cb,
+            x_row: geo.x_row,
+            x_col: geo.x_col,
+            x_px: geo.x_px,
+        };
         let group = MAX_NB * BLOCK;
         let groups = o.div_ceil(group);
         let threads = rayon::current_num_threads().max(1);
@@ -434,10 +487,32 @@ impl PackedConv2d {
                 let oy = r0 + lr;
                 for px0 in (0..ow).step_by(CHUNK) {
                     let pn = CHUNK.min(ow - px0);
-                    for sub in (0..pn).step_by(MAX_NP) {
+                    if let Kind::Depthwise = self.kind {
+                        // Channel block `b` of this unit reads input block `gi·MAX_NB + b`.
+                        let xo = ni * img
+                            + gi * MAX_NB * geo.x_cb
+                            + (oy * sh * p.wp + px0 * sw) * cblk;
+                        let mut t = depthwise::DwTile {
+                            x: &xp[xo..],
+                            w: &self.weights[gi * MAX_NB * self.kh * self.kw * BLOCK..],
+                            bias: &self.bias[gi * group..],
+                            out: &mut buf,
+                            out_bstride: CHUNK * BLOCK,
+                            nb,
+                            np: pn,
+                            g: dgeo,
+                        };
+                        depthwise::tile(self.isa, &mut t);
+                    }
+                    // Dense and grouped: tiles of MAX_NP pixels (depthwise is done).
+                    let subs = if let Kind::Depthwise = self.kind { 0 } else { pn };
+                    for sub in (0..subs).step_by(MAX_NP) {
                         let ox = px0 + sub;
                         let xo = ni * img + (oy * sh * p.wp + ox * sw) * cblk;
-                        let wo = gi * MAX_NB * geo.w_ob;
+                        let wo = match self.kind {
+                            Kind::Dense => gi * MAX_NB * geo.w_ob,
+                            Kind::Grouped(_) | Kind::Depthwise => 0,
+                        };
                         let mut t = Tile {
                             x: &xp[xo..],
                             w: &self.weights[wo..],
@@ -448,7 +523,10 @@ impl PackedConv2d {
                             np: MAX_NP.min(pn - sub),
                             g: geo,
                         };
-                        self.isa.tile(&mut t);
+                        match &self.kind {
+                            Kind::Grouped(plan) => plan.tile(self.isa, &mut t, gi * MAX_NB),
+                            _ => self.isa.tile(&mut t),
+                        }
                     }
                     for b in 0..nb {
                         let src = &buf[b * CHUNK * BLOCK..][..pn * BLOCK];
