@@ -407,7 +407,7 @@ fn depthwise_dilation_asymmetric_padding_rectangular_kernels() {
 
 #[test]
 fn depthwise_with_channel_multiplier() {
-    // o = m·c: the grouped path (each output block reads its inputs' block).
+    // o = m·c: each input channel's plane feeds m output channels.
     check(&gcase(5, 10, 5, (6, 7), 3, 1), 1);
     check(&gcase(24, 72, 24, (5, 5), 3, 2), 2);
 }

@@ -1,144 +1,264 @@
-//! The depthwise strategy of [`super::PackedConv2d`] (`groups` = input
-//! channels = output channels): every output channel reads only its own
-//! input channel, so in the padded NCHW16c layout block `b` of 16 output
-//! channels reads only input block `b`, and one pixel of it is
-//! `out[p][0..16] = bias + Σ_taps x[p + tap][0..16] · w[tap][0..16]`,
-//! vectorised across the 16 channels (no broadcasts).
+//! The depthwise strategy of [`super::PackedConv2d`]: `groups` = input
+//! channels `c`, output channels `o = m·c` (channel multiplier `m ≥ 1`), so
+//! output channel `oc` reads only input channel `oc / m`.
 //!
-//! Weights are packed as `[⌈c/16⌉][kh][kw][16]`, zero past the last channel.
-//! The input layout always has 16 channels per block here (also for fewer
-//! than 16 channels), so that a pixel's 16 lanes are one vector; the lanes
-//! past the last channel hold whatever the scratch held and their results
-//! are never written out (the epilogue stores only existing channels).
+//! Unlike the dense strategies it works on the NCHW tensors themselves: a
+//! depthwise layer does so little arithmetic per value (`kh·kw`
+//! multiply-adds) that reordering the input to a channel-blocked layout and
+//! the results back costs more than the convolution (measured with
+//! `benches/grouped_conv.rs`). Each task takes one image's input channel:
+//! it copies the channel into its slot of the caller's scratch as a
+//! *plane* (`h` rows, each split into `sw` column phases of `wq = ⌈Wp/sw⌉`
+//! values, phase `r` holding padded columns `r, r + sw, …`, zeros in the
+//! left and right padding), so that for every stride each tap reads a
+//! contiguous run of the plane. Then for each of its `m` output channels and
+//! output rows it accumulates runs of [`RUN`] output pixels over the taps
+//! (`acc[x] += plane[row][phase][x + offset] · w[tap]`, vectorised along
+//! the row) and writes them through the fused epilogue.
 //!
-//! A *depthwise tile* is up to [`MAX_NB`] channel blocks × a run of output
-//! pixels of one output row; the microkernels (`depthwise_avx512.rs`,
-//! `depthwise_avx2.rs`, the portable loop below) walk it a few pixels at a
-//! time. Each output value is `bias` then the taps in row-major order, so
-//! results do not depend on how pixels are grouped or threads split.
+//! Rows of the padding above and below are skipped (their products are
+//! zeros). Each output value is the bias plus the taps in row-major order,
+//! whatever the run length or the thread count; the AVX-512 and AVX2+FMA
+//! versions are the same code compiled for those features (fused
+//! multiply-adds), the portable one multiplies and adds.
 
-use super::ConvIsa;
-use super::tile::{BLOCK, MAX_NB};
+use rayon::prelude::*;
 
-/// Geometry of one depthwise call (offsets in `f32` elements of the padded
-/// 16-channel-blocked input).
+use super::{ConvIsa, Skip, epilogue};
+use crate::runtime::kernels::activation::Activation;
+
+/// Output pixels accumulated at once (8 AVX2 / 4 AVX-512 registers).
+const RUN: usize = 64;
+
+/// The shape of one depthwise call.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct DwGeo {
+pub(crate) struct DwShape {
+    /// Images.
+    pub n: usize,
+    /// Input channels (= groups).
+    pub c: usize,
+    /// Channel multiplier: output channels per input channel.
+    pub m: usize,
+    /// Input rows.
+    pub h: usize,
+    /// Input columns.
+    pub w: usize,
+    /// Output rows.
+    pub oh: usize,
+    /// Output columns.
+    pub ow: usize,
     /// Kernel rows.
     pub kh: usize,
     /// Kernel columns.
     pub kw: usize,
-    /// Distance between two channel blocks (`Hp·Wp·16`).
-    pub x_cb: usize,
-    /// Distance between two kernel rows (`dh·Wp·16`).
-    pub x_row: usize,
-    /// Distance between two kernel columns (`dw·16`).
-    pub x_col: usize,
-    /// Distance between two neighbouring output pixels (`sw·16`).
-    pub x_px: usize,
+    /// Stride (rows, columns).
+    pub stride: (usize, usize),
+    /// Dilation (rows, columns).
+    pub dilation: (usize, usize),
+    /// Rows of zeros above.
+    pub top: usize,
+    /// Columns of zeros to the left.
+    pub left: usize,
+    /// Padded columns (`left + w + right`).
+    pub wp: usize,
 }
 
-/// One depthwise tile's operands. `x` starts at the first block's tap
-/// (0, 0) of the first pixel; `w` at the first block's packed weights
-/// (`kh·kw·16` per block); `bias` holds `nb·16` values; the result for block
-/// `b`, pixel `p` goes to `out[b·out_bstride + p·16 ..][..16]`.
-pub(crate) struct DwTile<'a> {
-    /// Padded channel-blocked input from the tile's first tap.
+impl DwShape {
+    /// Columns of one phase of a plane row (`⌈Wp/sw⌉`).
+    fn wq(&self) -> usize {
+        self.wp.div_ceil(self.stride.1)
+    }
+
+    /// Floats of one channel's plane (`h·sw·wq`), or `None` on overflow.
+    fn plane(&self) -> Option<usize> {
+        self.h
+            .checked_mul(self.stride.1)?
+            .checked_mul(self.wq())
+    }
+
+    /// Floats of scratch for the whole batch, or `None` on overflow.
+    pub fn scratch_len(&self) -> Option<usize> {
+        self.plane()?.checked_mul(self.c)?.checked_mul(self.n)
+    }
+}
+
+/// The operands of one depthwise call.
+pub(crate) struct DwArgs<'a> {
+    /// The shape.
+    pub s: DwShape,
+    /// The NCHW input (`n·c·h·w`).
     pub x: &'a [f32],
-    /// Packed weights from the tile's first block.
-    pub w: &'a [f32],
-    /// Bias of the tile's blocks.
+    /// Weights, OIHW (`o·kh·kw`).
+    pub weight: &'a [f32],
+    /// Bias (at least `o` values).
     pub bias: &'a [f32],
-    /// Result rows, `[nb][..][np][16]`.
-    pub out: &'a mut [f32],
-    /// Distance between two blocks' results in `out`.
-    pub out_bstride: usize,
-    /// Channel blocks in this tile (`1..=MAX_NB`).
-    pub nb: usize,
-    /// Output pixels in this tile (`>= 1`).
-    pub np: usize,
-    /// The call's geometry.
-    pub g: DwGeo,
+    /// The residual, NCHW like the output, if one is added.
+    pub skip: Option<&'a [f32]>,
+    /// Whether the output holds the residual on entry.
+    pub in_place: bool,
+    /// The activation.
+    pub act: Activation,
 }
 
-impl DwTile<'_> {
-    /// Checks that every index a microkernel forms from this tile is in
-    /// bounds of its slices: each index is a sum of per-loop terms, largest
-    /// at each loop's last iteration, so the largest index is the sum of the
-    /// largest terms. The microkernels rely on this for their unchecked
-    /// loads and stores.
-    ///
-    /// # Panics
-    /// When the driver built an inconsistent tile (a bug in resnetc).
-    pub fn check(&self) {
-        let g = &self.g;
-        assert!(
-            (1..=MAX_NB).contains(&self.nb) && self.np >= 1 && g.kh >= 1 && g.kw >= 1,
-            "depthwise conv: bad tile {g:?} nb {} np {} (a bug in resnetc)",
-            self.nb,
-            self.np
-        );
-        let x_max = (self.nb - 1) * g.x_cb
-            + (g.kh - 1) * g.x_row
-            + (g.kw - 1) * g.x_col
-            + (self.np - 1) * g.x_px
-            + (BLOCK - 1);
-        let w_end = self.nb * g.kh * g.kw * BLOCK;
-        let out_end = (self.nb - 1) * self.out_bstride + self.np * BLOCK;
-        assert!(
-            x_max < self.x.len()
-                && w_end <= self.w.len()
-                && out_end <= self.out.len()
-                && self.nb * BLOCK <= self.bias.len(),
-            "depthwise conv: tile out of bounds (a bug in resnetc)"
-        );
-    }
+/// Computes the whole call into `out` (NCHW, `n·m·c·oh·ow`), one rayon
+/// task per image and input channel (grouped into at least a few per
+/// thread), each using its own plane of `scratch`.
+///
+/// # Panics
+/// When the slices do not match the shape or `isa` is not supported (a bug
+/// in resnetc: the driver checked both).
+pub(crate) fn run(isa: ConvIsa, a: &DwArgs<'_>, out: &mut [f32], scratch: &mut [f32]) {
+    let s = a.s;
+    let (plane, Some(total)) = (s.plane().unwrap_or(0), s.scratch_len()) else {
+        panic!("depthwise conv: scratch size overflows (a bug in resnetc)");
+    };
+    let per = s.m * s.oh * s.ow;
+    let o = s.m * s.c;
+    assert!(
+        isa.is_supported()
+            && plane > 0
+            && scratch.len() >= total
+            && out.len() == s.n * s.c * per
+            && a.x.len() == s.n * s.c * s.h * s.w
+            && a.weight.len() == o * s.kh * s.kw
+            && a.bias.len() >= o
+            && a.skip.is_none_or(|k| k.len() == out.len())
+            && s.ow <= s.wq(),
+        "depthwise conv: inconsistent call {s:?} (a bug in resnetc)"
+    );
+    let tasks = s.n * s.c;
+    let min_len = tasks.div_ceil(8 * rayon::current_num_threads().max(1));
+    out.par_chunks_mut(per)
+        .zip(scratch[..total].par_chunks_mut(plane))
+        .enumerate()
+        .with_min_len(min_len.max(1))
+        .for_each(|(i, (out, pl))| channel(isa, a, i, out, pl));
 }
 
-/// Packs depthwise weights `[c, 1, kh, kw]` (`w`, row-major) as
-/// `[⌈c/16⌉][kh][kw][16]`, zero past channel `c`.
-pub(crate) fn pack_weights(w: &[f32], (c, kh, kw): (usize, usize, usize)) -> Vec<f32> {
-    let mut packed = vec![0.0f32; c.div_ceil(BLOCK) * kh * kw * BLOCK];
-    for ch in 0..c {
-        for t in 0..kh * kw {
-            packed[((ch / BLOCK) * kh * kw + t) * BLOCK + ch % BLOCK] = w[ch * kh * kw + t];
-        }
-    }
-    packed
-}
-
-/// Computes one depthwise tile with the microkernel of `isa`.
-pub(crate) fn tile(isa: ConvIsa, t: &mut DwTile<'_>) {
+/// Image `i / c`, input channel `i % c`: its plane, then its `m` output
+/// channels, with the microkernel of `isa`.
+fn channel(isa: ConvIsa, a: &DwArgs<'_>, i: usize, out: &mut [f32], pl: &mut [f32]) {
     match isa {
-        ConvIsa::Avx512 => super::depthwise_avx512::tile(t),
-        ConvIsa::Avx2Fma => super::depthwise_avx2::tile(t),
-        ConvIsa::Portable => portable(t),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `run` asserted that the CPU supports `isa` (AVX-512F).
+        ConvIsa::Avx512 => unsafe { channel_avx512(a, i, out, pl) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `run` asserted that the CPU supports `isa` (AVX2 + FMA).
+        ConvIsa::Avx2Fma => unsafe { channel_avx2(a, i, out, pl) },
+        _ => channel_generic::<false>(a, i, out, pl),
     }
 }
 
-/// The portable microkernel: plain Rust, 16-lane loops the compiler
-/// vectorises for the baseline target.
-fn portable(t: &mut DwTile<'_>) {
-    t.check();
-    let g = t.g;
-    for b in 0..t.nb {
-        let w = &t.w[b * g.kh * g.kw * BLOCK..][..g.kh * g.kw * BLOCK];
-        let bias = &t.bias[b * BLOCK..][..BLOCK];
-        for p in 0..t.np {
-            let mut acc = [0.0f32; BLOCK];
-            acc.copy_from_slice(bias);
-            for ki in 0..g.kh {
-                for kj in 0..g.kw {
-                    let xo = b * g.x_cb + ki * g.x_row + kj * g.x_col + p * g.x_px;
-                    let xv = &t.x[xo..xo + BLOCK];
-                    let wv = &w[(ki * g.kw + kj) * BLOCK..][..BLOCK];
-                    for ((a, x), w) in acc.iter_mut().zip(xv).zip(wv) {
-                        *a += x * w;
-                    }
+/// [`channel_generic`] compiled for AVX-512F, with fused multiply-adds.
+///
+/// # Safety
+/// The CPU supports AVX-512F (and so FMA).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn channel_avx512(a: &DwArgs<'_>, i: usize, out: &mut [f32], pl: &mut [f32]) {
+    channel_generic::<true>(a, i, out, pl)
+}
+
+/// [`channel_generic`] compiled for AVX2, with fused multiply-adds.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn channel_avx2(a: &DwArgs<'_>, i: usize, out: &mut [f32], pl: &mut [f32]) {
+    channel_generic::<true>(a, i, out, pl)
+}
+
+/// One task (see [`channel`]); `FMA` selects `mul_add` (only where the
+/// target has fused multiply-add, else it would be a library call).
+#[inline(always)]
+fn channel_generic<const FMA: bool>(a: &DwArgs<'_>, i: usize, out: &mut [f32], pl: &mut [f32]) {
+    let s = &a.s;
+    let (ni, ci) = (i / s.c, i % s.c);
+    let (sw, wq) = (s.stride.1, s.wq());
+    let x = &a.x[i * s.h * s.w..][..s.h * s.w];
+    // The plane: row `iy`, phase `r`, column `q` is padded column `q·sw + r`.
+    for (iy, xr) in x.chunks_exact(s.w).enumerate() {
+        for r in 0..sw {
+            let dst = &mut pl[(iy * sw + r) * wq..][..wq];
+            if sw == 1 {
+                let (l, rest) = dst.split_at_mut(s.left);
+                l.fill(0.0);
+                let (mid, right) = rest.split_at_mut(s.w);
+                mid.copy_from_slice(xr);
+                right.fill(0.0);
+            } else {
+                for (q, d) in dst.iter_mut().enumerate() {
+                    let col = q * sw + r;
+                    *d = match col.checked_sub(s.left) {
+                        Some(ix) if ix < s.w => xr[ix],
+                        _ => 0.0,
+                    };
                 }
             }
-            let o = b * t.out_bstride + p * BLOCK;
-            t.out[o..o + BLOCK].copy_from_slice(&acc);
         }
+    }
+    let pl: &[f32] = pl;
+    let (sh, dh, dw) = (s.stride.0, s.dilation.0, s.dilation.1);
+    let o = s.m * s.c;
+    for j in 0..s.m {
+        let oc = ci * s.m + j;
+        let w = &a.weight[oc * s.kh * s.kw..][..s.kh * s.kw];
+        let bias = a.bias[oc];
+        for y in 0..s.oh {
+            // Kernel rows that fall inside the input, and their input rows.
+            let rows = (0..s.kh).filter_map(|ki| {
+                let iy = (y * sh + ki * dh).checked_sub(s.top)?;
+                (iy < s.h).then_some((ki, iy))
+            });
+            let orow = &mut out[(j * s.oh + y) * s.ow..][..s.ow];
+            let skip_row = a
+                .skip
+                .map(|k| &k[((ni * o + oc) * s.oh + y) * s.ow..][..s.ow]);
+            let mut x0 = 0;
+            while x0 < s.ow {
+                let len = RUN.min(s.ow - x0);
+                let mut acc = [bias; RUN];
+                for (ki, iy) in rows.clone() {
+                    for kj in 0..s.kw {
+                        let off = kj * dw;
+                        let src = &pl[(iy * sw + off % sw) * wq + off / sw + x0..];
+                        let wv = w[ki * s.kw + kj];
+                        if len == RUN {
+                            fma_run::<FMA, RUN>(&mut acc, &src[..RUN], wv);
+                        } else {
+                            fma_tail::<FMA>(&mut acc[..len], &src[..len], wv);
+                        }
+                    }
+                }
+                let skip = match skip_row {
+                    Some(k) => Skip::Add(&k[x0..x0 + len]),
+                    None if a.in_place => Skip::InPlace,
+                    None => Skip::None,
+                };
+                epilogue(&mut orow[x0..x0 + len], &acc[..len], skip, a.act);
+                x0 += len;
+            }
+        }
+    }
+}
+
+/// `acc[i] += src[i] · w` over a whole run (fixed length, so it unrolls
+/// into registers).
+#[inline(always)]
+fn fma_run<const FMA: bool, const L: usize>(acc: &mut [f32; L], src: &[f32], w: f32) {
+    let src: &[f32; L] = src
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("a run is RUN values"));
+    for (a, s) in acc.iter_mut().zip(src) {
+        *a = if FMA { s.mul_add(w, *a) } else { *a + *s * w };
+    }
+}
+
+/// `acc[i] += src[i] · w` over a run's tail (`src` as long as `acc`).
+#[inline(always)]
+fn fma_tail<const FMA: bool>(acc: &mut [f32], src: &[f32], w: f32) {
+    for (a, s) in acc.iter_mut().zip(src) {
+        *a = if FMA { s.mul_add(w, *a) } else { *a + *s * w };
     }
 }

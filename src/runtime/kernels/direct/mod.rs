@@ -16,14 +16,13 @@
 //! accumulated in the same order whatever the thread count, so results are
 //! reproducible bit for bit on one machine and microkernel.
 //!
-//! Grouped convolutions are strategies of the same driver: depthwise ones
-//! (`groups` = input = output channels) run a kernel of their own that
-//! multiplies 16 channels of a pixel by 16 per-channel weights per tap
-//! (`depthwise.rs`); other grouped ones run the dense microkernels with each
-//! block of 16 output channels reading only the input channel blocks of its
-//! groups, zeros packed where a channel is outside its group (`grouped.rs`).
-//! Depthwise with a channel multiplier (`o = m·c`, `m > 1`) takes the
-//! grouped path.
+//! Grouped convolutions are strategies of the same type: depthwise ones
+//! (`groups` = input channels, `o = m·c` for a channel multiplier `m ≥ 1`)
+//! run a kernel of their own directly on the NCHW tensors, vectorised along
+//! output rows, with the same fused epilogue (`depthwise.rs`); other grouped
+//! ones run the dense microkernels with each block of 16 output channels
+//! reading only the input channel blocks of its groups, zeros packed where
+//! a channel is outside its group (`grouped.rs`).
 //!
 //! Threading: one rayon task tree per layer over (image × 64 output
 //! channels × output rows) units, plus the input reorder, split per image
@@ -33,8 +32,6 @@
 mod avx2;
 mod avx512;
 mod depthwise;
-mod depthwise_avx2;
-mod depthwise_avx512;
 mod grouped;
 mod layout;
 mod portable;
@@ -137,8 +134,12 @@ enum Kind {
     Dense,
     /// Grouped: the dense microkernels over each output block's groups.
     Grouped(grouped::Grouped),
-    /// Depthwise (groups = input = output channels): the depthwise kernels.
-    Depthwise,
+    /// Depthwise (groups = input channels, `m` output channels per input
+    /// channel): the depthwise kernels on NCHW; weights kept OIHW.
+    Depthwise {
+        /// Channel multiplier.
+        m: usize,
+    },
 }
 
 /// A 2-D convolution (dense, grouped or depthwise) with its weights packed
@@ -244,9 +245,8 @@ impl PackedConv2d {
             let cblk = c.min(BLOCK);
             let packed = layout::pack_weights(ws, (o, c, kh, kw), cblk);
             (Kind::Dense, cblk, packed)
-        } else if cg == 1 && o == groups {
-            let packed = depthwise::pack_weights(ws, (c, kh, kw));
-            (Kind::Depthwise, BLOCK, packed)
+        } else if cg == 1 {
+            (Kind::Depthwise { m: o / groups }, BLOCK, ws.to_vec())
         } else {
             let cblk = c.min(BLOCK);
             let (plan, packed) = grouped::Grouped::pack(ws, (o, cg, kh, kw), groups, cblk);
@@ -338,7 +338,7 @@ impl PackedConv2d {
         out: ArrayViewMut4<'_, f32>,
         scratch: &mut Vec<f32>,
     ) -> Result<(), KernelError> {
-        let len = self.padded(x.dim().into())?.len();
+        let len = self.scratch_need(x.dim().into())?;
         if scratch.len() < len {
             scratch.resize(len, 0.0);
         }
@@ -349,7 +349,53 @@ impl PackedConv2d {
     /// input of dimensions `input` (`[N, C, H, W]`): the whole batch,
     /// padded and channel-blocked. `None` when that overflows `usize`.
     pub fn scratch_len(&self, input: [usize; 4]) -> Option<usize> {
-        self.padded(input).ok().map(|p| p.len())
+        self.scratch_need(input).ok()
+    }
+
+    /// [`PackedConv2d::scratch_len`], or an error naming the overflow or
+    /// the bad input shape.
+    fn scratch_need(&self, input: [usize; 4]) -> Result<usize, KernelError> {
+        match self.kind {
+            Kind::Depthwise { m } => self
+                .depthwise_shape(input, m)?
+                .scratch_len()
+                .ok_or_else(|| {
+                    KernelError::Shape("packed conv2d: the depthwise planes overflow usize".into())
+                }),
+            Kind::Dense | Kind::Grouped(_) => Ok(self.padded(input)?.len()),
+        }
+    }
+
+    /// The shape of a depthwise call on an input of dimensions `input`.
+    fn depthwise_shape(
+        &self,
+        input: [usize; 4],
+        m: usize,
+    ) -> Result<depthwise::DwShape, KernelError> {
+        let [n, _, oh, ow] = self.output_shape(input)?;
+        let [_, c, h, w] = input;
+        let pad = self.params.padding;
+        let wp = pad
+            .left
+            .checked_add(w)
+            .and_then(|v| v.checked_add(pad.right))
+            .ok_or_else(|| KernelError::Shape("packed conv2d: the padded input overflows usize".into()))?;
+        Ok(depthwise::DwShape {
+            n,
+            c,
+            m,
+            h,
+            w,
+            oh,
+            ow,
+            kh: self.kh,
+            kw: self.kw,
+            stride: self.params.stride,
+            dilation: self.params.dilation,
+            top: pad.top,
+            left: pad.left,
+            wp,
+        })
     }
 
     /// The padded, channel-blocked layout of an input of dimensions
@@ -431,6 +477,30 @@ impl PackedConv2d {
         let xs = xc
             .as_slice()
             .ok_or_else(|| KernelError::Shape("packed conv2d: input not contiguous".into()))?;
+        if let Kind::Depthwise { m } = self.kind {
+            let s = self.depthwise_shape(x.dim().into(), m)?;
+            let len = self.scratch_need(x.dim().into())?;
+            let Some(planes) = scratch.get_mut(..len) else {
+                return shape_err(format!(
+                    "packed conv2d: scratch has {} floats, needs {len}",
+                    scratch.len()
+                ));
+            };
+            let Some(out) = out.as_slice_mut() else {
+                unreachable!("out was checked to be in standard layout")
+            };
+            let args = depthwise::DwArgs {
+                s,
+                x: xs,
+                weight: &self.weights,
+                bias: &self.bias,
+                skip: skip_s,
+                in_place,
+                act: self.params.activation,
+            };
+            depthwise::run(self.isa, &args, out, planes);
+            return Ok(());
+        }
         let (_, c, _, _) = x.dim();
         let cblk = self.cblk;
         let padded = self.padded(x.dim().into())?;
@@ -462,14 +532,7 @@ impl PackedConv2d {
             w_cb: self.kh * self.kw * cblk * BLOCK,
         };
         debug_assert!(!matches!(self.kind, Kind::Dense) || self.weights.len() == ob * geo.w_ob);
-        let dgeo = depthwise::DwGeo {
-            kh: self.kh,
-            kw: self.kw,
-            x_cb: geo.x_cb,
-            x_row: geo.x_row,
-            x_col: geo.x_col,
-            x_px: geo.x_px,
-        };
+
         let group = MAX_NB * BLOCK;
         let groups = o.div_ceil(group);
         let threads = rayon::current_num_threads().max(1);
@@ -487,31 +550,12 @@ impl PackedConv2d {
                 let oy = r0 + lr;
                 for px0 in (0..ow).step_by(CHUNK) {
                     let pn = CHUNK.min(ow - px0);
-                    if let Kind::Depthwise = self.kind {
-                        // Channel block `b` of this unit reads input block `gi·MAX_NB + b`.
-                        let xo = ni * img
-                            + gi * MAX_NB * geo.x_cb
-                            + (oy * sh * p.wp + px0 * sw) * cblk;
-                        let mut t = depthwise::DwTile {
-                            x: &xp[xo..],
-                            w: &self.weights[gi * MAX_NB * self.kh * self.kw * BLOCK..],
-                            bias: &self.bias[gi * group..],
-                            out: &mut buf,
-                            out_bstride: CHUNK * BLOCK,
-                            nb,
-                            np: pn,
-                            g: dgeo,
-                        };
-                        depthwise::tile(self.isa, &mut t);
-                    }
-                    // Dense and grouped: tiles of MAX_NP pixels (depthwise is done).
-                    let subs = if let Kind::Depthwise = self.kind { 0 } else { pn };
-                    for sub in (0..subs).step_by(MAX_NP) {
+                    for sub in (0..pn).step_by(MAX_NP) {
                         let ox = px0 + sub;
                         let xo = ni * img + (oy * sh * p.wp + ox * sw) * cblk;
                         let wo = match self.kind {
                             Kind::Dense => gi * MAX_NB * geo.w_ob,
-                            Kind::Grouped(_) | Kind::Depthwise => 0,
+                            Kind::Grouped(_) | Kind::Depthwise { .. } => 0,
                         };
                         let mut t = Tile {
                             x: &xp[xo..],
