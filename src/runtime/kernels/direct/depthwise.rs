@@ -5,30 +5,33 @@
 //! Unlike the dense strategies it works on the NCHW tensors themselves: a
 //! depthwise layer does so little arithmetic per value (`kh·kw`
 //! multiply-adds) that reordering the input to a channel-blocked layout and
-//! the results back costs more than the convolution (measured with
-//! `benches/grouped_conv.rs`). Each task takes one image's input channel:
-//! it copies the channel into its slot of the caller's scratch as a
-//! *plane* (`h` rows, each split into `sw` column phases of `wq = ⌈Wp/sw⌉`
-//! values, phase `r` holding padded columns `r, r + sw, …`, zeros in the
-//! left and right padding), so that for every stride each tap reads a
-//! contiguous run of the plane. Then for each of its `m` output channels and
-//! output rows it accumulates runs of [`RUN`] output pixels over the taps
-//! (`acc[x] += plane[row][phase][x + offset] · w[tap]`, vectorised along
-//! the row) and writes them through the fused epilogue.
+//! the results back cost more than the convolution (measured with
+//! `benches/grouped_conv.rs`). Each task takes one image's input channel
+//! and copies it into its slot of the caller's scratch as a zero-padded
+//! *plane*, split into `sh·sw` polyphase sub-planes (sub-plane `(rp, cp)`,
+//! row `i`, column `q` holds padded row `i·sh + rp`, column `q·sw + cp`), each
+//! `hq × wq` (`⌈Hp/sh⌉ × ⌈Wp/sw⌉`). Output pixel `(y, q)` of tap `(ki, kj)`
+//! then reads sub-plane `(ki·dh mod sh, kj·dw mod sw)` at
+//! `(y + ⌊ki·dh/sh⌋)·wq + q + ⌊kj·dw/sw⌋`: with output rows `wq` wide (the
+//! columns past `ow` computed and dropped) every tap reads one contiguous
+//! run `t + offset` of the flat output index `t = y·wq + q`, whatever the
+//! stride, dilation and padding. A microkernel (`depthwise_x86.rs`, or the
+//! portable loop below) accumulates runs of the flat output over the taps
+//! (`acc[t] += plane[offset + t] · w[tap]`, vectorised along `t`, the
+//! accumulators in registers); the fused epilogue then writes each output
+//! row's first `ow` values.
 //!
-//! Rows of the padding above and below are skipped (their products are
-//! zeros). Each output value is the bias plus the taps in row-major order,
-//! whatever the run length or the thread count; the AVX-512 and AVX2+FMA
-//! versions are the same code compiled for those features (fused
-//! multiply-adds), the portable one multiplies and adds.
+//! Each output value is the bias plus the taps in row-major order (zeros of
+//! the padding included), whatever the run length or the thread count.
 
 use rayon::prelude::*;
 
 use super::{ConvIsa, Skip, epilogue};
 use crate::runtime::kernels::activation::Activation;
 
-/// Output pixels accumulated at once (8 AVX2 / 4 AVX-512 registers).
-const RUN: usize = 64;
+/// The longest run of flat output values a microkernel accumulates at once
+/// (AVX-512: 8 registers of 16); every run length divides it.
+pub(crate) const MAX_RUN: usize = 128;
 
 /// The shape of one depthwise call.
 #[derive(Debug, Clone, Copy)]
@@ -59,26 +62,86 @@ pub(crate) struct DwShape {
     pub top: usize,
     /// Columns of zeros to the left.
     pub left: usize,
+    /// Padded rows (`top + h + bottom`).
+    pub hp: usize,
     /// Padded columns (`left + w + right`).
     pub wp: usize,
 }
 
+/// Where one task's plane and flat output are in its scratch slot, and how
+/// the taps step through the plane.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Planes {
+    /// Rows of a sub-plane (`⌈Hp/sh⌉`).
+    pub hq: usize,
+    /// Columns of a sub-plane (`⌈Wp/sw⌉`), also the flat output's row width.
+    pub wq: usize,
+    /// Floats of the plane: `sh·sw·hq·wq`, then `wq + MAX_RUN` zeros that
+    /// the last run may read past the last sub-plane.
+    pub plane: usize,
+    /// Floats of the flat output (`oh·wq` rounded up to [`MAX_RUN`]).
+    pub flat: usize,
+}
+
 impl DwShape {
-    /// Columns of one phase of a plane row (`⌈Wp/sw⌉`).
-    fn wq(&self) -> usize {
-        self.wp.div_ceil(self.stride.1)
+    /// The plane geometry, or `None` when a size overflows `usize`.
+    pub fn planes(&self) -> Option<Planes> {
+        let (sh, sw) = self.stride;
+        let (hq, wq) = (self.hp.div_ceil(sh), self.wp.div_ceil(sw));
+        let plane = sh
+            .checked_mul(sw)?
+            .checked_mul(hq)?
+            .checked_mul(wq)?
+            .checked_add(wq)?
+            .checked_add(MAX_RUN)?;
+        let flat = self.oh.checked_mul(wq)?.checked_next_multiple_of(MAX_RUN)?;
+        Some(Planes {
+            hq,
+            wq,
+            plane,
+            flat,
+        })
     }
 
-    /// Floats of one channel's plane (`h·sw·wq`), or `None` on overflow.
-    fn plane(&self) -> Option<usize> {
-        self.h
-            .checked_mul(self.stride.1)?
-            .checked_mul(self.wq())
-    }
-
-    /// Floats of scratch for the whole batch, or `None` on overflow.
+    /// Floats of scratch for the whole batch (a plane and a flat output per
+    /// image and channel), or `None` on overflow.
     pub fn scratch_len(&self) -> Option<usize> {
-        self.plane()?.checked_mul(self.c)?.checked_mul(self.n)
+        let p = self.planes()?;
+        p.plane
+            .checked_add(p.flat)?
+            .checked_mul(self.c)?
+            .checked_mul(self.n)
+    }
+
+    /// Calls `f(k, offset)` for every tap `k` in row-major order with its
+    /// plane offset (running quotients and remainders, no divisions).
+    #[inline(always)]
+    pub fn for_each_tap(&self, p: &Planes, mut f: impl FnMut(usize, usize)) {
+        let (sh, sw) = self.stride;
+        let (dh, dw) = self.dilation;
+        let (a_step, rp_step, b_step, cp_step) = (dh / sh, dh % sh, dw / sw, dw % sw);
+        let (mut a, mut rp) = (0, 0);
+        for ki in 0..self.kh {
+            let (mut b, mut cp) = (0, 0);
+            for kj in 0..self.kw {
+                f(ki * self.kw + kj, ((rp * sw + cp) * p.hq + a) * p.wq + b);
+                (b, cp) = (b + b_step, cp + cp_step);
+                if cp >= sw {
+                    (b, cp) = (b + 1, cp - sw);
+                }
+            }
+            (a, rp) = (a + a_step, rp + rp_step);
+            if rp >= sh {
+                (a, rp) = (a + 1, rp - sh);
+            }
+        }
+    }
+
+    /// The largest tap offset.
+    pub fn max_offset(&self, p: &Planes) -> usize {
+        let mut m = 0;
+        self.for_each_tap(p, |_, off| m = m.max(off));
+        m
     }
 }
 
@@ -100,165 +163,130 @@ pub(crate) struct DwArgs<'a> {
     pub act: Activation,
 }
 
+/// One run of a microkernel: `out[t] = bias + Σ_k w[k] · plane[offs_k + t]`
+/// for every `t < out.len()`, `offs_k` the `k`-th tap offset.
+pub(crate) struct DwRun<'a> {
+    /// The task's plane.
+    pub plane: &'a [f32],
+    /// The output channel's weights, one per tap.
+    pub w: &'a [f32],
+    /// The output channel's bias.
+    pub bias: f32,
+    /// The flat output (a multiple of the microkernel's run length).
+    pub out: &'a mut [f32],
+}
+
 /// Computes the whole call into `out` (NCHW, `n·m·c·oh·ow`), one rayon
-/// task per image and input channel (grouped into at least a few per
-/// thread), each using its own plane of `scratch`.
+/// task per image and input channel (at least a few per thread), each
+/// using its own slot of `scratch`.
 ///
 /// # Panics
 /// When the slices do not match the shape or `isa` is not supported (a bug
 /// in resnetc: the driver checked both).
 pub(crate) fn run(isa: ConvIsa, a: &DwArgs<'_>, out: &mut [f32], scratch: &mut [f32]) {
     let s = a.s;
-    let (plane, Some(total)) = (s.plane().unwrap_or(0), s.scratch_len()) else {
+    let (Some(p), Some(total)) = (s.planes(), s.scratch_len()) else {
         panic!("depthwise conv: scratch size overflows (a bug in resnetc)");
     };
     let per = s.m * s.oh * s.ow;
     let o = s.m * s.c;
+    let max_off = s.max_offset(&p);
     assert!(
         isa.is_supported()
-            && plane > 0
             && scratch.len() >= total
             && out.len() == s.n * s.c * per
             && a.x.len() == s.n * s.c * s.h * s.w
             && a.weight.len() == o * s.kh * s.kw
             && a.bias.len() >= o
             && a.skip.is_none_or(|k| k.len() == out.len())
-            && s.ow <= s.wq(),
+            && s.ow <= p.wq
+            && s.top + s.h <= s.hp
+            && s.left + s.w <= s.wp
+            && max_off + p.flat <= p.plane,
         "depthwise conv: inconsistent call {s:?} (a bug in resnetc)"
     );
     let tasks = s.n * s.c;
     let min_len = tasks.div_ceil(8 * rayon::current_num_threads().max(1));
-    out.par_chunks_mut(per)
-        .zip(scratch[..total].par_chunks_mut(plane))
+    out.par_chunks_mut(per.max(1))
+        .zip(scratch[..total].par_chunks_mut(p.plane + p.flat))
         .enumerate()
         .with_min_len(min_len.max(1))
-        .for_each(|(i, (out, pl))| channel(isa, a, i, out, pl));
+        .for_each(|(i, (out, slot))| channel(isa, a, &p, i, out, slot));
 }
 
 /// Image `i / c`, input channel `i % c`: its plane, then its `m` output
-/// channels, with the microkernel of `isa`.
-fn channel(isa: ConvIsa, a: &DwArgs<'_>, i: usize, out: &mut [f32], pl: &mut [f32]) {
-    match isa {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `run` asserted that the CPU supports `isa` (AVX-512F).
-        ConvIsa::Avx512 => unsafe { channel_avx512(a, i, out, pl) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `run` asserted that the CPU supports `isa` (AVX2 + FMA).
-        ConvIsa::Avx2Fma => unsafe { channel_avx2(a, i, out, pl) },
-        _ => channel_generic::<false>(a, i, out, pl),
-    }
-}
-
-/// [`channel_generic`] compiled for AVX-512F, with fused multiply-adds.
-///
-/// # Safety
-/// The CPU supports AVX-512F (and so FMA).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn channel_avx512(a: &DwArgs<'_>, i: usize, out: &mut [f32], pl: &mut [f32]) {
-    channel_generic::<true>(a, i, out, pl)
-}
-
-/// [`channel_generic`] compiled for AVX2, with fused multiply-adds.
-///
-/// # Safety
-/// The CPU supports AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn channel_avx2(a: &DwArgs<'_>, i: usize, out: &mut [f32], pl: &mut [f32]) {
-    channel_generic::<true>(a, i, out, pl)
-}
-
-/// One task (see [`channel`]); `FMA` selects `mul_add` (only where the
-/// target has fused multiply-add, else it would be a library call).
-#[inline(always)]
-fn channel_generic<const FMA: bool>(a: &DwArgs<'_>, i: usize, out: &mut [f32], pl: &mut [f32]) {
+/// channels.
+fn channel(isa: ConvIsa, a: &DwArgs<'_>, p: &Planes, i: usize, out: &mut [f32], slot: &mut [f32]) {
     let s = &a.s;
     let (ni, ci) = (i / s.c, i % s.c);
-    let (sw, wq) = (s.stride.1, s.wq());
+    let (sh, sw) = s.stride;
+    let (plane, flat) = slot.split_at_mut(p.plane);
     let x = &a.x[i * s.h * s.w..][..s.h * s.w];
-    // The plane: row `iy`, phase `r`, column `q` is padded column `q·sw + r`.
+    plane.fill(0.0);
     for (iy, xr) in x.chunks_exact(s.w).enumerate() {
-        for r in 0..sw {
-            let dst = &mut pl[(iy * sw + r) * wq..][..wq];
-            if sw == 1 {
-                let (l, rest) = dst.split_at_mut(s.left);
-                l.fill(0.0);
-                let (mid, right) = rest.split_at_mut(s.w);
-                mid.copy_from_slice(xr);
-                right.fill(0.0);
-            } else {
-                for (q, d) in dst.iter_mut().enumerate() {
-                    let col = q * sw + r;
-                    *d = match col.checked_sub(s.left) {
-                        Some(ix) if ix < s.w => xr[ix],
-                        _ => 0.0,
-                    };
-                }
+        let pr = iy + s.top;
+        for cp in 0..sw {
+            // The first input column whose padded column is in phase `cp`.
+            let ix0 = (cp + sw - s.left % sw) % sw;
+            if ix0 >= s.w {
+                continue;
+            }
+            let q0 = (ix0 + s.left) / sw;
+            let row = ((pr % sh * sw + cp) * p.hq + pr / sh) * p.wq;
+            let dst = &mut plane[row + q0..row + p.wq];
+            for (d, v) in dst.iter_mut().zip(xr[ix0..].iter().step_by(sw)) {
+                *d = *v;
             }
         }
     }
-    let pl: &[f32] = pl;
-    let (sh, dh, dw) = (s.stride.0, s.dilation.0, s.dilation.1);
+    let plane: &[f32] = plane;
     let o = s.m * s.c;
+    let kk = s.kh * s.kw;
+    let len = (s.oh * p.wq).next_multiple_of(run_len(isa));
     for j in 0..s.m {
         let oc = ci * s.m + j;
-        let w = &a.weight[oc * s.kh * s.kw..][..s.kh * s.kw];
-        let bias = a.bias[oc];
+        let mut r = DwRun {
+            plane,
+            w: &a.weight[oc * kk..][..kk],
+            bias: a.bias[oc],
+            out: &mut flat[..len],
+        };
+        match isa {
+            ConvIsa::Avx512 => super::depthwise_x86::avx512(&mut r, s, p),
+            ConvIsa::Avx2Fma => super::depthwise_x86::avx2(&mut r, s, p),
+            ConvIsa::Portable => portable(&mut r, s, p),
+        }
         for y in 0..s.oh {
-            // Kernel rows that fall inside the input, and their input rows.
-            let rows = (0..s.kh).filter_map(|ki| {
-                let iy = (y * sh + ki * dh).checked_sub(s.top)?;
-                (iy < s.h).then_some((ki, iy))
-            });
             let orow = &mut out[(j * s.oh + y) * s.ow..][..s.ow];
-            let skip_row = a
-                .skip
-                .map(|k| &k[((ni * o + oc) * s.oh + y) * s.ow..][..s.ow]);
-            let mut x0 = 0;
-            while x0 < s.ow {
-                let len = RUN.min(s.ow - x0);
-                let mut acc = [bias; RUN];
-                for (ki, iy) in rows.clone() {
-                    for kj in 0..s.kw {
-                        let off = kj * dw;
-                        let src = &pl[(iy * sw + off % sw) * wq + off / sw + x0..];
-                        let wv = w[ki * s.kw + kj];
-                        if len == RUN {
-                            fma_run::<FMA, RUN>(&mut acc, &src[..RUN], wv);
-                        } else {
-                            fma_tail::<FMA>(&mut acc[..len], &src[..len], wv);
-                        }
-                    }
-                }
-                let skip = match skip_row {
-                    Some(k) => Skip::Add(&k[x0..x0 + len]),
-                    None if a.in_place => Skip::InPlace,
-                    None => Skip::None,
-                };
-                epilogue(&mut orow[x0..x0 + len], &acc[..len], skip, a.act);
-                x0 += len;
-            }
+            let skip = match a.skip {
+                Some(k) => Skip::Add(&k[((ni * o + oc) * s.oh + y) * s.ow..][..s.ow]),
+                None if a.in_place => Skip::InPlace,
+                None => Skip::None,
+            };
+            epilogue(orow, &flat[y * p.wq..][..s.ow], skip, a.act);
         }
     }
 }
 
-/// `acc[i] += src[i] · w` over a whole run (fixed length, so it unrolls
-/// into registers).
-#[inline(always)]
-fn fma_run<const FMA: bool, const L: usize>(acc: &mut [f32; L], src: &[f32], w: f32) {
-    let src: &[f32; L] = src
-        .try_into()
-        .unwrap_or_else(|_| unreachable!("a run is RUN values"));
-    for (a, s) in acc.iter_mut().zip(src) {
-        *a = if FMA { s.mul_add(w, *a) } else { *a + *s * w };
+/// The run length of `isa`'s microkernel.
+fn run_len(isa: ConvIsa) -> usize {
+    match isa {
+        ConvIsa::Avx512 => MAX_RUN,
+        ConvIsa::Avx2Fma | ConvIsa::Portable => 64,
     }
 }
 
-/// `acc[i] += src[i] · w` over a run's tail (`src` as long as `acc`).
-#[inline(always)]
-fn fma_tail<const FMA: bool>(acc: &mut [f32], src: &[f32], w: f32) {
-    for (a, s) in acc.iter_mut().zip(src) {
-        *a = if FMA { s.mul_add(w, *a) } else { *a + *s * w };
+/// The portable microkernel: plain Rust over runs of 64, multiply then add.
+fn portable(r: &mut DwRun<'_>, s: &DwShape, p: &Planes) {
+    const L: usize = 64;
+    for (ri, run) in r.out.chunks_mut(L).enumerate() {
+        let mut acc = [r.bias; L];
+        s.for_each_tap(p, |k, off| {
+            let src = &r.plane[off + ri * L..][..run.len()];
+            for (a, x) in acc.iter_mut().zip(src) {
+                *a += *x * r.w[k];
+            }
+        });
+        run.copy_from_slice(&acc[..run.len()]);
     }
 }

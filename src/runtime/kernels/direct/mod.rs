@@ -32,6 +32,7 @@
 mod avx2;
 mod avx512;
 mod depthwise;
+mod depthwise_x86;
 mod grouped;
 mod layout;
 mod portable;
@@ -375,6 +376,11 @@ impl PackedConv2d {
         let [n, _, oh, ow] = self.output_shape(input)?;
         let [_, c, h, w] = input;
         let pad = self.params.padding;
+        let hp = pad
+            .top
+            .checked_add(h)
+            .and_then(|v| v.checked_add(pad.bottom))
+            .ok_or_else(|| KernelError::Shape("packed conv2d: the padded input overflows usize".into()))?;
         let wp = pad
             .left
             .checked_add(w)
@@ -394,6 +400,7 @@ impl PackedConv2d {
             dilation: self.params.dilation,
             top: pad.top,
             left: pad.left,
+            hp,
             wp,
         })
     }
