@@ -222,20 +222,38 @@ fn channel(isa: ConvIsa, a: &DwArgs<'_>, p: &Planes, i: usize, out: &mut [f32], 
     let (sh, sw) = s.stride;
     let (plane, flat) = slot.split_at_mut(p.plane);
     let x = &a.x[i * s.h * s.w..][..s.h * s.w];
-    plane.fill(0.0);
-    for (iy, xr) in x.chunks_exact(s.w).enumerate() {
-        let pr = iy + s.top;
+    // Every plane value is written once: input values, zeros elsewhere.
+    let subplanes = sh * sw * p.hq * p.wq;
+    plane[subplanes..].fill(0.0);
+    let mut xrows = x.chunks_exact(s.w);
+    for pr in 0..sh * p.hq {
+        let xr = if (s.top..s.top + s.h).contains(&pr) {
+            xrows.next()
+        } else {
+            None
+        };
+        let (rp, i) = (pr % sh, pr / sh);
         for cp in 0..sw {
+            let row = ((rp * sw + cp) * p.hq + i) * p.wq;
+            let dst = &mut plane[row..row + p.wq];
             // The first input column whose padded column is in phase `cp`.
             let ix0 = (cp + sw - s.left % sw) % sw;
-            if ix0 >= s.w {
+            let (Some(xr), true) = (xr, ix0 < s.w) else {
+                dst.fill(0.0);
                 continue;
-            }
+            };
             let q0 = (ix0 + s.left) / sw;
-            let row = ((pr % sh * sw + cp) * p.hq + pr / sh) * p.wq;
-            let dst = &mut plane[row + q0..row + p.wq];
-            for (d, v) in dst.iter_mut().zip(xr[ix0..].iter().step_by(sw)) {
-                *d = *v;
+            let cnt = (s.w - ix0).div_ceil(sw);
+            let (head, rest) = dst.split_at_mut(q0);
+            let (mid, tail) = rest.split_at_mut(cnt);
+            head.fill(0.0);
+            tail.fill(0.0);
+            if sw == 1 {
+                mid.copy_from_slice(xr);
+            } else {
+                for (d, v) in mid.iter_mut().zip(xr[ix0..].iter().step_by(sw)) {
+                    *d = *v;
+                }
             }
         }
     }
