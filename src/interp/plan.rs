@@ -544,7 +544,7 @@ fn kernel(g: &Graph, weights: &mut Source<'_>, chain: &[usize]) -> Result<Kernel
             };
             // Packed once here; generated code packs the same convolutions
             // in `from_store`, so both run the same kernel.
-            if k::PackedConv2d::preferred((c.kernel[0], c.kernel[1]), &params) {
+            if k::PackedConv2d::preferred_for(weight.dim().into(), &params) {
                 let packed =
                     k::PackedConv2d::new(weight.view(), bias.as_ref().map(|b| b.view()), &params)
                         .map_err(kernel_error(name))?;

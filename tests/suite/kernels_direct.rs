@@ -350,16 +350,36 @@ proptest! {
 }
 
 #[test]
-fn preferred_for_kernels_larger_than_1x1_any_groups() {
+fn preferred_for_one_group_kernels_larger_than_1x1() {
     let p = Conv2dParams::default();
     assert!(PackedConv2d::preferred((3, 3), &p));
     assert!(PackedConv2d::preferred((1, 7), &p));
     assert!(!PackedConv2d::preferred((1, 1), &p));
     let g = Conv2dParams { groups: 4, ..p };
-    assert!(PackedConv2d::preferred((3, 3), &g));
-    assert!(!PackedConv2d::preferred((1, 1), &g));
-    let z = Conv2dParams { groups: 0, ..p };
-    assert!(!PackedConv2d::preferred((3, 3), &z));
+    assert!(!PackedConv2d::preferred((3, 3), &g));
+}
+
+#[test]
+fn preferred_for_depthwise_and_wide_groups() {
+    let p = Conv2dParams::default();
+    let g = |groups| Conv2dParams { groups, ..p };
+    // One group: as `preferred`.
+    assert!(PackedConv2d::preferred_for([64, 64, 3, 3], &p));
+    assert!(!PackedConv2d::preferred_for([64, 64, 1, 1], &p));
+    // Depthwise (with or without a channel multiplier), larger than 1×1.
+    assert!(PackedConv2d::preferred_for([144, 1, 3, 3], &g(144)));
+    assert!(PackedConv2d::preferred_for([10, 1, 3, 3], &g(5)));
+    assert!(!PackedConv2d::preferred_for([144, 1, 1, 1], &g(144)));
+    // Grouped: widths that are multiples of 16 only.
+    assert!(PackedConv2d::preferred_for([512, 16, 3, 3], &g(32)));
+    assert!(PackedConv2d::preferred_for([1024, 32, 3, 3], &g(32)));
+    assert!(!PackedConv2d::preferred_for([128, 4, 3, 3], &g(32)));
+    assert!(!PackedConv2d::preferred_for([256, 8, 3, 3], &g(32)));
+    assert!(!PackedConv2d::preferred_for([512, 16, 1, 1], &g(32)));
+    assert!(!PackedConv2d::preferred_for([48, 16, 3, 3], &g(2)));
+    // Not a convolution: never.
+    assert!(!PackedConv2d::preferred_for([8, 8, 3, 3], &g(0)));
+    assert!(!PackedConv2d::preferred_for([9, 8, 3, 3], &g(2)));
 }
 
 /// A grouped case: `c` input and `o` output channels in `groups` groups.

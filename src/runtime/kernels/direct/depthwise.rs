@@ -6,9 +6,9 @@
 //! depthwise layer does so little arithmetic per value (`kh·kw`
 //! multiply-adds) that reordering the input to a channel-blocked layout and
 //! the results back cost more than the convolution (measured with
-//! `benches/grouped_conv.rs`). Each task takes one image's input channel
-//! and copies it into its slot of the caller's scratch as a zero-padded
-//! *plane*, split into `sh·sw` polyphase sub-planes (sub-plane `(rp, cp)`,
+//! `benches/grouped_conv.rs`). Each of up to 64 tasks takes a run of
+//! (image, input channel) pairs and copies each channel in turn into the
+//! task's slot of the caller's scratch as a zero-padded *plane*, split into `sh·sw` polyphase sub-planes (sub-plane `(rp, cp)`,
 //! row `i`, column `q` holds padded row `i·sh + rp`, column `q·sw + cp`), each
 //! `hq × wq` (`⌈Hp/sh⌉ × ⌈Wp/sw⌉`). Output pixel `(y, q)` of tap `(ki, kj)`
 //! then reads sub-plane `(ki·dh mod sh, kj·dw mod sw)` at
@@ -32,6 +32,10 @@ use crate::runtime::kernels::activation::Activation;
 /// The longest run of flat output values a microkernel accumulates at once
 /// (AVX-512: 8 registers of 16); every run length divides it.
 pub(crate) const MAX_RUN: usize = 128;
+
+/// Most tasks of one call, each with its own slot of scratch reused for
+/// its channels one after another (so that the slot stays in cache).
+const TASKS: usize = 64;
 
 /// The shape of one depthwise call.
 #[derive(Debug, Clone, Copy)]
@@ -103,14 +107,19 @@ impl DwShape {
         })
     }
 
-    /// Floats of scratch for the whole batch (a plane and a flat output per
-    /// image and channel), or `None` on overflow.
+    /// Tasks of one call and channels per task: at most [`TASKS`] tasks of
+    /// consecutive (image, channel) pairs.
+    fn tasks(&self) -> (usize, usize) {
+        let pairs = self.n * self.c;
+        let per = pairs.div_ceil(TASKS).max(1);
+        (pairs.div_ceil(per), per)
+    }
+
+    /// Floats of scratch for one call (a plane and a flat output per task),
+    /// or `None` on overflow.
     pub fn scratch_len(&self) -> Option<usize> {
         let p = self.planes()?;
-        p.plane
-            .checked_add(p.flat)?
-            .checked_mul(self.c)?
-            .checked_mul(self.n)
+        p.plane.checked_add(p.flat)?.checked_mul(self.tasks().0)
     }
 
     /// Calls `f(k, offset)` for every tap `k` in row-major order with its
@@ -176,9 +185,9 @@ pub(crate) struct DwRun<'a> {
     pub out: &'a mut [f32],
 }
 
-/// Computes the whole call into `out` (NCHW, `n·m·c·oh·ow`), one rayon
-/// task per image and input channel (at least a few per thread), each
-/// using its own slot of `scratch`.
+/// Computes the whole call into `out` (NCHW, `n·m·c·oh·ow`) in up to
+/// [`TASKS`] rayon tasks of consecutive (image, input channel) pairs, each
+/// with its own slot of `scratch`.
 ///
 /// # Panics
 /// When the slices do not match the shape or `isa` is not supported (a bug
@@ -205,13 +214,15 @@ pub(crate) fn run(isa: ConvIsa, a: &DwArgs<'_>, out: &mut [f32], scratch: &mut [
             && max_off + p.flat <= p.plane,
         "depthwise conv: inconsistent call {s:?} (a bug in resnetc)"
     );
-    let tasks = s.n * s.c;
-    let min_len = tasks.div_ceil(8 * rayon::current_num_threads().max(1));
-    out.par_chunks_mut(per.max(1))
+    let (_, chans) = s.tasks();
+    out.par_chunks_mut((per * chans).max(1))
         .zip(scratch[..total].par_chunks_mut(p.plane + p.flat))
         .enumerate()
-        .with_min_len(min_len.max(1))
-        .for_each(|(i, (out, slot))| channel(isa, a, &p, i, out, slot));
+        .for_each(|(ti, (out, slot))| {
+            for (k, out) in out.chunks_mut(per.max(1)).enumerate() {
+                channel(isa, a, &p, ti * chans + k, out, slot);
+            }
+        });
 }
 
 /// Image `i / c`, input channel `i % c`: its plane, then its `m` output

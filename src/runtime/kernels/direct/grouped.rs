@@ -66,7 +66,8 @@ impl Grouped {
             for icl in 0..cg {
                 let ic = base + icl;
                 for t in 0..kh * kw {
-                    let dst = s.w + ((ic / cblk * kh * kw + t) * cblk + ic % cblk) * BLOCK + oc % BLOCK;
+                    let dst =
+                        s.w + ((ic / cblk * kh * kw + t) * cblk + ic % cblk) * BLOCK + oc % BLOCK;
                     packed[dst] = w[(oc * cg + icl) * kh * kw + t];
                 }
             }
@@ -87,7 +88,10 @@ impl Grouped {
         let mut b = 0;
         while b < t.nb {
             let Some(&s) = self.spans.get(ob0 + b) else {
-                panic!("grouped conv: no output block {} (a bug in resnetc)", ob0 + b);
+                panic!(
+                    "grouped conv: no output block {} (a bug in resnetc)",
+                    ob0 + b
+                );
             };
             let mut run = 1;
             while b + run < t.nb

@@ -167,15 +167,40 @@ impl PackedConv2d {
         params.groups >= 1
     }
 
-    /// Whether resnetc runs a convolution with this kernel size and these
-    /// parameters through [`PackedConv2d`] rather than
+    /// Whether resnetc runs a one-group convolution with this kernel size
+    /// and these parameters through [`PackedConv2d`] rather than
     /// [`crate::runtime::kernels::conv2d_into`]: one group and a kernel
     /// larger than 1×1. (Measured with `benches/direct_conv.rs`: the direct
     /// kernel is faster on 3×3 and 7×7 layers; on 1×1 layers the two
     /// per-call layout conversions cost about as much as the arithmetic,
-    /// and im2col + GEMM, which skips im2col there, stays faster.)
+    /// and im2col + GEMM, which skips im2col there, stays faster.) For any
+    /// group count, see [`PackedConv2d::preferred_for`].
     pub fn preferred(kernel_hw: (usize, usize), params: &Conv2dParams) -> bool {
-        Self::supports(params) && kernel_hw.0 * kernel_hw.1 > 1
+        params.groups == 1 && kernel_hw.0 * kernel_hw.1 > 1
+    }
+
+    /// Whether resnetc runs a convolution with a weight of dimensions
+    /// `weight` (`[o, c/groups, kh, kw]`) and these parameters through
+    /// [`PackedConv2d`] rather than [`crate::runtime::kernels::conv2d_into`]
+    /// (measured with `benches/grouped_conv.rs`):
+    /// - one group: [`PackedConv2d::preferred`];
+    /// - depthwise (one input channel per group, any channel multiplier), a
+    ///   kernel larger than 1×1: the depthwise kernel, faster on every
+    ///   MobileNet-v2 layer;
+    /// - other grouped convolutions with a kernel larger than 1×1: only when
+    ///   the groups' input and output widths are multiples of 16, so that
+    ///   each output block reads exactly its group's input blocks. Narrower
+    ///   groups (ResNeXt-50's 4 and 8 channels) would run block-diagonal
+    ///   dense blocks, 4× and 2× the multiply-adds, slower than per-group
+    ///   im2col + GEMM.
+    pub fn preferred_for(weight: [usize; 4], params: &Conv2dParams) -> bool {
+        let [o, cg, kh, kw] = weight;
+        let g = params.groups;
+        if g <= 1 || o % g != 0 {
+            return g == 1 && Self::preferred((kh, kw), params);
+        }
+        let og = o / g;
+        kh * kw > 1 && (cg == 1 || (cg % BLOCK == 0 && og % BLOCK == 0))
     }
 
     /// Packs OIHW `weight` (`[o, c, kh, kw]`) and an optional bias `[o]` for
@@ -357,12 +382,15 @@ impl PackedConv2d {
     /// the bad input shape.
     fn scratch_need(&self, input: [usize; 4]) -> Result<usize, KernelError> {
         match self.kind {
-            Kind::Depthwise { m } => self
-                .depthwise_shape(input, m)?
-                .scratch_len()
-                .ok_or_else(|| {
-                    KernelError::Shape("packed conv2d: the depthwise planes overflow usize".into())
-                }),
+            Kind::Depthwise { m } => {
+                self.depthwise_shape(input, m)?
+                    .scratch_len()
+                    .ok_or_else(|| {
+                        KernelError::Shape(
+                            "packed conv2d: the depthwise planes overflow usize".into(),
+                        )
+                    })
+            }
             Kind::Dense | Kind::Grouped(_) => Ok(self.padded(input)?.len()),
         }
     }
@@ -380,12 +408,16 @@ impl PackedConv2d {
             .top
             .checked_add(h)
             .and_then(|v| v.checked_add(pad.bottom))
-            .ok_or_else(|| KernelError::Shape("packed conv2d: the padded input overflows usize".into()))?;
+            .ok_or_else(|| {
+                KernelError::Shape("packed conv2d: the padded input overflows usize".into())
+            })?;
         let wp = pad
             .left
             .checked_add(w)
             .and_then(|v| v.checked_add(pad.right))
-            .ok_or_else(|| KernelError::Shape("packed conv2d: the padded input overflows usize".into()))?;
+            .ok_or_else(|| {
+                KernelError::Shape("packed conv2d: the padded input overflows usize".into())
+            })?;
         Ok(depthwise::DwShape {
             n,
             c,
