@@ -360,7 +360,7 @@ fn preferred_for_one_group_kernels_larger_than_1x1() {
 }
 
 #[test]
-fn preferred_for_depthwise_and_wide_groups() {
+fn preferred_for_depthwise_and_groups_of_32_or_more() {
     let p = Conv2dParams::default();
     let g = |groups| Conv2dParams { groups, ..p };
     // One group: as `preferred`.
@@ -370,9 +370,10 @@ fn preferred_for_depthwise_and_wide_groups() {
     assert!(PackedConv2d::preferred_for([144, 1, 3, 3], &g(144)));
     assert!(PackedConv2d::preferred_for([10, 1, 3, 3], &g(5)));
     assert!(!PackedConv2d::preferred_for([144, 1, 1, 1], &g(144)));
-    // Grouped: widths that are multiples of 16 only.
-    assert!(PackedConv2d::preferred_for([512, 16, 3, 3], &g(32)));
+    // Grouped: widths that are multiples of 32 only.
     assert!(PackedConv2d::preferred_for([1024, 32, 3, 3], &g(32)));
+    assert!(PackedConv2d::preferred_for([128, 64, 3, 3], &g(2)));
+    assert!(!PackedConv2d::preferred_for([512, 16, 3, 3], &g(32)));
     assert!(!PackedConv2d::preferred_for([128, 4, 3, 3], &g(32)));
     assert!(!PackedConv2d::preferred_for([256, 8, 3, 3], &g(32)));
     assert!(!PackedConv2d::preferred_for([512, 16, 1, 1], &g(32)));

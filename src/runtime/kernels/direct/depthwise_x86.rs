@@ -20,7 +20,7 @@ const NACC: usize = 8;
 /// On an inconsistent run (a bug in resnetc).
 fn check(r: &DwRun<'_>, s: &DwShape, p: &Planes, l: usize) {
     assert!(
-        r.out.len() % l == 0
+        r.out.len().is_multiple_of(l)
             && r.w.len() == s.kh * s.kw
             && s.max_offset(p) + r.out.len() <= r.plane.len(),
         "depthwise conv: run out of bounds (a bug in resnetc)"
