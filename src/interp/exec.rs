@@ -35,7 +35,7 @@ pub(super) struct Place {
 /// convolutions, fused activations as epilogues).
 pub(super) enum Kernel {
     /// A convolution: packed for the direct kernels where they are preferred
-    /// (`PackedConv2d::preferred`; generated code packs the same ones), else
+    /// (`PackedConv2d::preferred_for`; generated code packs the same ones), else
     /// im2col + GEMM. The weights are held once, in one form. With a fused
     /// residual add (`residual`), the step reads the skip as its second
     /// value, or (in place) finds it in its output.

@@ -570,7 +570,6 @@ fn kernel(
             };
             // Packed once here; generated code packs the same convolutions
             // in `from_store`, so both run the same kernel.
-            let kernel_hw = (c.kernel[0], c.kernel[1]);
             let residual = layer.residual.is_some();
             if options.winograd && crate::lower::algorithm::winograd_eligible(g, layer.head) {
                 let wino =
@@ -580,7 +579,7 @@ fn kernel(
                     weights: ConvWeights::Winograd(wino),
                     residual,
                 }
-            } else if k::PackedConv2d::preferred(kernel_hw, &params) {
+            } else if k::PackedConv2d::preferred_for(weight.dim().into(), &params) {
                 let packed =
                     k::PackedConv2d::new(weight.view(), bias.as_ref().map(|b| b.view()), &params)
                         .map_err(kernel_error(name))?;

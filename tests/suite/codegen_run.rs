@@ -504,7 +504,7 @@ fn conv_allocations(x: [usize; 4], w: [usize; 4], y: [usize; 4], params: k::Conv
     let w = Array4::<f32>::zeros(w);
     let mut y = Array4::<f32>::zeros(y);
     // Convolutions the direct kernel is preferred for run it, packed at load.
-    let packed = k::PackedConv2d::preferred((w.dim().2, w.dim().3), &params)
+    let packed = k::PackedConv2d::preferred_for(w.dim().into(), &params)
         .then(|| k::PackedConv2d::new(w.view(), Some(b.view()), &params).expect("pack"));
     let mut run = || match &packed {
         Some(pc) => pc.run_into(x.view(), k::Residual::None, y.view_mut()).expect("direct conv"),

@@ -1,7 +1,8 @@
 //! The blocked direct convolution (`PackedConv2d`) against a naive f64
 //! reference, on every microkernel this CPU supports: channel and pixel
 //! tails, strides 1–3, dilation, asymmetric padding, and the fused
-//! residual + activation epilogue (also written in place).
+//! residual + activation epilogue (also written in place); dense, grouped
+//! and depthwise convolutions.
 
 use crate::common;
 
@@ -13,7 +14,8 @@ use resnetc::runtime::kernels::*;
 const TOL: f32 = 1e-4;
 
 /// `act(conv(x) + b + skip)` with f64 accumulation (the formula of
-/// tests/suite/kernels_naive.rs's reference plus the residual).
+/// tests/suite/kernels_naive.rs's reference plus the residual), `w` of shape
+/// `[o, c/groups, kh, kw]`.
 fn conv_ref(
     x: ArrayView4<f32>,
     w: ArrayView4<f32>,
@@ -21,8 +23,9 @@ fn conv_ref(
     skip: Option<ArrayView4<f32>>,
     p: &Conv2dParams,
 ) -> Array4<f32> {
-    let (n, c, h, wd) = x.dim();
-    let (o, _, kh, kw) = w.dim();
+    let (n, _, h, wd) = x.dim();
+    let (o, cg, kh, kw) = w.dim();
+    let og = o / p.groups;
     let pd = p.padding;
     let (sh, sw) = p.stride;
     let (dh, dw) = p.dilation;
@@ -34,7 +37,8 @@ fn conv_ref(
             for y in 0..oh {
                 for xx in 0..ow {
                     let mut acc = b.map_or(0.0, |b| b[oc] as f64);
-                    for ci in 0..c {
+                    for cl in 0..cg {
+                        let ci = oc / og * cg + cl;
                         for ki in 0..kh {
                             for kj in 0..kw {
                                 let ih = (y * sh + ki * dh) as isize - pd.top as isize;
@@ -43,7 +47,7 @@ fn conv_ref(
                                     continue;
                                 }
                                 acc += x[[ni, ci, ih as usize, iw as usize]] as f64
-                                    * w[[oc, ci, ki, kj]] as f64;
+                                    * w[[oc, cl, ki, kj]] as f64;
                             }
                         }
                     }
@@ -84,6 +88,7 @@ struct Case {
     act: Activation,
     bias: bool,
     skip: bool,
+    groups: usize,
 }
 
 fn params(cs: &Case) -> Conv2dParams {
@@ -96,7 +101,7 @@ fn params(cs: &Case) -> Conv2dParams {
             right: cs.pad[3],
         },
         dilation: cs.dil,
-        groups: 1,
+        groups: cs.groups,
         activation: cs.act,
     }
 }
@@ -106,7 +111,7 @@ fn params(cs: &Case) -> Conv2dParams {
 fn check(cs: &Case, seed: u64) {
     let mut r = Rng::new(seed);
     let x = r.array((cs.n, cs.c, cs.hw.0, cs.hw.1));
-    let w = r.array((cs.o, cs.c, cs.k.0, cs.k.1));
+    let w = r.array((cs.o, cs.c / cs.groups, cs.k.0, cs.k.1));
     let b: Option<Array1<f32>> = cs.bias.then(|| r.array(cs.o));
     let p = params(cs);
     let (oh, ow) = conv2d_output_hw(cs.hw, cs.k, &p).unwrap();
@@ -149,6 +154,7 @@ fn case(c: usize, hw: (usize, usize), o: usize, k: usize, stride: usize) -> Case
         act: Activation::None,
         bias: true,
         skip: false,
+        groups: 1,
     }
 }
 
@@ -243,7 +249,7 @@ fn relu6_clamps_large_values() {
 fn errors_not_panics() {
     let w = Array4::<f32>::zeros((4, 2, 3, 3));
     let mut p = Conv2dParams {
-        groups: 2,
+        groups: 0,
         ..Conv2dParams::default()
     };
     assert!(!PackedConv2d::supports(&p));
@@ -251,6 +257,21 @@ fn errors_not_panics() {
         PackedConv2d::new(w.view(), None, &p),
         Err(KernelError::Param(_))
     ));
+    // 4 output channels in 3 groups.
+    p.groups = 3;
+    assert!(PackedConv2d::supports(&p));
+    assert!(matches!(
+        PackedConv2d::new(w.view(), None, &p),
+        Err(KernelError::Shape(_))
+    ));
+    // Grouped: the input must have groups · 2 channels.
+    p.groups = 2;
+    let pg = PackedConv2d::new(w.view(), None, &p).unwrap();
+    assert!(
+        pg.run(Array4::zeros((1, 2, 5, 5)).view(), Residual::None)
+            .is_err()
+    );
+    assert_eq!(pg.output_shape([1, 4, 5, 5]).unwrap(), [1, 4, 3, 3]);
     p.groups = 1;
     let b = Array1::<f32>::zeros(3);
     assert!(PackedConv2d::new(w.view(), Some(b.view()), &p).is_err());
@@ -323,7 +344,7 @@ proptest! {
         let act = [Activation::None, Activation::Relu, Activation::Relu6][act];
         check(&Case {
             n, c, hw: (h, w), o, k: (kh, kw), stride: (sh, sw), pad, dil: (dh, dw),
-            act, bias: true, skip,
+            act, bias: true, skip, groups: 1,
         }, seed);
     }
 }
@@ -336,4 +357,185 @@ fn preferred_for_one_group_kernels_larger_than_1x1() {
     assert!(!PackedConv2d::preferred((1, 1), &p));
     let g = Conv2dParams { groups: 4, ..p };
     assert!(!PackedConv2d::preferred((3, 3), &g));
+}
+
+#[test]
+fn preferred_for_depthwise_and_groups_of_32_or_more() {
+    let p = Conv2dParams::default();
+    let g = |groups| Conv2dParams { groups, ..p };
+    // One group: as `preferred`.
+    assert!(PackedConv2d::preferred_for([64, 64, 3, 3], &p));
+    assert!(!PackedConv2d::preferred_for([64, 64, 1, 1], &p));
+    // Depthwise (with or without a channel multiplier), larger than 1×1.
+    assert!(PackedConv2d::preferred_for([144, 1, 3, 3], &g(144)));
+    assert!(PackedConv2d::preferred_for([10, 1, 3, 3], &g(5)));
+    assert!(!PackedConv2d::preferred_for([144, 1, 1, 1], &g(144)));
+    // Grouped: widths that are multiples of 32 only.
+    assert!(PackedConv2d::preferred_for([1024, 32, 3, 3], &g(32)));
+    assert!(PackedConv2d::preferred_for([128, 64, 3, 3], &g(2)));
+    assert!(!PackedConv2d::preferred_for([512, 16, 3, 3], &g(32)));
+    assert!(!PackedConv2d::preferred_for([128, 4, 3, 3], &g(32)));
+    assert!(!PackedConv2d::preferred_for([256, 8, 3, 3], &g(32)));
+    assert!(!PackedConv2d::preferred_for([512, 16, 1, 1], &g(32)));
+    assert!(!PackedConv2d::preferred_for([48, 16, 3, 3], &g(2)));
+    // Not a convolution: never.
+    assert!(!PackedConv2d::preferred_for([8, 8, 3, 3], &g(0)));
+    assert!(!PackedConv2d::preferred_for([9, 8, 3, 3], &g(2)));
+}
+
+/// A grouped case: `c` input and `o` output channels in `groups` groups.
+fn gcase(c: usize, o: usize, groups: usize, hw: (usize, usize), k: usize, stride: usize) -> Case {
+    Case {
+        groups,
+        ..case(c, hw, o, k, stride)
+    }
+}
+
+#[test]
+fn depthwise_channel_tails_and_strides() {
+    let mut seed = 200;
+    for c in [1, 2, 3, 7, 15, 16, 17, 31, 33, 64, 69] {
+        for stride in 1..=3 {
+            seed += 1;
+            check(&gcase(c, c, c, (7, 9), 3, stride), seed);
+        }
+    }
+    // Rows longer than the epilogue chunk and than a register tile.
+    check(&gcase(20, 20, 20, (3, 130), 3, 1), 1);
+    check(&gcase(5, 5, 5, (2, 29), 5, 1), 2);
+}
+
+#[test]
+fn depthwise_dilation_asymmetric_padding_rectangular_kernels() {
+    let mut cs = gcase(19, 19, 19, (9, 8), 3, 1);
+    cs.dil = (2, 3);
+    cs.pad = [3, 0, 1, 4];
+    check(&cs, 1);
+    cs.k = (2, 5);
+    cs.stride = (2, 1);
+    cs.pad = [0, 2, 1, 0];
+    cs.dil = (1, 1);
+    check(&cs, 2);
+    cs.k = (7, 7);
+    cs.stride = (2, 3);
+    cs.pad = [3, 1, 2, 3];
+    cs.hw = (17, 15);
+    check(&cs, 3);
+    cs.k = (1, 1);
+    cs.pad = [0; 4];
+    check(&cs, 4);
+}
+
+#[test]
+fn depthwise_with_channel_multiplier() {
+    // o = m·c: each input channel's plane feeds m output channels.
+    check(&gcase(5, 10, 5, (6, 7), 3, 1), 1);
+    check(&gcase(24, 72, 24, (5, 5), 3, 2), 2);
+}
+
+#[test]
+fn grouped_widths_tails_and_strides() {
+    let mut seed = 300;
+    // (c, o, groups): widths 1–4 (block-diagonal), 16 and 32 (exact blocks),
+    // groups straddling blocks (3, 5, 10 per group), tails.
+    for (c, o, g) in [
+        (8, 8, 2),
+        (12, 24, 3),
+        (48, 48, 16),
+        (128, 128, 32),
+        (32, 32, 2),
+        (64, 64, 2),
+        (40, 20, 4),
+        (34, 17, 17),
+        (30, 45, 3),
+        (50, 35, 5),
+    ] {
+        for stride in 1..=3 {
+            seed += 1;
+            check(&gcase(c, o, g, (6, 7), 3, stride), seed);
+        }
+    }
+}
+
+#[test]
+fn grouped_dilation_asymmetric_padding() {
+    let mut cs = gcase(24, 36, 6, (9, 8), 3, 1);
+    cs.dil = (2, 3);
+    cs.pad = [3, 0, 1, 4];
+    check(&cs, 1);
+    cs.k = (2, 5);
+    cs.stride = (2, 1);
+    cs.pad = [0, 2, 1, 0];
+    cs.dil = (1, 1);
+    check(&cs, 2);
+}
+
+#[test]
+fn grouped_and_depthwise_residual_and_activation() {
+    for (i, act) in [Activation::None, Activation::Relu, Activation::Relu6]
+        .into_iter()
+        .enumerate()
+    {
+        for bias in [false, true] {
+            for (c, o, g) in [(20, 20, 20), (36, 36, 9), (32, 48, 2)] {
+                let mut cs = gcase(c, o, g, (6, 9), 3, 1);
+                cs.n = 2;
+                cs.act = act;
+                cs.bias = bias;
+                cs.skip = true;
+                check(&cs, 60 + i as u64);
+                cs.stride = (2, 2);
+                check(&cs, 70 + i as u64);
+            }
+        }
+    }
+}
+
+#[test]
+fn grouped_and_depthwise_same_result_with_one_and_two_threads() {
+    let mut r = Rng::new(10);
+    for (c, o, g) in [(70, 70, 70), (64, 64, 16), (96, 96, 3)] {
+        let x = r.array((2, c, 11, 13));
+        let w = r.array((o, c / g, 3, 3));
+        let p = Conv2dParams {
+            padding: Padding2d::symmetric(1, 1),
+            groups: g,
+            ..Conv2dParams::default()
+        };
+        for isa in isas() {
+            let pc = PackedConv2d::with_isa(w.view(), None, &p, isa).unwrap();
+            let run = |t: usize| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(t)
+                    .build()
+                    .unwrap()
+                    .install(|| pc.run(x.view(), Residual::None).unwrap())
+            };
+            assert_eq!(run(1), run(2), "{isa:?} c {c} o {o} groups {g}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #[test]
+    fn random_grouped_shapes_match_reference(
+        n in 1usize..3, groups in 1usize..40, cg in 1usize..6, og in 1usize..6,
+        depthwise: bool,
+        h in 1usize..9, w in 1usize..12,
+        kh in 1usize..4, kw in 1usize..4,
+        sh in 1usize..4, sw in 1usize..4,
+        dh in 1usize..3, dw in 1usize..3,
+        pad in proptest::array::uniform4(0usize..3),
+        act in 0usize..3, skip: bool, seed: u64,
+    ) {
+        let ek = (dh * (kh - 1) + 1, dw * (kw - 1) + 1);
+        prop_assume!(h + pad[0] + pad[2] >= ek.0 && w + pad[1] + pad[3] >= ek.1);
+        let (cg, og) = if depthwise { (1, 1) } else { (cg, og) };
+        let act = [Activation::None, Activation::Relu, Activation::Relu6][act];
+        check(&Case {
+            n, c: groups * cg, hw: (h, w), o: groups * og, k: (kh, kw), stride: (sh, sw),
+            pad, dil: (dh, dw), act, bias: true, skip, groups,
+        }, seed);
+    }
 }
