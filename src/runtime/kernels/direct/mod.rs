@@ -24,6 +24,7 @@
 mod avx2;
 mod avx512;
 mod layout;
+mod pointwise;
 mod portable;
 mod tile;
 mod transpose;
@@ -35,6 +36,7 @@ use crate::runtime::kernels::activation::Activation;
 use crate::runtime::kernels::conv::{Conv2dParams, conv2d_output_hw, with_scratch};
 use crate::runtime::kernels::error::{KernelError, check_out_shape, param_err, shape_err};
 use layout::Padded;
+use pointwise::Pointwise;
 use tile::{BLOCK, Geo, MAX_NB, MAX_NP, Tile};
 
 /// Output pixels of one row computed before the epilogue writes them out.
@@ -130,6 +132,9 @@ pub struct PackedConv2d {
     weights: Vec<f32>,
     bias: Vec<f32>,
     isa: ConvIsa,
+    // --- pointwise strategy: `Some` for a 1×1, unpadded convolution (then
+    // `weights` and `bias` above are empty).
+    pointwise: Option<Pointwise>,
 }
 
 impl PackedConv2d {
@@ -149,6 +154,7 @@ impl PackedConv2d {
     /// and im2col + GEMM, which skips im2col there, stays faster.)
     pub fn preferred(kernel_hw: (usize, usize), params: &Conv2dParams) -> bool {
         Self::supports(params) && kernel_hw.0 * kernel_hw.1 > 1
+            || Pointwise::qualifies(kernel_hw, params)
     }
 
     /// Packs OIHW `weight` (`[o, c, kh, kw]`) and an optional bias `[o]` for
@@ -208,6 +214,22 @@ impl PackedConv2d {
         let ws = w
             .as_slice()
             .ok_or_else(|| KernelError::Shape("packed conv2d: weight not contiguous".into()))?;
+        // --- pointwise strategy
+        if Pointwise::qualifies((kh, kw), params) {
+            return Ok(PackedConv2d {
+                o,
+                c,
+                kh,
+                kw,
+                cblk,
+                params: *params,
+                weights: Vec::new(),
+                bias: Vec::new(),
+                isa,
+                pointwise: Some(Pointwise::new(ws, (o, c), &b, params, isa)),
+            });
+        }
+        // --- end pointwise strategy
         Ok(PackedConv2d {
             o,
             c,
@@ -218,6 +240,7 @@ impl PackedConv2d {
             weights: layout::pack_weights(ws, (o, c, kh, kw), cblk),
             bias: b,
             isa,
+            pointwise: None,
         })
     }
 
@@ -234,7 +257,7 @@ impl PackedConv2d {
     /// The `f32` values it holds: packed weights (with their zero-padded
     /// channel tails) and bias.
     pub fn len(&self) -> usize {
-        self.weights.len() + self.bias.len()
+        self.weights.len() + self.bias.len() + self.pointwise.as_ref().map_or(0, Pointwise::len)
     }
 
     /// Whether it holds no values (never, for a convolution with weights).
@@ -293,7 +316,10 @@ impl PackedConv2d {
         out: ArrayViewMut4<'_, f32>,
         scratch: &mut Vec<f32>,
     ) -> Result<(), KernelError> {
-        let len = self.padded(x.dim().into())?.len();
+        let len = match &self.pointwise {
+            Some(pw) => pw.scratch_len(x.dim().into())?,
+            None => self.padded(x.dim().into())?.len(),
+        };
         if scratch.len() < len {
             scratch.resize(len, 0.0);
         }
@@ -304,7 +330,10 @@ impl PackedConv2d {
     /// input of dimensions `input` (`[N, C, H, W]`): the whole batch,
     /// padded and channel-blocked. `None` when that overflows `usize`.
     pub fn scratch_len(&self, input: [usize; 4]) -> Option<usize> {
-        self.padded(input).ok().map(|p| p.len())
+        match &self.pointwise {
+            Some(pw) => pw.scratch_len(input).ok(),
+            None => self.padded(input).ok().map(|p| p.len()),
+        }
     }
 
     /// The padded, channel-blocked layout of an input of dimensions
@@ -381,6 +410,9 @@ impl PackedConv2d {
         let in_place = matches!(residual, Residual::InPlace);
         if out.is_empty() {
             return Ok(());
+        }
+        if let Some(pw) = &self.pointwise {
+            return pw.run(x, skip_s, in_place, out, scratch);
         }
         let xc = x.as_standard_layout();
         let xs = xc
