@@ -5,7 +5,8 @@
 //!
 //! `cargo run --profile bench --example direct_conv_bench` (threads: the rayon
 //! default, or `RAYON_NUM_THREADS`; `ROUNDS`, default 7; `KERNEL=1` (or 3,
-//! 7) times only the layers with that kernel size). Each shape is
+//! 7) times only the layers with that kernel size, `BATCH=1` (or 8) only
+//! that batch). Each shape is
 //! timed in interleaved rounds (old, new, old, new, …) and the medians are
 //! compared, since the machine may be shared. Two clocks: wall time, and the
 //! CPU time of all the process's threads (Linux `/proc/self/task/*/schedstat`),
@@ -86,6 +87,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(7);
     let only_k: Option<usize> = std::env::var("KERNEL").ok().and_then(|s| s.parse().ok());
+    let only_n: Option<usize> = std::env::var("BATCH").ok().and_then(|s| s.parse().ok());
     println!(
         "threads {}, microkernel {:?}, {rounds} interleaved rounds per shape (medians)",
         rayon::current_num_threads(),
@@ -113,6 +115,9 @@ fn main() {
     let mut totals = [[0.0f64; 4]; 4];
     let mut totals_1x1 = [[0.0f64; 4]; 4];
     for (bi, n) in [1usize, 8].into_iter().enumerate() {
+        if only_n.is_some_and(|only| only != n) {
+            continue;
+        }
         for &(c, hw, o, k, s, c18, c50) in SHAPES {
             if only_k.is_some_and(|only| only != k) {
                 continue;

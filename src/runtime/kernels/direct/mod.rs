@@ -20,6 +20,14 @@
 //! channels × output rows) units, plus the input reorder, split per image
 //! and channel block. Nothing is allocated per call besides the per-thread
 //! scratch of the caller's thread, which only grows.
+//!
+//! A 1×1 convolution without padding is packed for a second strategy, the
+//! pointwise kernel (`pointwise/`): a GEMM per image that reads the NCHW
+//! input in place and writes the NCHW output directly, with the weights
+//! packed once in panels of 6 output channels, input channels split into
+//! chunks accumulated in the output, and the same fused epilogue. Its
+//! scratch is empty at stride 1 (a strided 1×1 copies the pixels it reads
+//! there first).
 
 mod avx2;
 mod avx512;
@@ -152,9 +160,15 @@ impl PackedConv2d {
     /// kernel is faster on 3×3 and 7×7 layers; on 1×1 layers the two
     /// per-call layout conversions cost about as much as the arithmetic,
     /// and im2col + GEMM, which skips im2col there, stays faster.)
+    ///
+    /// 1×1 unpadded convolutions, which [`PackedConv2d::new`] packs for the
+    /// pointwise kernel, are not preferred either: on ResNet-50's 1×1
+    /// layers (2 threads, AVX2+FMA) it measured 1.10–1.16× the im2col +
+    /// GEMM path at batch 1 but 0.94–1.00× at batch 8 (slower on the
+    /// layers with 512–2048 input channels), and this choice cannot see
+    /// the batch or the channel counts.
     pub fn preferred(kernel_hw: (usize, usize), params: &Conv2dParams) -> bool {
         Self::supports(params) && kernel_hw.0 * kernel_hw.1 > 1
-            || Pointwise::qualifies(kernel_hw, params)
     }
 
     /// Packs OIHW `weight` (`[o, c, kh, kw]`) and an optional bias `[o]` for

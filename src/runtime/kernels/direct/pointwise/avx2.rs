@@ -52,8 +52,9 @@ pub(crate) fn tile(_t: &mut PwTile<'_, '_>) {
 /// pixels, `t.np ≤ NV·8`, and `t.np == NV·8` unless `MASKED`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::needless_range_loop)] // constant indices keep `acc` in registers
 unsafe fn kernel<const NV: usize, const MASKED: bool>(t: &mut PwTile<'_, '_>) {
-    let (np, xs, ys, kc, rows) = (t.np, t.xs, t.ys(), t.kc, t.rows);
+    let (np, xs, ss, ys, kc, rows) = (t.np, t.xs, t.ss, t.ys(), t.kc, t.rows);
     let xp = t.x.as_ptr();
     let wp = t.w.as_ptr();
     let sp = t.skip.as_ptr();
@@ -76,16 +77,19 @@ unsafe fn kernel<const NV: usize, const MASKED: bool>(t: &mut PwTile<'_, '_>) {
         };
     }
     let zero = _mm256_setzero_ps();
+    let six = _mm256_set1_ps(6.0);
     let mut acc = [[zero; NV]; MR];
-    for (r, a) in acc.iter_mut().enumerate() {
+    // Loops over constant bounds with constant indices, so that the
+    // accumulators stay in registers.
+    for r in 0..MR {
         let b = _mm256_set1_ps(t.bias[r]);
-        for (v, a) in a.iter_mut().enumerate() {
+        for v in 0..NV {
             // SAFETY: rows `< rows`, pixels `< np` of the skip and the
             // output are in bounds (checked).
-            *a = unsafe {
+            acc[r][v] = unsafe {
                 match t.start {
                     Start::Bias => b,
-                    Start::BiasSkip if r < rows => _mm256_add_ps(b, load!(sp.add(r * xs), v)),
+                    Start::BiasSkip if r < rows => _mm256_add_ps(b, load!(sp.add(r * ss), v)),
                     Start::BiasOut if r < rows => _mm256_add_ps(b, load!(yp.add(r * ys), v)),
                     Start::Out if r < rows => load!(yp.add(r * ys), v),
                     Start::BiasSkip | Start::BiasOut => b,
@@ -94,42 +98,47 @@ unsafe fn kernel<const NV: usize, const MASKED: bool>(t: &mut PwTile<'_, '_>) {
             };
         }
     }
-    for ci in 0..kc {
-        let mut xv = [zero; NV];
-        // SAFETY: input channel `ci < kc`, pixels `< np` (checked); the
-        // weights `ci·MR + r < kc·MR` (checked).
+    let mut xr = xp;
+    let mut wr = wp;
+    for _ in 0..kc {
+        // SAFETY: `xr` is input channel `ci < kc`, read at pixels `< np`
+        // (checked); `wr` points to `w[ci·MR..][..MR]` (checked). Both move
+        // on by one channel after the last use, staying within one past
+        // the end of their slices.
         unsafe {
-            let row = xp.add(ci * xs);
-            for (v, x) in xv.iter_mut().enumerate() {
-                *x = load!(row, v);
+            let mut xv = [zero; NV];
+            for v in 0..NV {
+                xv[v] = load!(xr, v);
             }
-            for (r, a) in acc.iter_mut().enumerate() {
-                let wb = _mm256_broadcast_ss(&*wp.add(ci * MR + r));
-                for (a, x) in a.iter_mut().zip(&xv) {
-                    *a = _mm256_fmadd_ps(wb, *x, *a);
+            for r in 0..MR {
+                let wb = _mm256_broadcast_ss(&*wr.add(r));
+                for v in 0..NV {
+                    acc[r][v] = _mm256_fmadd_ps(wb, xv[v], acc[r][v]);
                 }
             }
+            xr = xr.wrapping_add(xs);
+            wr = wr.add(MR);
         }
     }
     // `max(0, a)` and `min(6, ·)` return their second operand for a NaN
     // and keep `-0.0`, like `Activation::apply`.
-    let six = _mm256_set1_ps(6.0);
-    for a in acc.iter_mut().flatten() {
-        *a = match t.act {
-            None | Some(Activation::None) => *a,
-            Some(Activation::Relu) => _mm256_max_ps(zero, *a),
-            Some(Activation::Relu6) => _mm256_min_ps(six, _mm256_max_ps(zero, *a)),
-        };
-    }
-    for (r, a) in acc.iter().enumerate().take(rows) {
-        for (v, a) in a.iter().enumerate() {
+    for r in 0..MR {
+        if r >= rows {
+            break;
+        }
+        for v in 0..NV {
+            let a = match t.act {
+                None | Some(Activation::None) => acc[r][v],
+                Some(Activation::Relu) => _mm256_max_ps(zero, acc[r][v]),
+                Some(Activation::Relu6) => _mm256_min_ps(six, _mm256_max_ps(zero, acc[r][v])),
+            };
             // SAFETY: row `r < rows`, pixels `< np` of the output (checked).
             unsafe {
                 let p = yp.add(r * ys + 8 * v);
                 if MASKED {
-                    _mm256_maskstore_ps(p, mask[v], *a);
+                    _mm256_maskstore_ps(p, mask[v], a);
                 } else {
-                    _mm256_storeu_ps(p, *a);
+                    _mm256_storeu_ps(p, a);
                 }
             }
         }

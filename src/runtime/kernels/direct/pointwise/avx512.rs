@@ -51,8 +51,9 @@ pub(crate) fn tile(_t: &mut PwTile<'_, '_>) {
 /// pixels and `t.np ≤ NV·16`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::needless_range_loop)] // constant indices keep `acc` in registers
 unsafe fn kernel<const NV: usize>(t: &mut PwTile<'_, '_>) {
-    let (np, xs, ys, kc, rows) = (t.np, t.xs, t.ys(), t.kc, t.rows);
+    let (np, xs, ss, ys, kc, rows) = (t.np, t.xs, t.ss, t.ys(), t.kc, t.rows);
     let xp = t.x.as_ptr();
     let wp = t.w.as_ptr();
     let sp = t.skip.as_ptr();
@@ -65,18 +66,21 @@ unsafe fn kernel<const NV: usize>(t: &mut PwTile<'_, '_>) {
         *m = ((1u32 << n) - 1) as __mmask16;
     }
     let zero = _mm512_setzero_ps();
+    let six = _mm512_set1_ps(6.0);
     let mut acc = [[zero; NV]; MR];
-    for (r, a) in acc.iter_mut().enumerate() {
+    // Loops over constant bounds with constant indices, so that the
+    // accumulators stay in registers.
+    for r in 0..MR {
         let b = _mm512_set1_ps(t.bias[r]);
-        for (v, a) in a.iter_mut().enumerate() {
+        for v in 0..NV {
             let m = mask[v];
             // SAFETY: rows `< rows`, pixels `< np` of the skip and the
             // output are in bounds (checked); the mask drops the others.
-            *a = unsafe {
+            acc[r][v] = unsafe {
                 match t.start {
                     Start::Bias => b,
                     Start::BiasSkip if r < rows => {
-                        _mm512_add_ps(b, _mm512_maskz_loadu_ps(m, sp.add(r * xs + 16 * v)))
+                        _mm512_add_ps(b, _mm512_maskz_loadu_ps(m, sp.add(r * ss + 16 * v)))
                     }
                     Start::BiasOut if r < rows => {
                         _mm512_add_ps(b, _mm512_maskz_loadu_ps(m, yp.add(r * ys + 16 * v)))
@@ -88,37 +92,42 @@ unsafe fn kernel<const NV: usize>(t: &mut PwTile<'_, '_>) {
             };
         }
     }
-    for ci in 0..kc {
-        let mut xv = [zero; NV];
-        // SAFETY: input channel `ci < kc`, pixels `< np` through the masks
-        // (checked); the weights `ci·MR + r < kc·MR` (checked).
+    let mut xr = xp;
+    let mut wr = wp;
+    for _ in 0..kc {
+        // SAFETY: `xr` is input channel `ci < kc`, read at pixels `< np`
+        // through the masks (checked); `wr` points to `w[ci·MR..][..MR]`
+        // (checked). Both move on by one channel after the last use,
+        // staying within one past the end of their slices.
         unsafe {
-            let row = xp.add(ci * xs);
-            for (v, x) in xv.iter_mut().enumerate() {
-                *x = _mm512_maskz_loadu_ps(mask[v], row.add(16 * v));
+            let mut xv = [zero; NV];
+            for v in 0..NV {
+                xv[v] = _mm512_maskz_loadu_ps(mask[v], xr.add(16 * v));
             }
-            for (r, a) in acc.iter_mut().enumerate() {
-                let wb = _mm512_set1_ps(*wp.add(ci * MR + r));
-                for (a, x) in a.iter_mut().zip(&xv) {
-                    *a = _mm512_fmadd_ps(wb, *x, *a);
+            for r in 0..MR {
+                let wb = _mm512_set1_ps(*wr.add(r));
+                for v in 0..NV {
+                    acc[r][v] = _mm512_fmadd_ps(wb, xv[v], acc[r][v]);
                 }
             }
+            xr = xr.wrapping_add(xs);
+            wr = wr.add(MR);
         }
     }
     // `max(0, a)` and `min(6, ·)` return their second operand for a NaN
     // and keep `-0.0`, like `Activation::apply`.
-    let six = _mm512_set1_ps(6.0);
-    for a in acc.iter_mut().flatten() {
-        *a = match t.act {
-            None | Some(Activation::None) => *a,
-            Some(Activation::Relu) => _mm512_max_ps(zero, *a),
-            Some(Activation::Relu6) => _mm512_min_ps(six, _mm512_max_ps(zero, *a)),
-        };
-    }
-    for (r, a) in acc.iter().enumerate().take(rows) {
-        for (v, a) in a.iter().enumerate() {
+    for r in 0..MR {
+        if r >= rows {
+            break;
+        }
+        for v in 0..NV {
+            let a = match t.act {
+                None | Some(Activation::None) => acc[r][v],
+                Some(Activation::Relu) => _mm512_max_ps(zero, acc[r][v]),
+                Some(Activation::Relu6) => _mm512_min_ps(six, _mm512_max_ps(zero, acc[r][v])),
+            };
             // SAFETY: row `r < rows`, pixels `< np` through the mask (checked).
-            unsafe { _mm512_mask_storeu_ps(yp.add(r * ys + 16 * v), mask[v], *a) };
+            unsafe { _mm512_mask_storeu_ps(yp.add(r * ys + 16 * v), mask[v], a) };
         }
     }
 }

@@ -14,11 +14,14 @@
 //! there is one, added before any product so that `Residual::Add` and
 //! `Residual::InPlace` give the same bits), later chunks add onto the
 //! partial sums in the output, and the last one applies the activation
-//! before its store. Within a work unit, blocks of [`MC`] output channels
-//! × [`NC`] pixels stay in cache across the chunks: for each chunk, each
-//! tile of pixels (its input rows in L1) meets every output-channel tile
-//! of the block. Each output value is accumulated in one fixed order
-//! (bias, skip, then the channels in order), whatever the thread count.
+//! before its store. A work unit runs over blocks of at most [`NC`]
+//! pixels (the block's input rows are read from memory once and stay in
+//! cache), within one over blocks of at most [`MC`] output channels (their
+//! partial sums stay in cache across the chunks), then the chunks, then
+//! each tile of [`MR`] output channels (its weights in L1) across the
+//! block's pixel tiles. Each output value is accumulated in one fixed
+//! order (bias, skip, then the channels in order), whatever the thread
+//! count.
 //!
 //! Threading: one rayon fork-join per call over (image × output-channel
 //! range × pixel range) units, about four per thread.
@@ -40,9 +43,10 @@ use tile::{MR, PwTile, Start};
 /// Most input channels per chunk (the chunks of one call have equal sizes
 /// but for the last).
 const KC: usize = 256;
-/// Output channels per cache block (a multiple of [`MR`]).
+/// Most output channels per cache block (a multiple of [`MR`]).
 const MC: usize = 240;
-/// Pixels per cache block (a multiple of every microkernel's tile width).
+/// Most pixels per cache block (a multiple of every microkernel's tile
+/// width).
 const NC: usize = 128;
 
 /// A 1×1 convolution's weights packed for the pointwise microkernels.
@@ -189,15 +193,18 @@ impl Pointwise {
         let os = per_image.div_ceil(ps).min(otiles);
         let prange = ptiles.div_ceil(ps) * nr;
         let orange = otiles.div_ceil(os) * MR;
-        let chunks = c.div_ceil(KC);
-        let kc_max = c.div_ceil(chunks);
+        let kc_max = c.div_ceil(c.div_ceil(KC));
 
         let unit = |ni: usize, oa: usize, pa: usize, mut v: ArrayViewMut2<'_, f32>| {
             let (on, pn) = v.dim();
-            for ob in (0..on).step_by(MC) {
-                let oe = (ob + MC).min(on);
-                for pb in (0..pn).step_by(NC) {
-                    let pe = (pb + NC).min(pn);
+            // Equal blocks (multiples of the tile sizes) not larger than
+            // `MC` × `NC`.
+            let mc = on.div_ceil(on.div_ceil(MC)).div_ceil(MR) * MR;
+            let nc = pn.div_ceil(pn.div_ceil(NC)).div_ceil(nr) * nr;
+            for pb in (0..pn).step_by(nc) {
+                let pe = (pb + nc).min(pn);
+                for ob in (0..on).step_by(mc) {
+                    let oe = (ob + mc).min(on);
                     for c0 in (0..c).step_by(kc_max) {
                         let kc = kc_max.min(c - c0);
                         let start = match (c0, skip) {
@@ -207,10 +214,10 @@ impl Pointwise {
                             (0, None) => Start::Bias,
                         };
                         let act = (c0 + kc == c).then_some(self.act);
-                        for pt in (pb..pe).step_by(nr) {
-                            let px = pa + pt;
-                            for ot in (ob..oe).step_by(MR) {
-                                let oc = oa + ot;
+                        for ot in (ob..oe).step_by(MR) {
+                            let oc = oa + ot;
+                            for pt in (pb..pe).step_by(nr) {
+                                let px = pa + pt;
                                 let mut t = PwTile {
                                     x: &src[(ni * c + c0) * hw + px..],
                                     xs: hw,
@@ -222,6 +229,7 @@ impl Pointwise {
                                     rows: MR.min(oe - ot),
                                     np: nr.min(pe - pt),
                                     skip: skip.map_or(&[], |s| &s[(ni * o + oc) * hw + px..]),
+                                    ss: hw,
                                     start,
                                     act,
                                 };

@@ -22,7 +22,7 @@ pub(crate) fn tile(t: &mut PwTile<'_, '_>) {
         for (p, a) in a.iter_mut().enumerate().take(np) {
             *a = match t.start {
                 Start::Bias => b,
-                Start::BiasSkip if r < rows => b + t.skip[r * xs + p],
+                Start::BiasSkip if r < rows => b + t.skip[r * t.ss + p],
                 Start::BiasOut if r < rows => b + t.y[[r0 + r, p0 + p]],
                 Start::Out if r < rows => t.y[[r0 + r, p0 + p]],
                 Start::BiasSkip | Start::BiasOut => b,

@@ -51,9 +51,11 @@ pub(crate) struct PwTile<'a, 'b> {
     pub rows: usize,
     /// Valid pixels (`1..=NR`).
     pub np: usize,
-    /// The residual operand from the tile's first value, rows `xs` apart
+    /// The residual operand from the tile's first value, rows `ss` apart
     /// (read only when `start` is [`Start::BiasSkip`]).
     pub skip: &'a [f32],
+    /// Distance between two rows of `skip` (≥ `np`).
+    pub ss: usize,
     /// Where the accumulators start.
     pub start: Start,
     /// `Some` on the last chunk: the activation applied before the store.
@@ -63,7 +65,7 @@ pub(crate) struct PwTile<'a, 'b> {
 impl PwTile<'_, '_> {
     /// Checks every index a microkernel forms from this tile for at most
     /// `nr` pixels: input `(kc-1)·xs + np - 1`, weights `kc·MR - 1`, bias
-    /// `MR - 1`, skip `(rows-1)·xs + np - 1`, output rows `y0.0 + rows` and
+    /// `MR - 1`, skip `(rows-1)·ss + np - 1`, output rows `y0.0 + rows` and
     /// columns `y0.1 + np` inside `y`, whose pixels are contiguous. The
     /// microkernels rely on it for their unchecked loads and stores, and
     /// read or write pixels `np..nr` of no row.
@@ -81,7 +83,7 @@ impl PwTile<'_, '_> {
             && self.kc * MR <= self.w.len()
             && MR <= self.bias.len()
             && (self.start != Start::BiasSkip
-                || (self.rows - 1) * self.xs + self.np <= self.skip.len())
+                || (self.np <= self.ss && (self.rows - 1) * self.ss + self.np <= self.skip.len()))
             && self.y0.0 + self.rows <= yr
             && self.y0.1 + self.np <= yc
             && strides[1] == 1
