@@ -1,15 +1,19 @@
-//! Per-layer speed of the blocked direct convolution (`PackedConv2d`,
-//! weights packed once) against `conv2d_into` (im2col + GEMM) on every
-//! distinct convolution of ResNet-18 and ResNet-50 at 224×224, batch 1 and 8.
+//! Per-layer speed of `PackedConv2d` (weights packed once: the blocked
+//! direct convolution, or for 1×1 unpadded layers the pointwise kernel)
+//! against `conv2d_into` (im2col + GEMM) on every distinct convolution of
+//! ResNet-18 and ResNet-50 at 224×224, batch 1 and 8.
 //!
 //! `cargo run --profile bench --example direct_conv_bench` (threads: the rayon
-//! default, or `RAYON_NUM_THREADS`; `ROUNDS`, default 7). Each shape is
+//! default, or `RAYON_NUM_THREADS`; `ROUNDS`, default 7; `KERNEL=1` (or 3,
+//! 7) times only the layers with that kernel size, `BATCH=1` (or 8) only
+//! that batch). Each shape is
 //! timed in interleaved rounds (old, new, old, new, …) and the medians are
 //! compared, since the machine may be shared. Two clocks: wall time, and the
 //! CPU time of all the process's threads (Linux `/proc/self/task/*/schedstat`),
 //! which a shared, oversubscribed machine disturbs much less. Prints GFLOP/s
 //! of both kernels by both clocks and the speedups, then per model the sum
-//! over all its convolutions (each distinct shape weighted by its count).
+//! over all its convolutions (each distinct shape weighted by its count),
+//! and over its 1×1 convolutions alone.
 
 use std::time::Instant;
 
@@ -82,6 +86,8 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(7);
+    let only_k: Option<usize> = std::env::var("KERNEL").ok().and_then(|s| s.parse().ok());
+    let only_n: Option<usize> = std::env::var("BATCH").ok().and_then(|s| s.parse().ok());
     println!(
         "threads {}, microkernel {:?}, {rounds} interleaved rounds per shape (medians)",
         rayon::current_num_threads(),
@@ -104,10 +110,18 @@ fn main() {
         "direct",
         "ratio"
     );
-    // [model·2 + batch index][wall old, wall new, cpu old, cpu new]
+    // [model·2 + batch index][wall old, wall new, cpu old, cpu new], over
+    // all convolutions and over the 1×1 ones.
     let mut totals = [[0.0f64; 4]; 4];
+    let mut totals_1x1 = [[0.0f64; 4]; 4];
     for (bi, n) in [1usize, 8].into_iter().enumerate() {
+        if only_n.is_some_and(|only| only != n) {
+            continue;
+        }
         for &(c, hw, o, k, s, c18, c50) in SHAPES {
+            if only_k.is_some_and(|only| only != k) {
+                continue;
+            }
             let params = Conv2dParams {
                 stride: (s, s),
                 padding: Padding2d::symmetric(k / 2, k / 2),
@@ -175,20 +189,28 @@ fn main() {
                 mco / mcn
             );
             for (m, count) in [c18, c50].into_iter().enumerate() {
-                totals[m * 2 + bi][0] += count as f64 * mo;
-                totals[m * 2 + bi][1] += count as f64 * mn;
-                totals[m * 2 + bi][2] += count as f64 * mco;
-                totals[m * 2 + bi][3] += count as f64 * mcn;
+                let add = |t: &mut [f64; 4]| {
+                    t[0] += count as f64 * mo;
+                    t[1] += count as f64 * mn;
+                    t[2] += count as f64 * mco;
+                    t[3] += count as f64 * mcn;
+                };
+                add(&mut totals[m * 2 + bi]);
+                if k == 1 {
+                    add(&mut totals_1x1[m * 2 + bi]);
+                }
             }
         }
     }
-    for (i, name) in ["resnet18 b1", "resnet18 b8", "resnet50 b1", "resnet50 b8"]
+    for (i, name, t) in ["resnet18 b1", "resnet18 b8", "resnet50 b1", "resnet50 b8"]
         .into_iter()
         .enumerate()
+        .flat_map(|(i, name)| [(i, name, "all", &totals), (i, name, "1x1", &totals_1x1)])
+        .map(|(i, name, what, t)| (i, format!("{name}: {what} convolutions"), t))
     {
-        let [o, nw, co, cn] = totals[i];
+        let [o, nw, co, cn] = t[i];
         println!(
-            "{name}: all convolutions, wall: gemm {:.1} ms, direct {:.1} ms, speedup {:.2}x; cpu: gemm {:.1} ms, direct {:.1} ms, speedup {:.2}x",
+            "{name}, wall: gemm {:.1} ms, direct {:.1} ms, speedup {:.2}x; cpu: gemm {:.1} ms, direct {:.1} ms, speedup {:.2}x",
             o * 1e3,
             nw * 1e3,
             o / nw,

@@ -354,7 +354,19 @@ fn preferred_for_one_group_kernels_larger_than_1x1() {
     let p = Conv2dParams::default();
     assert!(PackedConv2d::preferred((3, 3), &p));
     assert!(PackedConv2d::preferred((1, 7), &p));
+    // 1×1 layers (the pointwise kernel when unpadded) stay on im2col +
+    // GEMM: not measured faster at batch 8 (see `PackedConv2d::preferred`).
     assert!(!PackedConv2d::preferred((1, 1), &p));
+    let s2 = Conv2dParams {
+        stride: (2, 2),
+        ..p
+    };
+    assert!(!PackedConv2d::preferred((1, 1), &s2));
+    let padded = Conv2dParams {
+        padding: Padding2d::symmetric(1, 1),
+        ..p
+    };
+    assert!(!PackedConv2d::preferred((1, 1), &padded));
     let g = Conv2dParams { groups: 4, ..p };
     assert!(!PackedConv2d::preferred((3, 3), &g));
 }

@@ -38,6 +38,7 @@ mod interp_fixtures;
 mod kernels_direct;
 mod kernels_into;
 mod kernels_naive;
+mod kernels_pointwise;
 mod kernels_torch;
 mod kernels_winograd;
 mod limits;

@@ -28,6 +28,14 @@
 //! channels × output rows) units, plus the input reorder, split per image
 //! and channel block. Nothing is allocated per call besides the per-thread
 //! scratch of the caller's thread, which only grows.
+//!
+//! A 1×1 convolution without padding is packed for a second strategy, the
+//! pointwise kernel (`pointwise/`): a GEMM per image that reads the NCHW
+//! input in place and writes the NCHW output directly, with the weights
+//! packed once in panels of 6 output channels, input channels split into
+//! chunks accumulated in the output, and the same fused epilogue. Its
+//! scratch is empty at stride 1 (a strided 1×1 copies the pixels it reads
+//! there first).
 
 mod avx2;
 mod avx512;
@@ -35,6 +43,7 @@ mod depthwise;
 mod depthwise_x86;
 mod grouped;
 mod layout;
+mod pointwise;
 mod portable;
 mod tile;
 mod transpose;
@@ -46,6 +55,7 @@ use crate::runtime::kernels::activation::Activation;
 use crate::runtime::kernels::conv::{Conv2dParams, conv2d_output_hw, with_scratch};
 use crate::runtime::kernels::error::{KernelError, check_out_shape, param_err, shape_err};
 use layout::Padded;
+use pointwise::Pointwise;
 use tile::{BLOCK, Geo, MAX_NB, MAX_NP, Tile};
 
 /// Output pixels of one row computed before the epilogue writes them out.
@@ -157,6 +167,9 @@ pub struct PackedConv2d {
     weights: Vec<f32>,
     bias: Vec<f32>,
     isa: ConvIsa,
+    // --- pointwise strategy: `Some` for a 1×1, unpadded convolution (then
+    // `weights` and `bias` above are empty).
+    pointwise: Option<Pointwise>,
 }
 
 impl PackedConv2d {
@@ -173,8 +186,15 @@ impl PackedConv2d {
     /// larger than 1×1. (Measured with `benches/direct_conv.rs`: the direct
     /// kernel is faster on 3×3 and 7×7 layers; on 1×1 layers the two
     /// per-call layout conversions cost about as much as the arithmetic,
-    /// and im2col + GEMM, which skips im2col there, stays faster.) For any
-    /// group count, see [`PackedConv2d::preferred_for`].
+    /// and im2col + GEMM, which skips im2col there, stays faster.)
+    ///
+    /// 1×1 unpadded convolutions, which [`PackedConv2d::new`] packs for the
+    /// pointwise kernel, are not preferred either: on ResNet-50's 1×1
+    /// layers (2 threads, AVX2+FMA) it measured 1.10–1.16× the im2col +
+    /// GEMM path at batch 1 but 0.94–1.00× at batch 8 (slower on the
+    /// layers with 512–2048 input channels), and this choice cannot see
+    /// the batch or the channel counts. For any group count, see
+    /// [`PackedConv2d::preferred_for`].
     pub fn preferred(kernel_hw: (usize, usize), params: &Conv2dParams) -> bool {
         params.groups == 1 && kernel_hw.0 * kernel_hw.1 > 1
     }
@@ -266,6 +286,23 @@ impl PackedConv2d {
         let ws = w
             .as_slice()
             .ok_or_else(|| KernelError::Shape("packed conv2d: weight not contiguous".into()))?;
+        // --- pointwise strategy
+        if Pointwise::qualifies((kh, kw), params) {
+            return Ok(PackedConv2d {
+                o,
+                c,
+                kh,
+                kw,
+                cblk: c.min(BLOCK),
+                params: *params,
+                kind: Kind::Dense,
+                weights: Vec::new(),
+                bias: Vec::new(),
+                isa,
+                pointwise: Some(Pointwise::new(ws, (o, c), &b, params, isa)),
+            });
+        }
+        // --- end pointwise strategy
         // Depthwise reads whole 16-channel vectors, so its blocks are 16 wide.
         let (kind, cblk, weights) = if groups == 1 {
             let cblk = c.min(BLOCK);
@@ -289,6 +326,7 @@ impl PackedConv2d {
             weights,
             bias: b,
             isa,
+            pointwise: None,
         })
     }
 
@@ -305,7 +343,7 @@ impl PackedConv2d {
     /// The `f32` values it holds: packed weights (with their zero-padded
     /// channel tails) and bias.
     pub fn len(&self) -> usize {
-        self.weights.len() + self.bias.len()
+        self.weights.len() + self.bias.len() + self.pointwise.as_ref().map_or(0, Pointwise::len)
     }
 
     /// Whether it holds no values (never, for a convolution with weights).
@@ -381,6 +419,9 @@ impl PackedConv2d {
     /// [`PackedConv2d::scratch_len`], or an error naming the overflow or
     /// the bad input shape.
     fn scratch_need(&self, input: [usize; 4]) -> Result<usize, KernelError> {
+        if let Some(pw) = &self.pointwise {
+            return pw.scratch_len(input);
+        }
         match self.kind {
             Kind::Depthwise { m } => {
                 self.depthwise_shape(input, m)?
@@ -511,6 +552,9 @@ impl PackedConv2d {
         let in_place = matches!(residual, Residual::InPlace);
         if out.is_empty() {
             return Ok(());
+        }
+        if let Some(pw) = &self.pointwise {
+            return pw.run(x, skip_s, in_place, out, scratch);
         }
         let xc = x.as_standard_layout();
         let xs = xc

@@ -1,0 +1,106 @@
+//! The contract between the pointwise driver and its microkernels: one
+//! *tile* is up to [`MR`] output channels × up to `NR` pixels (16 for
+//! AVX2+FMA and portable, 32 for AVX-512F) of one image, accumulated over
+//! one chunk of input channels.
+//!
+//! The input is read in place from the NCHW tensor (row = one input
+//! channel's pixels, `xs` apart); the weights are one packed panel
+//! `[c][MR]`; the results go straight to the NCHW output rows.
+
+use ndarray::ArrayViewMut2;
+
+use crate::runtime::kernels::activation::Activation;
+
+/// Output channels per weight panel and per tile.
+pub(crate) const MR: usize = 6;
+
+/// Where a tile's accumulators start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// The bias (first chunk, no residual).
+    Bias,
+    /// The bias plus the residual operand `skip` (first chunk).
+    BiasSkip,
+    /// The bias plus the values in the output (first chunk, residual in
+    /// place).
+    BiasOut,
+    /// The partial sums in the output (a later chunk).
+    Out,
+}
+
+/// One tile's operands.
+pub(crate) struct PwTile<'a, 'b> {
+    /// Input from the tile's first channel and first pixel; channel `ci`'s
+    /// pixel `p` at `ci·xs + p`.
+    pub x: &'a [f32],
+    /// Distance between two input channels (the image's pixel count).
+    pub xs: usize,
+    /// Packed weights of the tile's panel from its first channel:
+    /// `w[ci·MR + r]` for output row `r`.
+    pub w: &'a [f32],
+    /// Input channels in this chunk (≥ 1).
+    pub kc: usize,
+    /// Bias of the panel's `MR` output channels.
+    pub bias: &'a [f32],
+    /// The work unit's output, `[output channels][pixels]`, pixels
+    /// contiguous.
+    pub y: &'a mut ArrayViewMut2<'b, f32>,
+    /// Row and column of the tile's first value in `y`.
+    pub y0: (usize, usize),
+    /// Valid output rows (`1..=MR`); the others are computed and dropped.
+    pub rows: usize,
+    /// Valid pixels (`1..=NR`).
+    pub np: usize,
+    /// The residual operand from the tile's first value, rows `ss` apart
+    /// (read only when `start` is [`Start::BiasSkip`]).
+    pub skip: &'a [f32],
+    /// Distance between two rows of `skip` (≥ `np`).
+    pub ss: usize,
+    /// Where the accumulators start.
+    pub start: Start,
+    /// `Some` on the last chunk: the activation applied before the store.
+    pub act: Option<Activation>,
+}
+
+impl PwTile<'_, '_> {
+    /// Checks every index a microkernel forms from this tile for at most
+    /// `nr` pixels: input `(kc-1)·xs + np - 1`, weights `kc·MR - 1`, bias
+    /// `MR - 1`, skip `(rows-1)·ss + np - 1`, output rows `y0.0 + rows` and
+    /// columns `y0.1 + np` inside `y`, whose pixels are contiguous. The
+    /// microkernels rely on it for their unchecked loads and stores, and
+    /// read or write pixels `np..nr` of no row.
+    ///
+    /// # Panics
+    /// When the driver built an inconsistent tile (a bug in resnetc).
+    pub fn check(&self, nr: usize) {
+        let (yr, yc) = self.y.dim();
+        let strides = self.y.strides();
+        let ok = self.kc >= 1
+            && (1..=MR).contains(&self.rows)
+            && (1..=nr).contains(&self.np)
+            && self.np <= self.xs
+            && (self.kc - 1) * self.xs + self.np <= self.x.len()
+            && self.kc * MR <= self.w.len()
+            && MR <= self.bias.len()
+            && (self.start != Start::BiasSkip
+                || (self.np <= self.ss && (self.rows - 1) * self.ss + self.np <= self.skip.len()))
+            && self.y0.0 + self.rows <= yr
+            && self.y0.1 + self.np <= yc
+            && strides[1] == 1
+            && strides[0] >= 1;
+        assert!(
+            ok,
+            "pointwise conv: bad tile (kc {}, rows {}, np {}, y {:?}) (a bug in resnetc)",
+            self.kc,
+            self.rows,
+            self.np,
+            self.y.dim()
+        );
+    }
+
+    /// Distance between two output rows in `y` (positive, checked by
+    /// [`PwTile::check`]).
+    pub fn ys(&self) -> usize {
+        self.y.strides()[0].unsigned_abs()
+    }
+}

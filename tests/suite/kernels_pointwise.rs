@@ -1,0 +1,270 @@
+//! The pointwise strategy of `PackedConv2d` (1×1, unpadded, one group)
+//! against a naive f64 reference on every microkernel this CPU supports:
+//! channel and pixel tails of 1–15, output channels that are not a multiple
+//! of the 6-channel panel, more input channels than one chunk (256),
+//! strides, the residual (`Add` and `InPlace`, same bits) and activation
+//! epilogue, and the same bits on one and two threads.
+
+use crate::common;
+
+use common::{Rng, assert_close};
+use ndarray::{Array1, Array4, ArrayView1, ArrayView4};
+use proptest::prelude::*;
+use resnetc::runtime::kernels::*;
+
+const TOL: f32 = 1e-4;
+
+/// `act(conv1x1(x) + b + skip)` with stride `s`, accumulated in f64.
+fn pw_ref(
+    x: ArrayView4<f32>,
+    w: ArrayView4<f32>,
+    b: Option<ArrayView1<f32>>,
+    skip: Option<ArrayView4<f32>>,
+    s: (usize, usize),
+    act: Activation,
+) -> Array4<f32> {
+    let (n, c, h, wd) = x.dim();
+    let o = w.dim().0;
+    let (oh, ow) = ((h - 1) / s.0 + 1, (wd - 1) / s.1 + 1);
+    Array4::from_shape_fn((n, o, oh, ow), |(ni, oc, y, xx)| {
+        let mut acc = b.map_or(0.0, |b| b[oc] as f64);
+        for ci in 0..c {
+            acc += x[[ni, ci, y * s.0, xx * s.1]] as f64 * w[[oc, ci, 0, 0]] as f64;
+        }
+        if let Some(sk) = skip {
+            acc += sk[[ni, oc, y, xx]] as f64;
+        }
+        let y = match act {
+            Activation::None => acc,
+            Activation::Relu => acc.max(0.0),
+            Activation::Relu6 => acc.clamp(0.0, 6.0),
+        };
+        y as f32
+    })
+}
+
+/// One case.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    n: usize,
+    c: usize,
+    hw: (usize, usize),
+    o: usize,
+    stride: (usize, usize),
+    act: Activation,
+    bias: bool,
+    skip: bool,
+}
+
+fn case(c: usize, hw: (usize, usize), o: usize) -> Case {
+    Case {
+        n: 1,
+        c,
+        hw,
+        o,
+        stride: (1, 1),
+        act: Activation::None,
+        bias: true,
+        skip: false,
+    }
+}
+
+fn params(cs: &Case) -> Conv2dParams {
+    Conv2dParams {
+        stride: cs.stride,
+        activation: cs.act,
+        ..Conv2dParams::default()
+    }
+}
+
+/// Runs `cs` on every supported microkernel (skip as a tensor and in
+/// place, which must give the same bits; with the thread's scratch and
+/// with a caller's of exactly `scratch_len`) against the reference.
+fn check(cs: &Case, seed: u64) {
+    let mut r = Rng::new(seed);
+    let x = r.array((cs.n, cs.c, cs.hw.0, cs.hw.1));
+    let w = r.array((cs.o, cs.c, 1, 1));
+    let b: Option<Array1<f32>> = cs.bias.then(|| r.array(cs.o));
+    let p = params(cs);
+    let (oh, ow) = conv2d_output_hw(cs.hw, (1, 1), &p).unwrap();
+    let skip: Option<Array4<f32>> = cs.skip.then(|| r.array((cs.n, cs.o, oh, ow)));
+    let want = pw_ref(
+        x.view(),
+        w.view(),
+        b.as_ref().map(|b| b.view()),
+        skip.as_ref().map(|s| s.view()),
+        cs.stride,
+        cs.act,
+    );
+    for isa in ConvIsa::ALL.into_iter().filter(|i| i.is_supported()) {
+        let pc = PackedConv2d::with_isa(w.view(), b.as_ref().map(|b| b.view()), &p, isa).unwrap();
+        let res = match &skip {
+            Some(s) => Residual::Add(s.view()),
+            None => Residual::None,
+        };
+        let got = pc.run(x.view(), res).unwrap();
+        assert_close(got.view(), want.view(), TOL, &format!("{isa:?} {cs:?}"));
+        let len = pc.scratch_len([cs.n, cs.c, cs.hw.0, cs.hw.1]).unwrap();
+        let strided = cs.stride != (1, 1);
+        assert_eq!(len, if strided { cs.n * cs.c * oh * ow } else { 0 });
+        let mut given = Array4::from_elem(got.dim(), f32::NAN);
+        let mut scratch = vec![f32::NAN; len];
+        pc.run_in_scratch(x.view(), res, given.view_mut(), &mut scratch)
+            .unwrap();
+        assert_eq!(given, got, "{isa:?} caller's scratch differs: {cs:?}");
+        if let Some(s) = &skip {
+            let mut inplace = s.clone();
+            pc.run_into(x.view(), Residual::InPlace, inplace.view_mut())
+                .unwrap();
+            assert_eq!(inplace, got, "{isa:?} in place differs from Add: {cs:?}");
+        }
+    }
+}
+
+#[test]
+fn channel_output_and_pixel_tails_1_to_15() {
+    for i in 1..=15 {
+        check(&case(i, (1, i), 16 - i), i as u64);
+        check(&case(16 - i, (i, 3), i + 6), 100 + i as u64);
+    }
+    // Past a tile of 16 pixels, an AVX-512 tile of 32, and a cache block
+    // of 128; output channels past a panel of 6 and a block of 240.
+    check(&case(5, (7, 7), 13), 200);
+    check(&case(3, (11, 13), 7), 201);
+    check(&case(2, (3, 100), 245), 202);
+}
+
+#[test]
+fn more_input_channels_than_one_chunk() {
+    for (i, c) in [255, 256, 257, 300, 600].into_iter().enumerate() {
+        let mut cs = case(c, (3, 7), 13);
+        cs.skip = true;
+        cs.act = [Activation::Relu, Activation::Relu6][i % 2];
+        check(&cs, 300 + i as u64);
+    }
+}
+
+#[test]
+fn residual_and_activation_epilogues() {
+    for (i, act) in [Activation::None, Activation::Relu, Activation::Relu6]
+        .into_iter()
+        .enumerate()
+    {
+        for bias in [false, true] {
+            let mut cs = case(20, (6, 9), 35);
+            cs.n = 2;
+            cs.act = act;
+            cs.bias = bias;
+            cs.skip = true;
+            check(&cs, 400 + i as u64);
+            cs.skip = false;
+            check(&cs, 410 + i as u64);
+        }
+    }
+}
+
+#[test]
+fn strided() {
+    for (i, stride) in [(2, 2), (3, 3), (1, 2), (2, 1)].into_iter().enumerate() {
+        let mut cs = case(9, (7, 10), 11);
+        cs.n = 2;
+        cs.stride = stride;
+        cs.skip = i % 2 == 0;
+        cs.act = Activation::Relu;
+        check(&cs, 500 + i as u64);
+    }
+}
+
+#[test]
+fn activations_propagate_nan_and_clamp() {
+    let p = Conv2dParams {
+        activation: Activation::Relu6,
+        ..Conv2dParams::default()
+    };
+    let mut x = Array4::from_elem((1, 16, 3, 3), 2.0f32);
+    x[[0, 3, 1, 1]] = f32::NAN;
+    let w = Array4::from_elem((16, 16, 1, 1), 1.0f32);
+    for isa in ConvIsa::ALL.into_iter().filter(|i| i.is_supported()) {
+        let pc = PackedConv2d::with_isa(w.view(), None, &p, isa).unwrap();
+        let y = pc.run(x.view(), Residual::None).unwrap();
+        for ((_, _, i, j), &v) in y.indexed_iter() {
+            assert!(
+                if (i, j) == (1, 1) {
+                    v.is_nan()
+                } else {
+                    v == 6.0
+                },
+                "{isa:?}: {v} at {i},{j}"
+            );
+        }
+    }
+}
+
+#[test]
+fn same_bits_on_one_and_two_threads() {
+    let mut r = Rng::new(9);
+    let x = r.array((1, 300, 9, 11));
+    let w = r.array((50, 300, 1, 1));
+    let skip = r.array((1, 50, 9, 11));
+    let p = Conv2dParams {
+        activation: Activation::Relu,
+        ..Conv2dParams::default()
+    };
+    for isa in ConvIsa::ALL.into_iter().filter(|i| i.is_supported()) {
+        let pc = PackedConv2d::with_isa(w.view(), None, &p, isa).unwrap();
+        let run = |t: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+                .install(|| pc.run(x.view(), Residual::Add(skip.view())).unwrap())
+        };
+        assert_eq!(run(1), run(2), "{isa:?}");
+        assert_eq!(run(1), run(7), "{isa:?}");
+    }
+}
+
+#[test]
+fn errors_not_panics() {
+    let w = Array4::<f32>::zeros((4, 3, 1, 1));
+    let p = Conv2dParams {
+        stride: (2, 2),
+        ..Conv2dParams::default()
+    };
+    let pc = PackedConv2d::new(w.view(), None, &p).unwrap();
+    let x = Array4::<f32>::zeros((2, 3, 5, 5));
+    assert!(
+        pc.run(Array4::zeros((1, 2, 5, 5)).view(), Residual::None)
+            .is_err()
+    );
+    let mut out = Array4::<f32>::zeros((2, 4, 3, 3));
+    let mut short = vec![0.0; pc.scratch_len([2, 3, 5, 5]).unwrap() - 1];
+    assert!(matches!(
+        pc.run_in_scratch(x.view(), Residual::None, out.view_mut(), &mut short),
+        Err(KernelError::Shape(_))
+    ));
+    let mut wrong = Array4::<f32>::zeros((2, 4, 3, 2));
+    assert!(
+        pc.run_into(x.view(), Residual::None, wrong.view_mut())
+            .is_err()
+    );
+    let skip = Array4::<f32>::zeros((2, 4, 2, 3));
+    assert!(pc.run(x.view(), Residual::Add(skip.view())).is_err());
+    assert!(pc.scratch_len([usize::MAX, 3, 5, 5]).is_none());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #[test]
+    fn random_shapes_match_reference(
+        n in 1usize..3, c in 1usize..40, o in 1usize..30,
+        h in 1usize..9, w in 1usize..40,
+        sh in 1usize..3, sw in 1usize..3,
+        wide: bool, act in 0usize..3, bias: bool, skip: bool, seed: u64,
+    ) {
+        let act = [Activation::None, Activation::Relu, Activation::Relu6][act];
+        // Sometimes more input channels than one chunk.
+        let c = if wide { c + 250 } else { c };
+        check(&Case { n, c, hw: (h, w), o, stride: (sh, sw), act, bias, skip }, seed);
+    }
+}
