@@ -1304,3 +1304,35 @@ fn into_kernels_do_not_allocate() {
         });
     });
 }
+
+/// Output sizes whose padded input or dilated kernel overflows `usize` are
+/// errors, never a wrapped size or a panic, for every conv kernel.
+#[test]
+fn conv_sizes_that_overflow_are_errors() {
+    let huge = Conv2dParams {
+        padding: Padding2d {
+            top: usize::MAX,
+            left: 0,
+            bottom: 1,
+            right: 0,
+        },
+        ..Conv2dParams::default()
+    };
+    assert!(matches!(
+        conv2d_output_hw((8, 8), (3, 3), &huge),
+        Err(KernelError::Shape(_))
+    ));
+    let dilated = Conv2dParams {
+        dilation: (usize::MAX, 1),
+        ..Conv2dParams::default()
+    };
+    assert!(conv2d_output_hw((8, 8), (3, 3), &dilated).is_err());
+    let w = Array4::<f32>::zeros((4, 2, 3, 3));
+    let packed = PackedConv2d::new(w.view(), None, &huge).expect("packs");
+    assert!(packed.output_shape([1, 2, 8, 8]).is_err());
+    assert_eq!(packed.scratch_len([1, 2, 8, 8]), None);
+    assert_eq!(
+        conv2d_scratch_len([1, 2, 8, 8], [4, 2, 3, 3], &huge, 1, true),
+        None
+    );
+}

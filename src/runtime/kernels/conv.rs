@@ -138,14 +138,12 @@ pub fn conv2d_output_hw(
         return shape_err("conv2d: kernel size must be >= 1");
     }
     let p = params.padding;
+    // `None` when the kernel does not fit, or a size overflows `usize`.
     let one = |i: usize, pa: usize, pb: usize, k: usize, s: usize, d: usize| {
-        let padded = i + pa + pb;
-        let ek = d * (k - 1) + 1;
-        if padded < ek {
-            None
-        } else {
-            Some((padded - ek) / s + 1)
-        }
+        let padded = i.checked_add(pa)?.checked_add(pb)?;
+        let ek = d.checked_mul(k - 1)?.checked_add(1)?;
+        let room = padded.checked_sub(ek)?;
+        Some(room / s + 1)
     };
     match (
         one(in_hw.0, p.top, p.bottom, kernel_hw.0, sh, dh),
@@ -153,7 +151,7 @@ pub fn conv2d_output_hw(
     ) {
         (Some(oh), Some(ow)) => Ok((oh, ow)),
         _ => shape_err(format!(
-            "conv2d: kernel {kernel_hw:?} (dilation {:?}) larger than padded input {in_hw:?} + {p:?}",
+            "conv2d: kernel {kernel_hw:?} (dilation {:?}) larger than padded input {in_hw:?} + {p:?}, or a size overflows",
             params.dilation
         )),
     }
