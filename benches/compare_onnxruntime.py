@@ -181,8 +181,8 @@ def profile(args):
     print(f"\n{'by op':<28} {'':<22} {'resnetc ms':>10} {'ort ms':>8}")
     for op, (a, b) in sorted(by_op.items(), key=lambda kv: -kv[1][0]):
         print(f"{op:<28} {'':<22} {a:>10.3f} {b:>8.3f}")
-    print("(onnxruntime fuses a block's Add and ReLU into the conv that produces it and lists them\n"
-          " under that conv; resnetc lists its add and relu steps on their own lines)")
+    print("(both fuse a block's Add and ReLU into the conv that produces one operand: resnetc's\n"
+          " `conv+add` steps; onnxruntime lists them under that conv)")
 
 
 def machine():
