@@ -76,3 +76,57 @@ pub fn assert_close<D: Dimension, E: Dimension>(
         "{what}: max |diff| {worst} at {at:?} exceeds {tol} x {scale}"
     );
 }
+
+/// `act(conv(x) + b + skip)` with f64 accumulation (the formula of
+/// tests/suite/kernels_naive.rs's reference plus the residual): the reference
+/// of the direct, pointwise and Winograd kernels' tests, `w` of shape
+/// `[o, c/groups, kh, kw]`.
+pub fn conv_ref(
+    x: ndarray::ArrayView4<f32>,
+    w: ndarray::ArrayView4<f32>,
+    b: Option<ndarray::ArrayView1<f32>>,
+    skip: Option<ndarray::ArrayView4<f32>>,
+    p: &resnetc::runtime::kernels::Conv2dParams,
+) -> ndarray::Array4<f32> {
+    let (n, _, h, wd) = x.dim();
+    let (o, cg, kh, kw) = w.dim();
+    let og = o / p.groups;
+    let pd = p.padding;
+    let (sh, sw) = p.stride;
+    let (dh, dw) = p.dilation;
+    let oh = (h + pd.top + pd.bottom - dh * (kh - 1) - 1) / sh + 1;
+    let ow = (wd + pd.left + pd.right - dw * (kw - 1) - 1) / sw + 1;
+    let mut out = ndarray::Array4::<f32>::zeros((n, o, oh, ow));
+    for ni in 0..n {
+        for oc in 0..o {
+            for y in 0..oh {
+                for xx in 0..ow {
+                    let mut acc = b.map_or(0.0, |b| b[oc] as f64);
+                    for cl in 0..cg {
+                        let ci = oc / og * cg + cl;
+                        for ki in 0..kh {
+                            for kj in 0..kw {
+                                let ih = (y * sh + ki * dh) as isize - pd.top as isize;
+                                let iw = (xx * sw + kj * dw) as isize - pd.left as isize;
+                                if ih < 0 || iw < 0 || ih >= h as isize || iw >= wd as isize {
+                                    continue;
+                                }
+                                acc += x[[ni, ci, ih as usize, iw as usize]] as f64
+                                    * w[[oc, cl, ki, kj]] as f64;
+                            }
+                        }
+                    }
+                    if let Some(s) = skip {
+                        acc += s[[ni, oc, y, xx]] as f64;
+                    }
+                    out[[ni, oc, y, xx]] = match p.activation {
+                        resnetc::runtime::kernels::Activation::None => acc,
+                        resnetc::runtime::kernels::Activation::Relu => acc.max(0.0),
+                        resnetc::runtime::kernels::Activation::Relu6 => acc.clamp(0.0, 6.0),
+                    } as f32;
+                }
+            }
+        }
+    }
+    out
+}

@@ -7,41 +7,12 @@
 
 use crate::common;
 
-use common::{Rng, assert_close};
-use ndarray::{Array1, Array4, ArrayView1, ArrayView4};
+use common::{Rng, assert_close, conv_ref};
+use ndarray::{Array1, Array4};
 use proptest::prelude::*;
 use resnetc::runtime::kernels::*;
 
 const TOL: f32 = 1e-4;
-
-/// `act(conv1x1(x) + b + skip)` with stride `s`, accumulated in f64.
-fn pw_ref(
-    x: ArrayView4<f32>,
-    w: ArrayView4<f32>,
-    b: Option<ArrayView1<f32>>,
-    skip: Option<ArrayView4<f32>>,
-    s: (usize, usize),
-    act: Activation,
-) -> Array4<f32> {
-    let (n, c, h, wd) = x.dim();
-    let o = w.dim().0;
-    let (oh, ow) = ((h - 1) / s.0 + 1, (wd - 1) / s.1 + 1);
-    Array4::from_shape_fn((n, o, oh, ow), |(ni, oc, y, xx)| {
-        let mut acc = b.map_or(0.0, |b| b[oc] as f64);
-        for ci in 0..c {
-            acc += x[[ni, ci, y * s.0, xx * s.1]] as f64 * w[[oc, ci, 0, 0]] as f64;
-        }
-        if let Some(sk) = skip {
-            acc += sk[[ni, oc, y, xx]] as f64;
-        }
-        let y = match act {
-            Activation::None => acc,
-            Activation::Relu => acc.max(0.0),
-            Activation::Relu6 => acc.clamp(0.0, 6.0),
-        };
-        y as f32
-    })
-}
 
 /// One case.
 #[derive(Debug, Clone, Copy)]
@@ -88,13 +59,12 @@ fn check(cs: &Case, seed: u64) {
     let p = params(cs);
     let (oh, ow) = conv2d_output_hw(cs.hw, (1, 1), &p).unwrap();
     let skip: Option<Array4<f32>> = cs.skip.then(|| r.array((cs.n, cs.o, oh, ow)));
-    let want = pw_ref(
+    let want = conv_ref(
         x.view(),
         w.view(),
         b.as_ref().map(|b| b.view()),
         skip.as_ref().map(|s| s.view()),
-        cs.stride,
-        cs.act,
+        &p,
     );
     for isa in ConvIsa::ALL.into_iter().filter(|i| i.is_supported()) {
         let pc = PackedConv2d::with_isa(w.view(), b.as_ref().map(|b| b.view()), &p, isa).unwrap();

@@ -6,62 +6,13 @@
 
 use crate::common;
 
-use common::{Rng, assert_close};
-use ndarray::{Array1, Array4, ArrayView1, ArrayView4};
+use common::{Rng, assert_close, conv_ref};
+use ndarray::{Array1, Array4};
 use proptest::prelude::*;
 use resnetc::runtime::kernels::*;
 
 /// The tolerance the direct kernels are held to (`assert_close`'s metric).
 const TOL: f32 = 1e-4;
-
-/// `act(conv(x) + b + skip)` for a 3×3, stride-1 convolution, accumulated in
-/// f64 (tests/suite/kernels_direct.rs's reference, without stride and
-/// dilation).
-fn conv_ref(
-    x: ArrayView4<f32>,
-    w: ArrayView4<f32>,
-    b: Option<ArrayView1<f32>>,
-    skip: Option<ArrayView4<f32>>,
-    p: &Conv2dParams,
-) -> Array4<f32> {
-    let (n, c, h, wd) = x.dim();
-    let o = w.dim().0;
-    let pd = p.padding;
-    let oh = h + pd.top + pd.bottom - 2;
-    let ow = wd + pd.left + pd.right - 2;
-    let mut out = Array4::<f32>::zeros((n, o, oh, ow));
-    for ni in 0..n {
-        for oc in 0..o {
-            for y in 0..oh {
-                for xx in 0..ow {
-                    let mut acc = b.map_or(0.0, |b| b[oc] as f64);
-                    for ci in 0..c {
-                        for ki in 0..3 {
-                            for kj in 0..3 {
-                                let ih = (y + ki) as isize - pd.top as isize;
-                                let iw = (xx + kj) as isize - pd.left as isize;
-                                if ih < 0 || iw < 0 || ih >= h as isize || iw >= wd as isize {
-                                    continue;
-                                }
-                                acc += x[[ni, ci, ih as usize, iw as usize]] as f64
-                                    * w[[oc, ci, ki, kj]] as f64;
-                            }
-                        }
-                    }
-                    if let Some(s) = skip {
-                        acc += s[[ni, oc, y, xx]] as f64;
-                    }
-                    out[[ni, oc, y, xx]] = match p.activation {
-                        Activation::None => acc,
-                        Activation::Relu => acc.max(0.0),
-                        Activation::Relu6 => acc.clamp(0.0, 6.0),
-                    } as f32;
-                }
-            }
-        }
-    }
-    out
-}
 
 /// One case: shapes and parameters.
 #[derive(Debug, Clone, Copy)]
