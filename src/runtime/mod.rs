@@ -17,3 +17,24 @@ pub use store::{StoreError, TensorStore};
 
 /// The ndarray version the runtime uses, for generated code and its callers.
 pub use ndarray;
+/// The rayon version the kernels run on. They split each layer over the
+/// threads of the pool they are called from (`rayon::current_num_threads()`),
+/// so a caller chooses the thread count of a generated model's `forward` by
+/// installing a pool around the call (without one, rayon's global pool:
+/// one thread per core, or `RAYON_NUM_THREADS`):
+///
+/// ```
+/// use resnetc::runtime::kernels::{Conv2dParams, conv2d};
+/// use resnetc::runtime::{ndarray::Array4, rayon};
+///
+/// let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+/// let (x, w) = (Array4::<f32>::ones((1, 3, 8, 8)), Array4::<f32>::ones((4, 3, 3, 3)));
+/// // `model.forward(x.view())` is called the same way.
+/// let (threads, y) = pool.install(|| {
+///     let y = conv2d(x.view(), w.view(), None, &Conv2dParams::default());
+///     (rayon::current_num_threads(), y)
+/// });
+/// assert_eq!(threads, 2);
+/// assert_eq!(y.unwrap()[[0, 0, 0, 0]], 27.0);
+/// ```
+pub use rayon;
