@@ -15,7 +15,8 @@
 //! over all its convolutions (each distinct shape weighted by its count),
 //! and over its 1×1 convolutions alone.
 
-use std::time::Instant;
+#[path = "support/interleaved.rs"]
+mod interleaved;
 
 use ndarray::{Array1, Array4};
 use resnetc::runtime::kernels::{
@@ -57,37 +58,10 @@ const SHAPES: &[(usize, usize, usize, usize, usize, usize, usize)] = &[
     (2048, 7, 512, 1, 1, 0, 2),
 ];
 
-/// CPU time of all threads of this process, in seconds (0 where
-/// `/proc/self/task/*/schedstat` is unavailable).
-fn cpu_seconds() -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    let mut ns = 0u64;
-    for e in dir.flatten() {
-        if let Ok(s) = std::fs::read_to_string(e.path().join("schedstat")) {
-            ns += s
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    ns as f64 * 1e-9
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7);
-    let only_k: Option<usize> = std::env::var("KERNEL").ok().and_then(|s| s.parse().ok());
-    let only_n: Option<usize> = std::env::var("BATCH").ok().and_then(|s| s.parse().ok());
+    let rounds = interleaved::env_usize("ROUNDS").unwrap_or(7);
+    let only_k = interleaved::env_usize("KERNEL");
+    let only_n = interleaved::env_usize("BATCH");
     println!(
         "threads {}, microkernel {:?}, {rounds} interleaved rounds per shape (medians)",
         rayon::current_num_threads(),
@@ -141,7 +115,6 @@ fn main() {
             let packed = PackedConv2d::new(w.view(), Some(bias.view()), &params).expect("pack");
             let flop = 2.0 * (n * o * oh * ow * c * k * k) as f64;
             let old = |out: &mut Array4<f32>| {
-                let (t, c0) = (Instant::now(), cpu_seconds());
                 conv2d_into(
                     x.view(),
                     w.view(),
@@ -150,33 +123,18 @@ fn main() {
                     out.view_mut(),
                 )
                 .expect("conv");
-                (t.elapsed().as_secs_f64(), cpu_seconds() - c0)
             };
             let new = |out: &mut Array4<f32>| {
-                let (t, c0) = (Instant::now(), cpu_seconds());
                 packed
                     .run_into(x.view(), Residual::None, out.view_mut())
                     .expect("direct");
-                (t.elapsed().as_secs_f64(), cpu_seconds() - c0)
             };
-            old(&mut out);
-            let reference = out.clone();
-            new(&mut out);
+            let (reference, m) = interleaved::interleaved(rounds, &mut out, old, new);
             let err = out
                 .iter()
                 .zip(&reference)
                 .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-            let (mut to, mut tn, mut co, mut cn) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..rounds {
-                let (t, c) = old(&mut out);
-                to.push(t);
-                co.push(c);
-                let (t, c) = new(&mut out);
-                tn.push(t);
-                cn.push(c);
-            }
-            let (mo, mn) = (median(to), median(tn));
-            let (mco, mcn) = (median(co), median(cn));
+            let ([mo, mn], [mco, mcn]) = (m.wall, m.cpu);
             println!(
                 "{c:>5} {hw:>4} {o:>5} {k:>2} {s:>1} {n:>2} | {:>8.2} {:>8.2} {:>5.2}x | {:>8.2} {:>8.2} {:>6.1} {:>6.1} {:>5.2}x  (max diff {err:.1e})",
                 mo * 1e3,

@@ -304,7 +304,7 @@ pub(crate) fn emit_body(
                             && crate::lower::algorithm::winograd_eligible(
                                 g,
                                 crate::ir::NodeId(chain[0] as u32),
-                            );
+                            )?;
                         let load = match bn {
                             _ if winograd => {
                                 let bn = match bn {

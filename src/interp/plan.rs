@@ -571,7 +571,11 @@ fn kernel(
             // Packed once here; generated code packs the same convolutions
             // in `from_store`, so both run the same kernel.
             let residual = layer.residual.is_some();
-            if options.winograd && crate::lower::algorithm::winograd_eligible(g, layer.head) {
+            let winograd = options.winograd
+                && crate::lower::algorithm::winograd_eligible(g, layer.head).map_err(|m| {
+                    RunError::Internal(format!("in the plan of model `{}`: {m}", g.name))
+                })?;
+            if winograd {
                 let wino =
                     k::WinogradConv2d::new(weight.view(), bias.as_ref().map(|b| b.view()), &params)
                         .map_err(kernel_error(name))?;

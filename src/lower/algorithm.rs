@@ -9,34 +9,37 @@ use crate::ir::{Graph, NodeId, Op};
 /// `runtime::kernels::WinogradConv2d` computes, at any padding) with at
 /// least 32 input and 32 output channels, on an input of at least 8×8.
 /// Below that, the transforms and the tiles' cropped edges cost more than
-/// the products save (onnxruntime's MLAS draws the same line). `false` for
-/// any other node.
-pub fn winograd_eligible(g: &Graph, node: NodeId) -> bool {
-    let Some(n) = g.nodes.get(node.0 as usize) else {
-        return false;
-    };
+/// the products save (onnxruntime's MLAS draws the same line).
+///
+/// `Err` when `node` is not a convolution reading a C×H×W value: the caller
+/// asked about a node it should not have (a bug in resnetc).
+pub fn winograd_eligible(g: &Graph, node: NodeId) -> Result<bool, String> {
+    let n = g
+        .nodes
+        .get(node.0 as usize)
+        .ok_or_else(|| format!("node {} does not exist", node.0))?;
     let Op::Conv(c) = &n.op else {
-        return false;
+        return Err(format!("`{}` is not a convolution", n.name));
     };
-    let in_hw = n
+    let input = n
         .inputs
         .first()
         .and_then(|&x| g.nodes.get(x.0 as usize))
-        .and_then(|x| match x.shape.0.as_slice() {
-            &[_, h, w] => Some((h, w)),
-            _ => None,
-        });
-    let Some((h, w)) = in_hw else {
-        return false;
+        .ok_or_else(|| format!("convolution `{}` reads no value", n.name))?;
+    let &[_, h, w] = input.shape.0.as_slice() else {
+        return Err(format!(
+            "convolution `{}` reads a value of shape {}, not C×H×W",
+            n.name, input.shape
+        ));
     };
-    c.kernel == [3, 3]
+    Ok(c.kernel == [3, 3]
         && c.stride == [1, 1]
         && c.dilation == [1, 1]
         && c.groups == 1
         && c.in_channels >= 32
         && c.out_channels >= 32
         && h >= 8
-        && w >= 8
+        && w >= 8)
 }
 
 #[cfg(test)]
@@ -52,7 +55,12 @@ mod tests {
             .iter()
             .enumerate()
             .filter(|(_, n)| matches!(n.op, Op::Conv(_)))
-            .map(|(i, n)| (n.name.clone(), winograd_eligible(g, NodeId(i as u32))))
+            .map(|(i, n)| {
+                (
+                    n.name.clone(),
+                    winograd_eligible(g, NodeId(i as u32)).unwrap(),
+                )
+            })
             .collect()
     }
 
@@ -71,6 +79,17 @@ mod tests {
         ];
         let want: Vec<(String, bool)> = want.iter().map(|&(n, e)| (n.to_string(), e)).collect();
         assert_eq!(got, want);
+        // Asked about a node that is no convolution: a bug, named.
+        let c = crate::compile_source(
+            "m.rn",
+            "model m {\n  input x: [4]\n  x -> d: dense(2)\n}\n",
+            &Default::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let g = c.model.graph();
+        let e = winograd_eligible(g, NodeId(1)).unwrap_err();
+        assert!(e.contains("`d` is not a convolution"), "{e}");
+        assert!(winograd_eligible(g, NodeId(99)).is_err());
         let narrow = "model m {\n  input x: [16, 8, 8]\n  x -> a: conv(32, 3, pad: 1)\n}\n";
         assert_eq!(eligible(narrow), [("a".to_string(), false)]);
     }

@@ -130,3 +130,11 @@ pub fn conv_ref(
     }
     out
 }
+
+/// The convolution microkernels this CPU can run (the portable one always).
+pub fn isas() -> Vec<resnetc::runtime::kernels::ConvIsa> {
+    resnetc::runtime::kernels::ConvIsa::ALL
+        .into_iter()
+        .filter(|i| i.is_supported())
+        .collect()
+}

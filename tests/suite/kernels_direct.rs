@@ -6,20 +6,12 @@
 
 use crate::common;
 
-use common::{Rng, assert_close, conv_ref};
+use common::{Rng, assert_close, conv_ref, isas};
 use ndarray::{Array1, Array4};
 use proptest::prelude::*;
 use resnetc::runtime::kernels::*;
 
 const TOL: f32 = 1e-4;
-
-/// The microkernels this CPU can run (the portable one always).
-fn isas() -> Vec<ConvIsa> {
-    ConvIsa::ALL
-        .into_iter()
-        .filter(|i| i.is_supported())
-        .collect()
-}
 
 /// One case: shapes and parameters.
 #[derive(Debug, Clone, Copy)]

@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use common::{Rng, assert_close, conv_ref};
+use common::{Rng, assert_close, conv_ref, isas};
 use ndarray::{Array1, Array4};
 use proptest::prelude::*;
 use resnetc::runtime::kernels::*;
@@ -66,7 +66,7 @@ fn check(cs: &Case, seed: u64) {
         skip.as_ref().map(|s| s.view()),
         &p,
     );
-    for isa in ConvIsa::ALL.into_iter().filter(|i| i.is_supported()) {
+    for isa in isas() {
         let pc = PackedConv2d::with_isa(w.view(), b.as_ref().map(|b| b.view()), &p, isa).unwrap();
         let res = match &skip {
             Some(s) => Residual::Add(s.view()),
@@ -154,7 +154,7 @@ fn activations_propagate_nan_and_clamp() {
     let mut x = Array4::from_elem((1, 16, 3, 3), 2.0f32);
     x[[0, 3, 1, 1]] = f32::NAN;
     let w = Array4::from_elem((16, 16, 1, 1), 1.0f32);
-    for isa in ConvIsa::ALL.into_iter().filter(|i| i.is_supported()) {
+    for isa in isas() {
         let pc = PackedConv2d::with_isa(w.view(), None, &p, isa).unwrap();
         let y = pc.run(x.view(), Residual::None).unwrap();
         for ((_, _, i, j), &v) in y.indexed_iter() {
@@ -180,7 +180,7 @@ fn same_bits_on_one_and_two_threads() {
         activation: Activation::Relu,
         ..Conv2dParams::default()
     };
-    for isa in ConvIsa::ALL.into_iter().filter(|i| i.is_supported()) {
+    for isa in isas() {
         let pc = PackedConv2d::with_isa(w.view(), None, &p, isa).unwrap();
         let run = |t: usize| {
             rayon::ThreadPoolBuilder::new()

@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use common::{Rng, assert_close, conv_ref};
+use common::{Rng, assert_close, conv_ref, isas};
 use ndarray::{Array1, Array4};
 use proptest::prelude::*;
 use resnetc::runtime::kernels::*;
@@ -38,14 +38,6 @@ fn params(cs: &Case) -> Conv2dParams {
         activation: cs.act,
         ..Conv2dParams::default()
     }
-}
-
-/// The product microkernels this CPU can run (the portable one always).
-fn isas() -> Vec<ConvIsa> {
-    ConvIsa::ALL
-        .into_iter()
-        .filter(|i| i.is_supported())
-        .collect()
 }
 
 /// Runs `cs` on every supported microkernel, with the skip passed as a
@@ -379,6 +371,69 @@ fn error_on_resnet_layers() {
                 worst / peak.max(1.0),
             );
             assert_close(got.view(), want.view(), TOL, &format!("{isa:?} {c}@{hw}"));
+            // README quotes the measured figure (at most 8.7e-6): it stays
+            // well inside the tolerance.
+            assert_close(got.view(), want.view(), 2e-5, &format!("{isa:?} {c}@{hw}"));
         }
     }
+}
+
+/// The plan's rule (`lower::algorithm::winograd_eligible`, which both back
+/// ends follow under `--winograd`) only picks convolutions this kernel
+/// supports: on every example and on 200 generated models.
+#[test]
+fn every_convolution_the_plan_picks_is_supported() {
+    use resnetc::ir::{NodeId, Op};
+    use resnetc::lower::algorithm::winograd_eligible;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources: Vec<(String, String)> = std::fs::read_dir(root.join("examples"))
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rn"))
+        .map(|p| {
+            (
+                p.display().to_string(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect();
+    sources.extend(
+        crate::model_gen::fixed_set(200)
+            .into_iter()
+            .map(|m| (m.name, m.source)),
+    );
+    let mut picked = 0;
+    for (name, src) in &sources {
+        let path = std::path::Path::new(name);
+        let compiled = if path.exists() {
+            resnetc::compile_file(path, &Default::default())
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+        } else {
+            resnetc::compile_source("gen.rn", src, &Default::default())
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        let g = compiled.model.graph();
+        for (i, n) in g.nodes.iter().enumerate() {
+            let Op::Conv(c) = &n.op else { continue };
+            if !winograd_eligible(g, NodeId(i as u32)).unwrap() {
+                continue;
+            }
+            picked += 1;
+            let p = Conv2dParams {
+                stride: (c.stride[0], c.stride[1]),
+                dilation: (c.dilation[0], c.dilation[1]),
+                groups: c.groups,
+                ..Conv2dParams::default()
+            };
+            assert!(
+                WinogradConv2d::supports((c.kernel[0], c.kernel[1]), &p),
+                "{name}: `{}` is eligible but not supported",
+                n.name
+            );
+        }
+    }
+    assert!(
+        picked > 50,
+        "only {picked} eligible convolutions: the test sees too few"
+    );
 }

@@ -157,6 +157,28 @@ pub fn conv2d_output_hw(
     }
 }
 
+/// A convolution's bias of `o` values (zeros without one) in a vector of
+/// `len ≥ o` floats, zero past `o`, for a packed kernel named `kernel`;
+/// an error when the bias does not have `o` values.
+pub(crate) fn bias_padded(
+    kernel: &str,
+    bias: Option<ArrayView1<'_, f32>>,
+    o: usize,
+    len: usize,
+) -> Result<Vec<f32>, KernelError> {
+    let mut b = vec![0.0f32; len.max(o)];
+    if let Some(bias) = bias {
+        if bias.len() != o {
+            return shape_err(format!(
+                "{kernel}: bias has {} elements, expected {o}",
+                bias.len()
+            ));
+        }
+        b.iter_mut().zip(bias.iter()).for_each(|(d, s)| *d = *s);
+    }
+    Ok(b)
+}
+
 /// Geometry shared by the im2col rows of one convolution.
 #[derive(Clone, Copy)]
 struct Geom {

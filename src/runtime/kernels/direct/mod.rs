@@ -52,7 +52,7 @@ use ndarray::{Array4, ArrayView1, ArrayView4, ArrayViewMut4, Axis, s};
 use rayon::prelude::*;
 
 use crate::runtime::kernels::activation::Activation;
-use crate::runtime::kernels::conv::{Conv2dParams, conv2d_output_hw, with_scratch};
+use crate::runtime::kernels::conv::{Conv2dParams, bias_padded, conv2d_output_hw, with_scratch};
 use crate::runtime::kernels::error::{KernelError, check_out_shape, param_err, shape_err};
 use layout::Padded;
 use pointwise::Pointwise;
@@ -151,6 +151,10 @@ enum Kind {
         /// Channel multiplier.
         m: usize,
     },
+    /// A 1×1, unpadded, one-group convolution: the pointwise GEMM on NCHW,
+    /// with its own packed weights and bias (`weights` and `bias` of the
+    /// [`PackedConv2d`] are then empty).
+    Pointwise(Box<Pointwise>),
 }
 
 /// A 2-D convolution (dense, grouped or depthwise) with its weights packed
@@ -167,9 +171,6 @@ pub struct PackedConv2d {
     weights: Vec<f32>,
     bias: Vec<f32>,
     isa: ConvIsa,
-    // --- pointwise strategy: `Some` for a 1×1, unpadded convolution (then
-    // `weights` and `bias` above are empty).
-    pointwise: Option<Pointwise>,
 }
 
 impl PackedConv2d {
@@ -270,41 +271,17 @@ impl PackedConv2d {
         let Some(c) = cg.checked_mul(groups) else {
             return shape_err("packed conv2d: input channels overflow usize");
         };
-        let mut b = vec![0.0f32; o.div_ceil(BLOCK) * BLOCK];
-        if let Some(bias) = bias {
-            if bias.len() != o {
-                return shape_err(format!(
-                    "packed conv2d: bias has {} elements, expected {o}",
-                    bias.len()
-                ));
-            }
-            for (d, s) in b.iter_mut().zip(bias.iter()) {
-                *d = *s;
-            }
-        }
+        let mut b = bias_padded("packed conv2d", bias, o, o.div_ceil(BLOCK) * BLOCK)?;
         let w = weight.as_standard_layout();
         let ws = w
             .as_slice()
             .ok_or_else(|| KernelError::Shape("packed conv2d: weight not contiguous".into()))?;
-        // --- pointwise strategy
-        if Pointwise::qualifies((kh, kw), params) {
-            return Ok(PackedConv2d {
-                o,
-                c,
-                kh,
-                kw,
-                cblk: c.min(BLOCK),
-                params: *params,
-                kind: Kind::Dense,
-                weights: Vec::new(),
-                bias: Vec::new(),
-                isa,
-                pointwise: Some(Pointwise::new(ws, (o, c), &b, params, isa)),
-            });
-        }
-        // --- end pointwise strategy
         // Depthwise reads whole 16-channel vectors, so its blocks are 16 wide.
-        let (kind, cblk, weights) = if groups == 1 {
+        let (kind, cblk, weights) = if Pointwise::qualifies((kh, kw), params) {
+            let pw = Pointwise::new(ws, (o, c), &b, params, isa);
+            b = Vec::new();
+            (Kind::Pointwise(Box::new(pw)), c.min(BLOCK), Vec::new())
+        } else if groups == 1 {
             let cblk = c.min(BLOCK);
             let packed = layout::pack_weights(ws, (o, c, kh, kw), cblk);
             (Kind::Dense, cblk, packed)
@@ -326,7 +303,6 @@ impl PackedConv2d {
             weights,
             bias: b,
             isa,
-            pointwise: None,
         })
     }
 
@@ -343,7 +319,11 @@ impl PackedConv2d {
     /// The `f32` values it holds: packed weights (with their zero-padded
     /// channel tails) and bias.
     pub fn len(&self) -> usize {
-        self.weights.len() + self.bias.len() + self.pointwise.as_ref().map_or(0, Pointwise::len)
+        let own = match &self.kind {
+            Kind::Pointwise(pw) => pw.len(),
+            Kind::Dense | Kind::Grouped(_) | Kind::Depthwise { .. } => 0,
+        };
+        self.weights.len() + self.bias.len() + own
     }
 
     /// Whether it holds no values (never, for a convolution with weights).
@@ -410,8 +390,11 @@ impl PackedConv2d {
     }
 
     /// The floats of scratch [`PackedConv2d::run_in_scratch`] needs for an
-    /// input of dimensions `input` (`[N, C, H, W]`): the whole batch,
-    /// padded and channel-blocked. `None` when that overflows `usize`.
+    /// input of dimensions `input` (`[N, C, H, W]`): for a dense or grouped
+    /// convolution the whole batch, padded and channel-blocked; for a
+    /// depthwise one a padded plane per task; for a pointwise one none at
+    /// stride 1, the strided pixels otherwise. `None` when that overflows
+    /// `usize`.
     pub fn scratch_len(&self, input: [usize; 4]) -> Option<usize> {
         self.scratch_need(input).ok()
     }
@@ -419,21 +402,28 @@ impl PackedConv2d {
     /// [`PackedConv2d::scratch_len`], or an error naming the overflow or
     /// the bad input shape.
     fn scratch_need(&self, input: [usize; 4]) -> Result<usize, KernelError> {
-        if let Some(pw) = &self.pointwise {
-            return pw.scratch_len(input);
-        }
-        match self.kind {
-            Kind::Depthwise { m } => {
-                self.depthwise_shape(input, m)?
-                    .scratch_len()
-                    .ok_or_else(|| {
-                        KernelError::Shape(
-                            "packed conv2d: the depthwise planes overflow usize".into(),
-                        )
-                    })
-            }
+        match &self.kind {
+            Kind::Pointwise(pw) => pw.scratch_len(input),
+            Kind::Depthwise { m } => depthwise_scratch(&self.depthwise_shape(input, *m)?),
             Kind::Dense | Kind::Grouped(_) => Ok(self.padded(input)?.len()),
         }
+    }
+
+    /// `pad.top + h + pad.bottom` and `pad.left + w + pad.right`, or an
+    /// error when either overflows `usize`.
+    fn padded_hw(&self, h: usize, w: usize) -> Result<(usize, usize), KernelError> {
+        let pad = self.params.padding;
+        let hp = pad
+            .top
+            .checked_add(h)
+            .and_then(|v| v.checked_add(pad.bottom));
+        let wp = pad
+            .left
+            .checked_add(w)
+            .and_then(|v| v.checked_add(pad.right));
+        hp.zip(wp).ok_or_else(|| {
+            KernelError::Shape("packed conv2d: the padded input overflows usize".into())
+        })
     }
 
     /// The shape of a depthwise call on an input of dimensions `input`.
@@ -445,20 +435,7 @@ impl PackedConv2d {
         let [n, _, oh, ow] = self.output_shape(input)?;
         let [_, c, h, w] = input;
         let pad = self.params.padding;
-        let hp = pad
-            .top
-            .checked_add(h)
-            .and_then(|v| v.checked_add(pad.bottom))
-            .ok_or_else(|| {
-                KernelError::Shape("packed conv2d: the padded input overflows usize".into())
-            })?;
-        let wp = pad
-            .left
-            .checked_add(w)
-            .and_then(|v| v.checked_add(pad.right))
-            .ok_or_else(|| {
-                KernelError::Shape("packed conv2d: the padded input overflows usize".into())
-            })?;
+        let (hp, wp) = self.padded_hw(h, w)?;
         Ok(depthwise::DwShape {
             n,
             c,
@@ -487,17 +464,7 @@ impl PackedConv2d {
         let overflow =
             || KernelError::Shape("packed conv2d: the padded input overflows usize".into());
         let cb = c.div_ceil(self.cblk);
-        let hp = pad
-            .top
-            .checked_add(h)
-            .and_then(|v| v.checked_add(pad.bottom));
-        let wp = pad
-            .left
-            .checked_add(w)
-            .and_then(|v| v.checked_add(pad.right));
-        let (Some(hp), Some(wp)) = (hp, wp) else {
-            return Err(overflow());
-        };
+        let (hp, wp) = self.padded_hw(h, w)?;
         hp.checked_mul(wp)
             .and_then(|v| v.checked_mul(self.cblk))
             .and_then(|v| v.checked_mul(cb))
@@ -553,7 +520,7 @@ impl PackedConv2d {
         if out.is_empty() {
             return Ok(());
         }
-        if let Some(pw) = &self.pointwise {
+        if let Kind::Pointwise(pw) = &self.kind {
             return pw.run(x, skip_s, in_place, out, scratch);
         }
         let xc = x.as_standard_layout();
@@ -562,7 +529,7 @@ impl PackedConv2d {
             .ok_or_else(|| KernelError::Shape("packed conv2d: input not contiguous".into()))?;
         if let Kind::Depthwise { m } = self.kind {
             let s = self.depthwise_shape(x.dim().into(), m)?;
-            let len = self.scratch_need(x.dim().into())?;
+            let len = depthwise_scratch(&s)?;
             let Some(planes) = scratch.get_mut(..len) else {
                 return shape_err(format!(
                     "packed conv2d: scratch has {} floats, needs {len}",
@@ -624,6 +591,18 @@ impl PackedConv2d {
         let img = p.cb * p.plane();
         let act = self.params.activation;
 
+        // Only dense and grouped convolutions reach the tiles: depthwise and
+        // pointwise ones returned above.
+        let plan = match &self.kind {
+            Kind::Dense => None,
+            Kind::Grouped(plan) => Some(plan),
+            Kind::Depthwise { .. } | Kind::Pointwise(_) => {
+                return param_err(
+                    "packed conv2d: a depthwise or pointwise convolution reached the tile \
+                     driver (a bug in resnetc)",
+                );
+            }
+        };
         let unit = |ni: usize, gi: usize, r0: usize, mut v: ndarray::ArrayViewMut3<'_, f32>| {
             let gc = v.shape()[0];
             let nb = gc.div_ceil(BLOCK);
@@ -636,9 +615,10 @@ impl PackedConv2d {
                     for sub in (0..pn).step_by(MAX_NP) {
                         let ox = px0 + sub;
                         let xo = ni * img + (oy * sh * p.wp + ox * sw) * cblk;
-                        let wo = match self.kind {
-                            Kind::Dense => gi * MAX_NB * geo.w_ob,
-                            Kind::Grouped(_) | Kind::Depthwise { .. } => 0,
+                        // A grouped plan finds each block's weights itself.
+                        let wo = match plan {
+                            None => gi * MAX_NB * geo.w_ob,
+                            Some(_) => 0,
                         };
                         let mut t = Tile {
                             x: &xp[xo..],
@@ -650,9 +630,9 @@ impl PackedConv2d {
                             np: MAX_NP.min(pn - sub),
                             g: geo,
                         };
-                        match &self.kind {
-                            Kind::Grouped(plan) => plan.tile(self.isa, &mut t, gi * MAX_NB),
-                            _ => self.isa.tile(&mut t),
+                        match plan {
+                            Some(plan) => plan.tile(self.isa, &mut t, gi * MAX_NB),
+                            None => self.isa.tile(&mut t),
                         }
                     }
                     for b in 0..nb {
@@ -688,6 +668,14 @@ impl PackedConv2d {
             });
         Ok(())
     }
+}
+
+/// The scratch of a depthwise call of shape `s`, or an error when it
+/// overflows `usize`.
+fn depthwise_scratch(s: &depthwise::DwShape) -> Result<usize, KernelError> {
+    s.scratch_len().ok_or_else(|| {
+        KernelError::Shape("packed conv2d: the depthwise planes overflow usize".into())
+    })
 }
 
 /// Splits one image's output `[o, oh, ow]` into units of `group` channels ×

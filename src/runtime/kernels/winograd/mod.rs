@@ -39,7 +39,7 @@ use ndarray::{Array4, ArrayView1, ArrayView4, ArrayViewMut4, Axis, s};
 use rayon::prelude::*;
 
 use crate::runtime::kernels::activation::Activation;
-use crate::runtime::kernels::conv::{Conv2dParams, conv2d_output_hw, with_scratch};
+use crate::runtime::kernels::conv::{Conv2dParams, bias_padded, conv2d_output_hw, with_scratch};
 use crate::runtime::kernels::direct::{ConvIsa, Residual};
 use crate::runtime::kernels::error::{KernelError, check_out_shape, param_err, shape_err};
 use block::{Block, LANES, MR, NV};
@@ -134,16 +134,7 @@ impl WinogradConv2d {
                 weight.shape()
             ));
         }
-        let b = match bias {
-            Some(b) if b.len() != o => {
-                return shape_err(format!(
-                    "winograd conv2d: bias has {} elements, expected {o}",
-                    b.len()
-                ));
-            }
-            Some(b) => b.to_vec(),
-            None => vec![0.0; o],
-        };
+        let b = bias_padded("winograd conv2d", bias, o, o)?;
         let ob = o.div_ceil(MR);
         let len = (ob * MR)
             .checked_mul(c)
