@@ -289,18 +289,18 @@ proptest! {
 }
 
 #[test]
-fn preferred_for_one_group_kernels_larger_than_1x1() {
+fn preferred_for_one_group_kernels_larger_than_1x1_and_unpadded_1x1() {
     let p = Conv2dParams::default();
     assert!(PackedConv2d::preferred((3, 3), &p));
     assert!(PackedConv2d::preferred((1, 7), &p));
-    // 1×1 layers (the pointwise kernel when unpadded) stay on im2col +
-    // GEMM: not measured faster at batch 8 (see `PackedConv2d::preferred`).
-    assert!(!PackedConv2d::preferred((1, 1), &p));
+    // Unpadded 1×1 layers, at any stride, run the pointwise kernel.
+    assert!(PackedConv2d::preferred((1, 1), &p));
     let s2 = Conv2dParams {
         stride: (2, 2),
         ..p
     };
-    assert!(!PackedConv2d::preferred((1, 1), &s2));
+    assert!(PackedConv2d::preferred((1, 1), &s2));
+    // A padded 1×1 layer stays on im2col + GEMM.
     let padded = Conv2dParams {
         padding: Padding2d::symmetric(1, 1),
         ..p
@@ -316,7 +316,7 @@ fn preferred_for_depthwise_and_groups_of_32_or_more() {
     let g = |groups| Conv2dParams { groups, ..p };
     // One group: as `preferred`.
     assert!(PackedConv2d::preferred_for([64, 64, 3, 3], &p));
-    assert!(!PackedConv2d::preferred_for([64, 64, 1, 1], &p));
+    assert!(PackedConv2d::preferred_for([64, 64, 1, 1], &p));
     // Depthwise (with or without a channel multiplier), larger than 1×1.
     assert!(PackedConv2d::preferred_for([144, 1, 3, 3], &g(144)));
     assert!(PackedConv2d::preferred_for([10, 1, 3, 3], &g(5)));

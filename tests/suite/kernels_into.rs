@@ -355,10 +355,10 @@ fn fused_residuals_match_conv_then_add_then_activation() {
                     run(&mut scratch, &mut got).expect(&what);
                     check(&got, &format!("planned scratch, in place {in_place}"));
                 }
-                // The packed kernels the back ends run (`preferred_for`)
-                // add the skip after the sum, as above; the pointwise one
-                // (not preferred) adds it first: the same bits in place and
-                // not, within rounding of the unfused result.
+                // The packed kernels the back ends run (`preferred_for`:
+                // the direct, depthwise, grouped and pointwise strategies)
+                // add the skip after the sum, as above: the same bits in
+                // place and not, and as the conv and the add run apart.
                 if PackedConv2d::supports(&params) {
                     let packed = PackedConv2d::new(w.view(), bias, &linear).expect("packed");
                     let conv = packed.run(x.view(), Residual::None).expect(&what);

@@ -1,7 +1,8 @@
 //! The pointwise strategy of `PackedConv2d` (1×1, unpadded, one group)
 //! against a naive f64 reference on every microkernel this CPU supports:
 //! channel and pixel tails of 1–15, output channels that are not a multiple
-//! of the 6-channel panel, more input channels than one chunk (256),
+//! of the 6-channel panel, more input channels than one chunk (512), a
+//! residual in place over several chunks and cache blocks,
 //! strides, the residual (`Add` and `InPlace`, same bits) and activation
 //! epilogue, and the same bits on one and two threads.
 
@@ -106,12 +107,20 @@ fn channel_output_and_pixel_tails_1_to_15() {
 
 #[test]
 fn more_input_channels_than_one_chunk() {
-    for (i, c) in [255, 256, 257, 300, 600].into_iter().enumerate() {
+    for (i, c) in [255, 511, 512, 513, 600, 1100].into_iter().enumerate() {
         let mut cs = case(c, (3, 7), 13);
         cs.skip = true;
         cs.act = [Activation::Relu, Activation::Relu6][i % 2];
         check(&cs, 300 + i as u64);
     }
+    // A residual in place over two chunks, three pixel blocks (of at most
+    // 128) and two blocks of output channels (of at most 240): the skip
+    // each block copies aside before its first chunk is its own.
+    let mut cs = case(520, (10, 27), 250);
+    cs.n = 2;
+    cs.skip = true;
+    cs.act = Activation::Relu;
+    check(&cs, 310);
 }
 
 #[test]

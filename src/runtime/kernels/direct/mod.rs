@@ -183,21 +183,21 @@ impl PackedConv2d {
 
     /// Whether resnetc runs a one-group convolution with this kernel size
     /// and these parameters through [`PackedConv2d`] rather than
-    /// [`crate::runtime::kernels::conv2d_into`]: one group and a kernel
-    /// larger than 1×1. (Measured with `benches/direct_conv.rs`: the direct
-    /// kernel is faster on 3×3 and 7×7 layers; on 1×1 layers the two
-    /// per-call layout conversions cost about as much as the arithmetic,
-    /// and im2col + GEMM, which skips im2col there, stays faster.)
-    ///
-    /// 1×1 unpadded convolutions, which [`PackedConv2d::new`] packs for the
-    /// pointwise kernel, are not preferred either: on ResNet-50's 1×1
-    /// layers (2 threads, AVX2+FMA) it measured 1.10–1.16× the im2col +
-    /// GEMM path at batch 1 but 0.94–1.00× at batch 8 (slower on the
-    /// layers with 512–2048 input channels), and this choice cannot see
-    /// the batch or the channel counts. For any group count, see
+    /// [`crate::runtime::kernels::conv2d_into`]: one group, and a kernel
+    /// larger than 1×1 (the blocked direct kernel) or an unpadded 1×1
+    /// kernel at any stride (the pointwise kernel). Measured with
+    /// `benches/direct_conv.rs` (2 threads, AVX2+FMA, interleaved rounds):
+    /// the direct kernel is faster on 3×3 and 7×7 layers; the pointwise
+    /// kernel, which packs each block of input pixels once and runs every
+    /// output channel over it, was 1.08× (batch 1) and 1.05× (batch 8) the
+    /// im2col + GEMM path over ResNet-50's 1×1 layers, and it packs no
+    /// weights per call. A padded 1×1 convolution stays on im2col + GEMM
+    /// (the direct kernel's two layout conversions would cost about as much
+    /// as its arithmetic). For any group count, see
     /// [`PackedConv2d::preferred_for`].
     pub fn preferred(kernel_hw: (usize, usize), params: &Conv2dParams) -> bool {
-        params.groups == 1 && kernel_hw.0 * kernel_hw.1 > 1
+        params.groups == 1
+            && (kernel_hw.0 * kernel_hw.1 > 1 || Pointwise::qualifies(kernel_hw, params))
     }
 
     /// Whether resnetc runs a convolution with a weight of dimensions

@@ -7,7 +7,7 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::tile::{MR, PwTile, Start};
+use super::tile::{AddEnd, MR, PwTile, Start};
 use crate::runtime::kernels::activation::Activation;
 
 /// Pixels per tile.
@@ -84,17 +84,12 @@ unsafe fn kernel<const NV: usize, const MASKED: bool>(t: &mut PwTile<'_, '_>) {
     for r in 0..MR {
         let b = _mm256_set1_ps(t.bias[r]);
         for v in 0..NV {
-            // SAFETY: rows `< rows`, pixels `< np` of the skip and the
-            // output are in bounds (checked).
-            acc[r][v] = unsafe {
-                match t.start {
-                    Start::Bias => b,
-                    Start::BiasSkip if r < rows => _mm256_add_ps(b, load!(sp.add(r * ss), v)),
-                    Start::BiasOut if r < rows => _mm256_add_ps(b, load!(yp.add(r * ys), v)),
-                    Start::Out if r < rows => load!(yp.add(r * ys), v),
-                    Start::BiasSkip | Start::BiasOut => b,
-                    Start::Out => zero,
-                }
+            // SAFETY: rows `< rows`, pixels `< np` of the output are in
+            // bounds (checked).
+            acc[r][v] = match t.start {
+                Start::Bias => b,
+                Start::Out if r < rows => unsafe { load!(yp.add(r * ys), v) },
+                Start::Out => zero,
             };
         }
     }
@@ -127,10 +122,19 @@ unsafe fn kernel<const NV: usize, const MASKED: bool>(t: &mut PwTile<'_, '_>) {
             break;
         }
         for v in 0..NV {
+            // SAFETY: row `r < rows`, pixels `< np` of the skip and the
+            // output are in bounds (checked).
+            let sum = unsafe {
+                match t.add {
+                    AddEnd::Nothing => acc[r][v],
+                    AddEnd::Skip => _mm256_add_ps(acc[r][v], load!(sp.add(r * ss), v)),
+                    AddEnd::Out => _mm256_add_ps(acc[r][v], load!(yp.add(r * ys), v)),
+                }
+            };
             let a = match t.act {
-                None | Some(Activation::None) => acc[r][v],
-                Some(Activation::Relu) => _mm256_max_ps(zero, acc[r][v]),
-                Some(Activation::Relu6) => _mm256_min_ps(six, _mm256_max_ps(zero, acc[r][v])),
+                None | Some(Activation::None) => sum,
+                Some(Activation::Relu) => _mm256_max_ps(zero, sum),
+                Some(Activation::Relu6) => _mm256_min_ps(six, _mm256_max_ps(zero, sum)),
             };
             // SAFETY: row `r < rows`, pixels `< np` of the output (checked).
             unsafe {

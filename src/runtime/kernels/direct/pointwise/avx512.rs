@@ -8,7 +8,7 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::tile::{MR, PwTile, Start};
+use super::tile::{AddEnd, MR, PwTile, Start};
 use crate::runtime::kernels::activation::Activation;
 
 /// Pixels per tile.
@@ -73,22 +73,14 @@ unsafe fn kernel<const NV: usize>(t: &mut PwTile<'_, '_>) {
     for r in 0..MR {
         let b = _mm512_set1_ps(t.bias[r]);
         for v in 0..NV {
-            let m = mask[v];
-            // SAFETY: rows `< rows`, pixels `< np` of the skip and the
-            // output are in bounds (checked); the mask drops the others.
-            acc[r][v] = unsafe {
-                match t.start {
-                    Start::Bias => b,
-                    Start::BiasSkip if r < rows => {
-                        _mm512_add_ps(b, _mm512_maskz_loadu_ps(m, sp.add(r * ss + 16 * v)))
-                    }
-                    Start::BiasOut if r < rows => {
-                        _mm512_add_ps(b, _mm512_maskz_loadu_ps(m, yp.add(r * ys + 16 * v)))
-                    }
-                    Start::Out if r < rows => _mm512_maskz_loadu_ps(m, yp.add(r * ys + 16 * v)),
-                    Start::BiasSkip | Start::BiasOut => b,
-                    Start::Out => zero,
-                }
+            // SAFETY: rows `< rows`, pixels `< np` of the output are in
+            // bounds (checked); the mask drops the others.
+            acc[r][v] = match t.start {
+                Start::Bias => b,
+                Start::Out if r < rows => unsafe {
+                    _mm512_maskz_loadu_ps(mask[v], yp.add(r * ys + 16 * v))
+                },
+                Start::Out => zero,
             };
         }
     }
@@ -121,10 +113,24 @@ unsafe fn kernel<const NV: usize>(t: &mut PwTile<'_, '_>) {
             break;
         }
         for v in 0..NV {
+            let m = mask[v];
+            // SAFETY: row `r < rows`, pixels `< np` of the skip and the
+            // output are in bounds (checked); the mask drops the others.
+            let sum = unsafe {
+                match t.add {
+                    AddEnd::Nothing => acc[r][v],
+                    AddEnd::Skip => {
+                        _mm512_add_ps(acc[r][v], _mm512_maskz_loadu_ps(m, sp.add(r * ss + 16 * v)))
+                    }
+                    AddEnd::Out => {
+                        _mm512_add_ps(acc[r][v], _mm512_maskz_loadu_ps(m, yp.add(r * ys + 16 * v)))
+                    }
+                }
+            };
             let a = match t.act {
-                None | Some(Activation::None) => acc[r][v],
-                Some(Activation::Relu) => _mm512_max_ps(zero, acc[r][v]),
-                Some(Activation::Relu6) => _mm512_min_ps(six, _mm512_max_ps(zero, acc[r][v])),
+                None | Some(Activation::None) => sum,
+                Some(Activation::Relu) => _mm512_max_ps(zero, sum),
+                Some(Activation::Relu6) => _mm512_min_ps(six, _mm512_max_ps(zero, sum)),
             };
             // SAFETY: row `r < rows`, pixels `< np` through the mask (checked).
             unsafe { _mm512_mask_storeu_ps(yp.add(r * ys + 16 * v), mask[v], a) };

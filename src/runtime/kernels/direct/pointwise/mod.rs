@@ -2,26 +2,29 @@
 //! [`super::PackedConv2d`].
 //!
 //! Per image a 1×1 convolution on NCHW is the product
-//! `Y[o × hw] = W[o × c] · X[c × hw]`: the input is read in place (one row
-//! per input channel, no per-call reorder), the weights are packed once in
+//! `Y[o × hw] = W[o × c] · X[c × hw]`: the input's rows are read from the
+//! NCHW tensor (no whole-tensor reorder; blocks are packed as below), the
+//! weights are packed once in
 //! panels of [`MR`] output channels (`[⌈o/MR⌉][c][MR]`, zero rows past
 //! `o`), and the microkernels write the NCHW output rows directly. A
 //! strided convolution first copies the pixels it reads into the caller's
 //! scratch (`[n][c][oh·ow]`), then runs the same product.
 //!
-//! Cache blocking: the input channels are split into chunks of at most
-//! [`KC`]. The first chunk starts from the bias (plus the residual, when
-//! there is one, added before any product so that `Residual::Add` and
-//! `Residual::InPlace` give the same bits), later chunks add onto the
-//! partial sums in the output, and the last one applies the activation
-//! before its store. A work unit runs over blocks of at most [`NC`]
-//! pixels (the block's input rows are read from memory once and stay in
-//! cache), within one over blocks of at most [`MC`] output channels (their
-//! partial sums stay in cache across the chunks), then the chunks, then
-//! each tile of [`MR`] output channels (its weights in L1) across the
-//! block's pixel tiles. Each output value is accumulated in one fixed
-//! order (bias, skip, then the channels in order), whatever the thread
-//! count.
+//! Cache blocking (the order of BLIS, the weights packed once): a work
+//! unit runs over blocks of at most [`NC`] pixels, within one over blocks
+//! of at most [`MC`] output channels, then over chunks of at most [`KC`]
+//! input channels. Each chunk's block of input pixels is packed into a
+//! per-thread buffer as tiles of `NR` pixels (`[tile][kc][NR]`, read once
+//! from memory, then from cache), and every panel of [`MR`] output
+//! channels (its weights in L1) runs across the block's pixel tiles, so
+//! that consecutive tiles write consecutive pixels of the same output
+//! rows. The first chunk starts from the bias, later chunks add onto the
+//! partial sums in the output, and the last one adds the residual, when
+//! there is one, then applies the activation before its store: the bits of
+//! the convolution and the add run apart, in place or not (a residual in
+//! place over several chunks is copied aside before the first chunk
+//! overwrites it). Each output value is accumulated in one fixed order
+//! (bias, the channels in order, the skip), whatever the thread count.
 //!
 //! Threading: one rayon fork-join per call over (image × output-channel
 //! range × pixel range) units, about four per thread.
@@ -38,11 +41,11 @@ use super::ConvIsa;
 use crate::runtime::kernels::activation::Activation;
 use crate::runtime::kernels::conv::{Conv2dParams, Padding2d, conv2d_output_hw};
 use crate::runtime::kernels::error::{KernelError, shape_err};
-use tile::{MR, PwTile, Start};
+use tile::{AddEnd, MR, PwTile, Start};
 
 /// Most input channels per chunk (the chunks of one call have equal sizes
 /// but for the last).
-const KC: usize = 256;
+const KC: usize = 512;
 /// Most output channels per cache block (a multiple of [`MR`]).
 const MC: usize = 240;
 /// Most pixels per cache block (a multiple of every microkernel's tile
@@ -195,50 +198,90 @@ impl Pointwise {
         let orange = otiles.div_ceil(os) * MR;
         let kc_max = c.div_ceil(c.div_ceil(KC));
 
+        let chunks = c.div_ceil(kc_max);
         let unit = |ni: usize, oa: usize, pa: usize, mut v: ArrayViewMut2<'_, f32>| {
             let (on, pn) = v.dim();
             // Equal blocks (multiples of the tile sizes) not larger than
             // `MC` × `NC`.
             let mc = on.div_ceil(on.div_ceil(MC)).div_ceil(MR) * MR;
             let nc = pn.div_ceil(pn.div_ceil(NC)).div_ceil(nr) * nr;
-            for pb in (0..pn).step_by(nc) {
-                let pe = (pb + nc).min(pn);
-                for ob in (0..on).step_by(mc) {
-                    let oe = (ob + mc).min(on);
-                    for c0 in (0..c).step_by(kc_max) {
-                        let kc = kc_max.min(c - c0);
-                        let start = match (c0, skip) {
-                            (1.., _) => Start::Out,
-                            (0, Some(_)) => Start::BiasSkip,
-                            (0, None) if in_place => Start::BiasOut,
-                            (0, None) => Start::Bias,
-                        };
-                        let act = (c0 + kc == c).then_some(self.act);
-                        for ot in (ob..oe).step_by(MR) {
-                            let oc = oa + ot;
-                            for pt in (pb..pe).step_by(nr) {
-                                let px = pa + pt;
-                                let mut t = PwTile {
-                                    x: &src[(ni * c + c0) * hw + px..],
-                                    xs: hw,
-                                    w: &self.weights[(oc / MR * c + c0) * MR..],
-                                    kc,
-                                    bias: &self.bias[oc..],
-                                    y: &mut v,
-                                    y0: (ot, pt),
-                                    rows: MR.min(oe - ot),
-                                    np: nr.min(pe - pt),
-                                    skip: skip.map_or(&[], |s| &s[(ni * o + oc) * hw + px..]),
-                                    ss: hw,
-                                    start,
-                                    act,
-                                };
-                                self.tile(&mut t);
+            // A residual in place over several chunks: the first chunk's
+            // partial sums overwrite the skip, so the block's skip is
+            // copied aside first.
+            let saves = in_place && chunks > 1;
+            let saved_len = if saves { mc * nc } else { 0 };
+            with_unit_buffer(kc_max * nc + saved_len, |buf| {
+                let (packed, saved) = buf.split_at_mut(kc_max * nc);
+                for pb in (0..pn).step_by(nc) {
+                    let pe = (pb + nc).min(pn);
+                    let bw = pe - pb;
+                    for ob in (0..on).step_by(mc) {
+                        let oe = (ob + mc).min(on);
+                        if saves {
+                            for (r, row) in saved.chunks_exact_mut(bw).take(oe - ob).enumerate() {
+                                row.iter_mut()
+                                    .zip(v.row(ob + r).iter().skip(pb))
+                                    .for_each(|(d, s)| *d = *s);
+                            }
+                        }
+                        for c0 in (0..c).step_by(kc_max) {
+                            let kc = kc_max.min(c - c0);
+                            // The block's input, `[tile][kc][nr]`: each
+                            // tile's channels one after another, read once
+                            // from memory, then from cache for every panel
+                            // of output channels.
+                            self.pack_input(
+                                &src[(ni * c + c0) * hw + pa..],
+                                hw,
+                                kc,
+                                pb..pe,
+                                packed,
+                            );
+                            let start = if c0 == 0 { Start::Bias } else { Start::Out };
+                            let last = c0 + kc == c;
+                            let act = last.then_some(self.act);
+                            let add = match (last, skip, in_place) {
+                                (false, _, _) | (true, None, false) => AddEnd::Nothing,
+                                (true, Some(_), _) => AddEnd::Skip,
+                                (true, None, true) if saves => AddEnd::Skip,
+                                (true, None, true) => AddEnd::Out,
+                            };
+                            for ot in (ob..oe).step_by(MR) {
+                                let oc = oa + ot;
+                                for pt in (pb..pe).step_by(nr) {
+                                    let px = pa + pt;
+                                    let (skip, ss): (&[f32], usize) = match (add, skip) {
+                                        (AddEnd::Skip, Some(s)) => {
+                                            (&s[(ni * o + oc) * hw + px..], hw)
+                                        }
+                                        (AddEnd::Skip, None) => {
+                                            (&saved[(ot - ob) * bw + pt - pb..], bw)
+                                        }
+                                        (AddEnd::Nothing | AddEnd::Out, _) => (&[], 0),
+                                    };
+                                    let mut t = PwTile {
+                                        x: &packed[(pt - pb) * kc..][..kc * nr],
+                                        xs: nr,
+                                        w: &self.weights[(oc / MR * c + c0) * MR..],
+                                        kc,
+                                        bias: &self.bias[oc..],
+                                        y: &mut v,
+                                        y0: (ot, pt),
+                                        rows: MR.min(oe - ot),
+                                        np: nr.min(pe - pt),
+                                        skip,
+                                        ss,
+                                        start,
+                                        act,
+                                        add,
+                                    };
+                                    self.tile(&mut t);
+                                }
                             }
                         }
                     }
                 }
-            }
+            });
         };
 
         y.axis_iter_mut(Axis(0))
@@ -267,12 +310,80 @@ impl Pointwise {
         }
     }
 
+    /// Packs pixels `pixels` of `kc` input rows for the microkernel (see
+    /// [`pack_tiles`]).
+    fn pack_input(
+        &self,
+        x: &[f32],
+        xs: usize,
+        kc: usize,
+        pixels: std::ops::Range<usize>,
+        dst: &mut [f32],
+    ) {
+        match self.isa {
+            ConvIsa::Avx512 => pack_tiles::<{ avx512::NR }>(x, xs, kc, pixels, dst),
+            ConvIsa::Avx2Fma => pack_tiles::<{ avx2::NR }>(x, xs, kc, pixels, dst),
+            ConvIsa::Portable => pack_tiles::<{ portable::NR }>(x, xs, kc, pixels, dst),
+        }
+    }
+
     /// Computes one tile with the microkernel.
     fn tile(&self, t: &mut PwTile<'_, '_>) {
         match self.isa {
             ConvIsa::Avx512 => avx512::tile(t),
             ConvIsa::Avx2Fma => avx2::tile(t),
             ConvIsa::Portable => portable::tile(t),
+        }
+    }
+}
+
+thread_local! {
+    /// The packed input block of the pointwise units this thread runs (and
+    /// a block's skip, for a residual in place over several chunks), kept
+    /// between calls (it only grows, to at most `KC · NC + MC · NC`
+    /// floats), so that a forward pass does not allocate.
+    static PACKED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's unit buffer, `len` floats (a fresh one if
+/// the thread's is in use).
+fn with_unit_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    PACKED.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+            f(&mut buf[..len])
+        }
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}
+
+/// Packs pixels `pixels` of `kc` input rows (`x[ci·xs + p]`) into `dst`
+/// as tiles of `NR` pixels, `dst[(t·kc + ci)·NR + j]` = pixel
+/// `pixels.start + t·NR + j` of row `ci`. A last, partial tile fills only
+/// its valid pixels (the microkernels read no others). Full tiles copy a
+/// fixed-size array, a few vector moves.
+fn pack_tiles<const NR: usize>(
+    x: &[f32],
+    xs: usize,
+    kc: usize,
+    pixels: std::ops::Range<usize>,
+    dst: &mut [f32],
+) {
+    for (t, p0) in pixels.clone().step_by(NR).enumerate() {
+        let np = NR.min(pixels.end - p0);
+        let tile = &mut dst[t * kc * NR..][..kc * NR];
+        for (ci, d) in tile.chunks_exact_mut(NR).enumerate() {
+            let s = &x[ci * xs + p0..][..np];
+            if let (Ok(d), Ok(s)) = (
+                <&mut [f32; NR]>::try_from(&mut *d),
+                <&[f32; NR]>::try_from(s),
+            ) {
+                *d = *s;
+            } else {
+                d[..np].copy_from_slice(s);
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 //! the baseline target. Pixel tails run on a zero-padded copy of the
 //! input row.
 
-use super::tile::{MR, PwTile, Start};
+use super::tile::{AddEnd, MR, PwTile, Start};
 
 /// Pixels per tile.
 pub(crate) const NR: usize = 16;
@@ -22,10 +22,7 @@ pub(crate) fn tile(t: &mut PwTile<'_, '_>) {
         for (p, a) in a.iter_mut().enumerate().take(np) {
             *a = match t.start {
                 Start::Bias => b,
-                Start::BiasSkip if r < rows => b + t.skip[r * t.ss + p],
-                Start::BiasOut if r < rows => b + t.y[[r0 + r, p0 + p]],
                 Start::Out if r < rows => t.y[[r0 + r, p0 + p]],
-                Start::BiasSkip | Start::BiasOut => b,
                 Start::Out => 0.0,
             };
         }
@@ -42,6 +39,11 @@ pub(crate) fn tile(t: &mut PwTile<'_, '_>) {
     }
     for (r, a) in acc.iter().enumerate().take(rows) {
         for (p, &v) in a.iter().enumerate().take(np) {
+            let v = match t.add {
+                AddEnd::Nothing => v,
+                AddEnd::Skip => v + t.skip[r * t.ss + p],
+                AddEnd::Out => v + t.y[[r0 + r, p0 + p]],
+            };
             t.y[[r0 + r, p0 + p]] = match t.act {
                 Some(act) => act.apply(v),
                 None => v,

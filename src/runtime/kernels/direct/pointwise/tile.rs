@@ -17,14 +17,22 @@ pub(crate) const MR: usize = 6;
 /// Where a tile's accumulators start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Start {
-    /// The bias (first chunk, no residual).
+    /// The bias (first chunk).
     Bias,
-    /// The bias plus the residual operand `skip` (first chunk).
-    BiasSkip,
-    /// The bias plus the values in the output (first chunk, residual in
-    /// place).
-    BiasOut,
     /// The partial sums in the output (a later chunk).
+    Out,
+}
+
+/// What the last chunk adds to the sum before the activation (the
+/// residual operand), so that a fused residual gives the bits of the
+/// convolution and the add run apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddEnd {
+    /// Nothing.
+    Nothing,
+    /// `skip` (rows `ss` apart).
+    Skip,
+    /// The values in the output before the store (a residual in place).
     Out,
 }
 
@@ -52,7 +60,7 @@ pub(crate) struct PwTile<'a, 'b> {
     /// Valid pixels (`1..=NR`).
     pub np: usize,
     /// The residual operand from the tile's first value, rows `ss` apart
-    /// (read only when `start` is [`Start::BiasSkip`]).
+    /// (read only when `add` is [`AddEnd::Skip`]).
     pub skip: &'a [f32],
     /// Distance between two rows of `skip` (≥ `np`).
     pub ss: usize,
@@ -60,12 +68,15 @@ pub(crate) struct PwTile<'a, 'b> {
     pub start: Start,
     /// `Some` on the last chunk: the activation applied before the store.
     pub act: Option<Activation>,
+    /// What the last chunk adds before the activation
+    /// ([`AddEnd::Nothing`] on the other chunks).
+    pub add: AddEnd,
 }
 
 impl PwTile<'_, '_> {
     /// Checks every index a microkernel forms from this tile for at most
     /// `nr` pixels: input `(kc-1)·xs + np - 1`, weights `kc·MR - 1`, bias
-    /// `MR - 1`, skip `(rows-1)·ss + np - 1`, output rows `y0.0 + rows` and
+    /// `MR - 1`, skip `(rows-1)·ss + np - 1` (and a residual only on the last chunk), output rows `y0.0 + rows` and
     /// columns `y0.1 + np` inside `y`, whose pixels are contiguous. The
     /// microkernels rely on it for their unchecked loads and stores, and
     /// read or write pixels `np..nr` of no row.
@@ -82,7 +93,8 @@ impl PwTile<'_, '_> {
             && (self.kc - 1) * self.xs + self.np <= self.x.len()
             && self.kc * MR <= self.w.len()
             && MR <= self.bias.len()
-            && (self.start != Start::BiasSkip
+            && (self.add == AddEnd::Nothing || self.act.is_some())
+            && (self.add != AddEnd::Skip
                 || (self.np <= self.ss && (self.rows - 1) * self.ss + self.np <= self.skip.len()))
             && self.y0.0 + self.rows <= yr
             && self.y0.1 + self.np <= yc
