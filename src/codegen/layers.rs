@@ -374,17 +374,13 @@ pub(crate) fn emit_body(
                                 format!("{r:?}"),
                                 dims(&[d.out_features, d.in_features]),
                                 d.bias.to_string(),
+                                format!("k::Activation::{act}"),
                             ],
                             ",",
                         ));
                         (
                             "op_dense".into(),
-                            vec![
-                                format!("&self.{f}"),
-                                x,
-                                out,
-                                format!("k::Activation::{act}"),
-                            ],
+                            vec![format!("&self.{f}"), x, out],
                             "?;".into(),
                         )
                     }

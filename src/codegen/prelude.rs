@@ -189,7 +189,8 @@ impl Helper {
             LoadMany => &[],
             Conv => &[LoaderTensor, LoaderFailed, KernelError, Padding2d],
             ConvFolded | ConvWinograd | ConvOp | ConvResidual => &[Conv],
-            Dense | BatchNorm => &[LoaderTensor, KernelError],
+            Dense => &[LoaderTensor, LoaderFailed, KernelError],
+            BatchNorm => &[LoaderTensor, KernelError],
             MaxPool | AvgPool => &[KernelError, Padding2d],
             ConvTranspose => &[LoaderTensor, KernelError],
             GlobalAvgPool | Flatten | Softmax | Add | AddAssign | Concat | Mul | PadChannels

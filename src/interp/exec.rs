@@ -63,12 +63,8 @@ pub(super) enum Kernel {
     GlobalAvgPool,
     /// A flatten that copies (of a model input; others are reshapes).
     Flatten,
-    /// A dense layer with its epilogue.
-    Dense {
-        weight: ndarray::Array2<f32>,
-        bias: Option<ndarray::Array1<f32>>,
-        activation: k::Activation,
-    },
+    /// A dense layer, its weights packed and its activation fused.
+    Dense(k::PackedDense),
     /// Softmax over dimension 1.
     Softmax,
     /// A sum (accumulated into its first operand when in place).
@@ -127,7 +123,7 @@ impl Kernel {
             Kernel::AvgPool(_) => "avgpool",
             Kernel::GlobalAvgPool => "global_avgpool",
             Kernel::Flatten => "flatten",
-            Kernel::Dense { .. } => "dense",
+            Kernel::Dense(_) => "dense",
             Kernel::Softmax => "softmax",
             Kernel::Add => "add",
             Kernel::Concat => "concat",
@@ -290,8 +286,10 @@ fn four_mut<'b>(
 ///
 /// `Err` says what is inconsistent in the plan (a bug in resnetc).
 pub(super) fn scratch_len(e: &Exec, batch: usize, threads: usize) -> Result<Option<usize>, String> {
-    let Kernel::Conv { weights: conv, .. } = &e.kernel else {
-        return Ok(Some(0));
+    let conv = match &e.kernel {
+        Kernel::Conv { weights, .. } => weights,
+        Kernel::Dense(dense) => return Ok(dense.scratch_len(batch)),
+        _ => return Ok(Some(0)),
     };
     let Some(Place { shape, .. }) = e.reads.first() else {
         return Err(format!("convolution `{}` reads no value", e.name));
@@ -436,23 +434,18 @@ pub(super) fn run(
                 })?;
             k::flatten_into(first()?, out).map_err(ke)
         }
-        Kernel::Dense {
-            weight,
-            bias,
-            activation,
-        } => {
+        Kernel::Dense(dense) => {
             let two = |err: ndarray::ShapeError| RunError::Kernel {
                 layer: name.to_string(),
                 message: format!("expected a 2-D tensor: {err}"),
             };
-            k::dense_into(
-                first()?.into_dimensionality::<Ix2>().map_err(two)?,
-                weight.view(),
-                bias.as_ref().map(|b| b.view()),
-                *activation,
-                out.into_dimensionality::<Ix2>().map_err(two)?,
-            )
-            .map_err(ke)
+            dense
+                .run_in_scratch(
+                    first()?.into_dimensionality::<Ix2>().map_err(two)?,
+                    out.into_dimensionality::<Ix2>().map_err(two)?,
+                    scratch,
+                )
+                .map_err(ke)
         }
         Kernel::Softmax => k::softmax_dim1_into(first()?, out).map_err(ke),
         Kernel::Add if e.in_place => k::add_assign(out, reads).map_err(ke),

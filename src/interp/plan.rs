@@ -610,11 +610,10 @@ fn kernel(
             } else {
                 None
             };
-            Kernel::Dense {
-                weight,
-                bias,
-                activation,
-            }
+            Kernel::Dense(
+                k::PackedDense::new(weight.view(), bias.as_ref().map(|b| b.view()), activation)
+                    .map_err(kernel_error(name))?,
+            )
         }
         op => {
             fused("")?;
@@ -700,7 +699,7 @@ fn kernel_weights(kernel: &Kernel) -> u64 {
             weights: ConvWeights::Winograd(wino),
             ..
         } => wino.len(),
-        Kernel::Dense { weight, bias, .. } => weight.len() + bias.as_ref().map_or(0, |b| b.len()),
+        Kernel::Dense(dense) => dense.len(),
         Kernel::BatchNorm {
             gamma,
             beta,
@@ -818,9 +817,19 @@ mod tests {
         let again = moved.forward(&[x.view()]).unwrap();
         assert_eq!(again.outputs[0].1, out.outputs[0].1);
         assert!(packed.len() >= 4 * 4 * 9 + 4);
+        // The dense layer's 3×4 weights and 3 biases, packed in a panel of
+        // 6 output rows.
+        let w2 = super::Array2::<f32>::zeros((3, 4));
+        let dense = k::PackedDense::new(
+            w2.view(),
+            Some(Array1::zeros(3).view()),
+            k::Activation::None,
+        )
+        .unwrap();
+        assert_eq!(dense.len(), 6 * 4 + 6);
         assert_eq!(
             net.weights_bytes() as usize,
-            (packed.len() * 2 + 3 * 4 + 3) * 4
+            (packed.len() * 2 + dense.len()) * 4
         );
     }
 }

@@ -357,8 +357,8 @@ fn shapes(shapes: &[Vec<usize>]) -> String {
 
 /// `fn gemm_{module}() -> usize`: the allocations the gemm crate makes in a
 /// forward pass of `m` on a batch of 2 (gemm-common 0.19 allocates per
-/// product): every convolution, transposed convolution and dense layer run
-/// alone, on zeros, after a warm-up call.
+/// product): every convolution and transposed convolution run alone, on
+/// zeros, after a warm-up call (dense layers run `PackedDense`, no GEMM).
 fn gemm_allocations(m: &Model) -> String {
     let g = m.compiled.model.graph();
     let batch4 = |s: &[usize]| [2, s[0], s[1], s[2]];
@@ -387,10 +387,6 @@ fn gemm_allocations(m: &Model) -> String {
                 (p.dilation[0], p.dilation[1]),
                 p.groups,
             )),
-            Op::Dense(p) => calls.push(format!(
-                "dense_allocations({}, {})",
-                p.in_features, p.out_features
-            )),
             _ => {}
         }
     }
@@ -414,7 +410,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use codegen_test::*;
 use resnetc::runtime::kernels as k;
-use resnetc::runtime::ndarray::{Array, Array1, Array2, Array4, ArrayD, ArrayViewMut, Axis, Dimension, Slice};
+use resnetc::runtime::ndarray::{Array, Array1, Array4, ArrayD, ArrayViewMut, Axis, Dimension, Slice};
 use resnetc::runtime::{NameMap, TensorStore};
 
 /// The system allocator, counting allocations.
@@ -521,16 +517,6 @@ fn conv_transpose_allocations(x: [usize; 4], w: [usize; 4], y: [usize; 4], param
     let w = Array4::<f32>::zeros(w);
     let mut y = Array4::<f32>::zeros(y);
     let mut run = || k::conv_transpose2d_into(x.view(), w.view(), Some(b.view()), &params, y.view_mut()).expect("conv_transpose");
-    run();
-    allocations(run)
-}
-
-/// As [`conv_allocations`], for a dense layer on a batch of 2.
-fn dense_allocations(inputs: usize, outputs: usize) -> usize {
-    let x = Array2::<f32>::zeros([2, inputs]);
-    let w = Array2::<f32>::zeros([outputs, inputs]);
-    let mut y = Array2::<f32>::zeros([2, outputs]);
-    let mut run = || k::dense_into(x.view(), w.view(), None, k::Activation::None, y.view_mut()).expect("dense");
     run();
     allocations(run)
 }

@@ -35,6 +35,7 @@ mod fuzz_corpus;
 mod grad_cli;
 mod graph;
 mod interp_fixtures;
+mod kernels_dense;
 mod kernels_direct;
 mod kernels_into;
 mod kernels_naive;

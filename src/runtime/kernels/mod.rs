@@ -54,7 +54,7 @@ pub use conv::{
 pub use conv_transpose::{
     ConvTranspose2dParams, conv_transpose2d, conv_transpose2d_into, conv_transpose2d_output_hw,
 };
-pub use dense::{dense, dense_into};
+pub use dense::{PackedDense, dense, dense_into};
 pub use direct::{ConvIsa, PackedConv2d, Residual};
 pub use error::KernelError;
 pub use flatten::{flatten, flatten_into};

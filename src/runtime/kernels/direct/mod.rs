@@ -43,7 +43,7 @@ mod depthwise;
 mod depthwise_x86;
 mod grouped;
 mod layout;
-mod pointwise;
+pub(crate) mod pointwise;
 mod portable;
 mod tile;
 mod transpose;
