@@ -1269,30 +1269,21 @@ fn into_kernels_do_not_allocate() {
             upsample2d_into(x.view(), (13, 16), Interpolation::Bilinear, o_up.view_mut()).unwrap()
         });
 
-        // GEMM kernels: report gemm's own allocations, require them stable.
-        let stable = |name: &str, f: &mut dyn FnMut()| {
-            f();
-            let first = count_allocs(&mut *f);
-            let second = count_allocs(&mut *f);
-            eprintln!("{name}: {first} allocation(s) per call after warm-up");
-            assert_eq!(
-                first, second,
-                "{name}: allocation count changes between calls"
-            );
-        };
-        stable("conv2d_into (N=2, per-item path)", &mut || {
+        // GEMM kernels: resnetc's own packed GEMM keeps its packing buffers
+        // per thread.
+        zero_alloc("conv2d_into (N=2, per-item path)", &mut || {
             conv2d_into(x.view(), w.view(), Some(b.view()), &cp, o_conv.view_mut()).unwrap()
         });
-        stable("conv2d_into (N=1, sequential path)", &mut || {
+        zero_alloc("conv2d_into (N=1, sequential path)", &mut || {
             conv2d_into(x1, w.view(), Some(b.view()), &cp, o_conv1.view_mut()).unwrap()
         });
-        stable("conv_transpose2d_into (N=2, per-item path)", &mut || {
+        zero_alloc("conv_transpose2d_into (N=2, per-item path)", &mut || {
             conv_transpose2d_into(x.view(), tw.view(), None, &tp, o_convt.view_mut()).unwrap()
         });
-        stable("conv_transpose2d_into (N=1, sequential path)", &mut || {
+        zero_alloc("conv_transpose2d_into (N=1, sequential path)", &mut || {
             conv_transpose2d_into(x1, tw.view(), None, &tp, o_convt1.view_mut()).unwrap()
         });
-        stable("dense_into", &mut || {
+        zero_alloc("dense_into", &mut || {
             dense_into(
                 dx.view(),
                 dw.view(),
