@@ -47,7 +47,7 @@ pub struct RunOptions {
 /// workspace once per batch size (and keeps it for the next pass of the same
 /// batch size) and the outputs it returns; the layers allocate nothing but
 /// what the kernels themselves use (the conv's per-thread im2col buffer,
-/// `gemm`'s packing).
+/// the GEMM's per-thread packing buffers).
 pub struct Interpreter {
     graph: Graph,
     /// The steps that run code (aliases need none), in order.

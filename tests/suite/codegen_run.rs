@@ -20,7 +20,6 @@ use std::time::Instant;
 use rayon::prelude::*;
 use resnetc::codegen::{EmitOptions, emit};
 use resnetc::interp::{self, Interpreter};
-use resnetc::ir::Op;
 use resnetc::runtime::ndarray::ArrayD;
 use resnetc::{CheckOptions, Compiled, compile_file};
 
@@ -355,52 +354,6 @@ fn shapes(shapes: &[Vec<usize>]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// `fn gemm_{module}() -> usize`: the allocations the gemm crate makes in a
-/// forward pass of `m` on a batch of 2 (gemm-common 0.19 allocates per
-/// product): every convolution and transposed convolution run alone, on
-/// zeros, after a warm-up call (dense layers run `PackedDense`, no GEMM).
-fn gemm_allocations(m: &Model) -> String {
-    let g = m.compiled.model.graph();
-    let batch4 = |s: &[usize]| [2, s[0], s[1], s[2]];
-    let mut calls = Vec::new();
-    for node in &g.nodes {
-        let input = || &g.node(node.inputs[0]).shape.0;
-        match &node.op {
-            Op::Conv(p) => calls.push(format!(
-                "conv_allocations({:?}, {:?}, {:?}, k::Conv2dParams {{ stride: {:?}, padding: k::Padding2d {{ top: {}, left: {}, bottom: {}, right: {} }}, dilation: {:?}, groups: {}, activation: k::Activation::None }})",
-                batch4(input()),
-                [p.out_channels, p.in_channels / p.groups, p.kernel[0], p.kernel[1]],
-                batch4(&node.shape.0),
-                (p.stride[0], p.stride[1]),
-                p.padding[0], p.padding[1], p.padding[2], p.padding[3],
-                (p.dilation[0], p.dilation[1]),
-                p.groups,
-            )),
-            Op::ConvTranspose(p) => calls.push(format!(
-                "conv_transpose_allocations({:?}, {:?}, {:?}, k::ConvTranspose2dParams {{ stride: {:?}, padding: {:?}, output_padding: {:?}, dilation: {:?}, groups: {} }})",
-                batch4(input()),
-                [p.in_channels, p.out_channels / p.groups, p.kernel[0], p.kernel[1]],
-                batch4(&node.shape.0),
-                (p.stride[0], p.stride[1]),
-                (p.padding[0], p.padding[1]),
-                (p.output_padding[0], p.output_padding[1]),
-                (p.dilation[0], p.dilation[1]),
-                p.groups,
-            )),
-            _ => {}
-        }
-    }
-    if calls.is_empty() {
-        calls.push("0".into());
-    }
-    format!(
-        "\n/// The gemm crate's allocations in a forward pass of `{}`.\nfn gemm_{}() -> usize {{\n    {}\n}}\n",
-        m.module,
-        m.module,
-        calls.join("\n        + ")
-    )
-}
-
 const MAIN: &str = r#"//! Checks every generated model against resnetc's interpreter (see tests/suite/codegen_run.rs).
 
 use std::path::Path;
@@ -409,8 +362,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use codegen_test::*;
-use resnetc::runtime::kernels as k;
-use resnetc::runtime::ndarray::{Array, Array1, Array4, ArrayD, ArrayViewMut, Axis, Dimension, Slice};
+use resnetc::runtime::ndarray::{Array, ArrayD, ArrayViewMut, Axis, Dimension, Slice};
 use resnetc::runtime::{NameMap, TensorStore};
 
 /// The system allocator, counting allocations.
@@ -492,35 +444,6 @@ fn tensors(io: &TensorStore, prefix: &str, shapes: &[&[usize]]) -> Vec<ArrayD<f3
         .collect()
 }
 
-/// The allocations of one convolution on zeros, after a warm-up call (the
-/// gemm crate, 0.19, allocates per product).
-fn conv_allocations(x: [usize; 4], w: [usize; 4], y: [usize; 4], params: k::Conv2dParams) -> usize {
-    let x = Array4::<f32>::zeros(x);
-    let b = Array1::<f32>::zeros(w[0]);
-    let w = Array4::<f32>::zeros(w);
-    let mut y = Array4::<f32>::zeros(y);
-    // Convolutions the direct kernel is preferred for run it, packed at load.
-    let packed = k::PackedConv2d::preferred_for(w.dim().into(), &params)
-        .then(|| k::PackedConv2d::new(w.view(), Some(b.view()), &params).expect("pack"));
-    let mut run = || match &packed {
-        Some(pc) => pc.run_into(x.view(), k::Residual::None, y.view_mut()).expect("direct conv"),
-        None => k::conv2d_into(x.view(), w.view(), Some(b.view()), &params, y.view_mut()).expect("conv"),
-    };
-    run();
-    allocations(run)
-}
-
-/// As [`conv_allocations`], for a transposed convolution.
-fn conv_transpose_allocations(x: [usize; 4], w: [usize; 4], y: [usize; 4], params: k::ConvTranspose2dParams) -> usize {
-    let x = Array4::<f32>::zeros(x);
-    let b = Array1::<f32>::zeros(y[1]);
-    let w = Array4::<f32>::zeros(w);
-    let mut y = Array4::<f32>::zeros(y);
-    let mut run = || k::conv_transpose2d_into(x.view(), w.view(), Some(b.view()), &params, y.view_mut()).expect("conv_transpose");
-    run();
-    allocations(run)
-}
-
 fn main() {
     let root = std::env::args().nth(1).expect("crate root");
     std::env::set_current_dir(&root).expect("crate root");
@@ -530,7 +453,7 @@ fn main() {
 @ARMS@
     println!("all generated models match");
 }
-@GEMM@"#;
+"#;
 
 fn arm(m: &Model, w: &Written) -> String {
     // Both back ends run the same lowered plan with the same kernels: the
@@ -625,9 +548,7 @@ fn arm(m: &Model, w: &Written) -> String {
              m.forward_into({call}, {bufs}, &mut ws).expect(\"warm-up\");\n\
              allocations(|| m.forward_into({call}, {bufs}, &mut ws).expect(\"{module}: forward_into\"))\n\
          }});\n\
-         let gemm = one.install(gemm_{module});\n\
-         println!(\"{module}: {{count}} allocations in forward_into, all in gemm ({{gemm}})\");\n\
-         assert_eq!(count, gemm, \"{module}: forward_into allocates besides gemm's buffers\");\n\
+         assert_eq!(count, 0, \"{module}: forward_into allocates\");\n\
          let mut small = {module}::{ty}Workspace::new(1);\n\
          assert!(matches!(m.forward_into({call}, {bufs}, &mut small), Err({module}::ForwardError::Workspace {{ batch: 2, capacity: 1 }})));\n\
          assert!(matches!(m.forward_into({call}, {strided_bufs}, &mut ws), Err({module}::ForwardError::OutputShape {{ .. }})));\n"
@@ -686,14 +607,13 @@ fn arm(m: &Model, w: &Written) -> String {
 
 /// The features that `cargo test` turns on, through resnetc's CLI and
 /// dev-dependencies, in crates the runtime depends on: declared by the
-/// generated crate too, they give the runtime's dependencies (pulp, gemm,
-/// ndarray, rayon, serde…) the feature sets, and so the artifacts, of the
+/// generated crate too, they give the runtime's dependencies (ndarray,
+/// rayon, serde…) the feature sets, and so the artifacts, of the
 /// test build, and this test compiles only resnetc's runtime and the
 /// generated code (77 s of CPU instead of 134 s). A stale entry costs
 /// build time, never correctness. `[build-dependencies]`: the proc macros'
 /// `syn`, resolved apart from normal dependencies.
-const TEST_BUILD_FEATURES: &str = r#"bytemuck = { version = "1", features = ["derive", "extern_crate_alloc", "min_const_generics"] }
-either = { version = "1", default-features = false, features = ["use_std"] }
+const TEST_BUILD_FEATURES: &str = r#"either = { version = "1", default-features = false, features = ["use_std"] }
 getrandom = { version = "0.4", features = ["std", "sys_rng"] }
 memchr = { version = "2", features = ["use_std"] }
 num-integer = { version = "0.1", default-features = false, features = ["i128"] }
@@ -736,7 +656,6 @@ fn generated_code_matches_interpreter_and_pytorch() {
     std::fs::create_dir_all(&data).unwrap();
     let mut models = models();
     let mut arms = String::new();
-    let mut gemm = String::new();
     let mut lib = String::from(
         "//! Generated models (see tests/suite/codegen_run.rs).\n#![deny(warnings)]\n\n",
     );
@@ -759,14 +678,10 @@ fn generated_code_matches_interpreter_and_pytorch() {
         write_if_changed(&dir.join(format!("src/{}.rs", m.module)), &code);
         lib.push_str(&format!("pub mod {};\n", m.module));
         arms.push_str(&arm(m, written));
-        gemm.push_str(&gemm_allocations(m));
     }
     eprintln!("references written in {:.1?}", start.elapsed());
     write_if_changed(&dir.join("src/lib.rs"), &lib);
-    write_if_changed(
-        &dir.join("src/main.rs"),
-        &MAIN.replace("@ARMS@\n", &arms).replace("@GEMM@", &gemm),
-    );
+    write_if_changed(&dir.join("src/main.rs"), &MAIN.replace("@ARMS@\n", &arms));
     write_if_changed(
         &dir.join("Cargo.toml"),
         &format!(

@@ -8,7 +8,7 @@
 //! Threading: work is split into `N × groups` independent GEMMs. When there are
 //! at least as many of these as rayon threads they run in parallel (each GEMM
 //! single-threaded); otherwise they run one after another with im2col, the
-//! GEMM (`gemm::Parallelism::Rayon`) and the epilogue parallelised inside.
+//! GEMM (split across threads by `matmul`) and the epilogue parallelised inside.
 
 use ndarray::{Array4, ArrayView1, ArrayView4, ArrayViewMut4};
 use rayon::prelude::*;
@@ -380,7 +380,7 @@ pub fn conv2d(
 
 /// [`conv2d`] writing its `[N, O, OH, OW]` result into `out` (every element
 /// is overwritten; allocates nothing for standard-layout inputs besides the
-/// per-thread im2col scratch, which only grows, and `gemm`'s packing buffers).
+/// per-thread im2col scratch and the GEMM's packing buffers, which only grow).
 ///
 /// Errors like [`conv2d`], and with [`KernelError::Shape`] if `out` does not
 /// have the output shape or is not in standard (C-contiguous) layout.

@@ -150,7 +150,7 @@ pub fn conv_transpose2d(
 
 /// [`conv_transpose2d`] writing its result into `out` (every element
 /// overwritten; allocates nothing for standard-layout inputs besides the
-/// per-thread column scratch, which only grows, and `gemm`'s buffers).
+/// per-thread column scratch and the GEMM's packing buffers, which only grow).
 ///
 /// Errors like [`conv_transpose2d`], and with [`KernelError::Shape`] if
 /// `out` does not have the output shape or is not in standard layout.

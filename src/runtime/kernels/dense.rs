@@ -56,8 +56,8 @@ pub fn dense(
 }
 
 /// [`dense`] writing its `[N, O]` result into `out` (every element is
-/// overwritten; allocates nothing for standard-layout inputs besides `gemm`'s
-/// packing buffers).
+/// overwritten; allocates nothing for standard-layout inputs besides the
+/// GEMM's per-thread packing buffers, which only grow).
 ///
 /// Errors like [`dense`], and with [`KernelError::Shape`] if `out` does not
 /// have shape `[N, O]` or is not in standard (C-contiguous) layout.

@@ -10,8 +10,8 @@
 //! * Every allocating kernel `foo` has a `foo_into` variant (plus
 //!   [`add_assign`]) that writes into a caller-owned `ArrayViewMut` of exactly
 //!   the output shape and allocates nothing itself for standard-layout inputs
-//!   (the conv's per-thread im2col scratch only grows; `gemm` may allocate
-//!   packing buffers). `foo` allocates `Array::zeros` and calls `foo_into`.
+//!   (the conv's per-thread im2col scratch and the GEMM's per-thread packing
+//!   buffers only grow). `foo` allocates `Array::zeros` and calls `foo_into`.
 //!   Kernels that work on slices (conv2d, dense, pools, batchnorm, softmax)
 //!   require `out` in standard layout; element-wise ones accept any layout.
 //! * Kernels never panic on bad data or shapes: they return

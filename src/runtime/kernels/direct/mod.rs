@@ -43,7 +43,7 @@ mod depthwise;
 mod depthwise_x86;
 mod grouped;
 mod layout;
-pub(crate) mod pointwise;
+pub(in crate::runtime::kernels) mod pointwise;
 mod portable;
 mod tile;
 mod transpose;

@@ -29,10 +29,10 @@
 //! Threading: one rayon fork-join per call over (image × output-channel
 //! range × pixel range) units, about four per thread.
 
-mod avx2;
-mod avx512;
-mod portable;
-mod tile;
+pub(in crate::runtime::kernels) mod avx2;
+pub(in crate::runtime::kernels) mod avx512;
+pub(in crate::runtime::kernels) mod portable;
+pub(in crate::runtime::kernels) mod tile;
 
 use ndarray::{ArrayView4, ArrayViewMut2, ArrayViewMut4, Axis};
 use rayon::prelude::*;
@@ -364,7 +364,7 @@ fn with_unit_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 /// `pixels.start + t·NR + j` of row `ci`. A last, partial tile fills only
 /// its valid pixels (the microkernels read no others). Full tiles copy a
 /// fixed-size array, a few vector moves.
-fn pack_tiles<const NR: usize>(
+pub(in crate::runtime::kernels) fn pack_tiles<const NR: usize>(
     x: &[f32],
     xs: usize,
     kc: usize,
