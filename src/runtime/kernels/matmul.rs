@@ -24,6 +24,7 @@ use crate::runtime::kernels::activation::Activation;
 use crate::runtime::kernels::direct::ConvIsa;
 use crate::runtime::kernels::direct::pointwise::tile::{AddEnd, MR, PwTile, Start};
 use crate::runtime::kernels::direct::pointwise::{avx2, avx512, pack_tiles, portable};
+use crate::runtime::kernels::thread_buffer::with_thread_buffer;
 
 /// Most of the inner dimension per chunk: a packed `[KC][NR]` tile of `b`
 /// and a `[KC][MR]` panel of `a` fit L1 together.
@@ -237,7 +238,7 @@ fn gemm_nr<const NR: usize>(
     // rows of `NR` columns stay in L1 from the first panel to the last;
     // measured 1.25× faster than packing at 8×72×784, as fast at 16×144×196).
     let b_in_place = b.cs == 1 && b.rs >= n;
-    with_packing_buffer(a_len + b_len, |buf| {
+    with_thread_buffer(&PACKED, a_len + b_len, |buf| {
         let (a_buf, b_buf) = buf.split_at_mut(a_len);
         for r0 in (0..m).step_by(plan.mc) {
             let mc = plan.mc.min(m - r0);
@@ -343,20 +344,6 @@ thread_local! {
     /// calls (they only grow, to at most `MC·KC + KC·NR` floats), so that
     /// a forward pass does not allocate.
     static PACKED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` with this thread's packing buffer, `len` floats (a fresh one
-/// if the thread's is in use).
-fn with_packing_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    PACKED.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            if buf.len() < len {
-                buf.resize(len, 0.0);
-            }
-            f(&mut buf[..len])
-        }
-        Err(_) => f(&mut vec![0.0; len]),
-    })
 }
 
 /// A strided description of `a` if its elements lie in one slice with

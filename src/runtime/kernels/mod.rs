@@ -36,6 +36,7 @@ pub mod pad_channels;
 pub mod peak;
 pub mod pool;
 pub mod softmax;
+mod thread_buffer;
 pub mod upsample;
 pub mod winograd;
 

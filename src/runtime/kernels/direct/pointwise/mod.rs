@@ -41,6 +41,7 @@ use super::ConvIsa;
 use crate::runtime::kernels::activation::Activation;
 use crate::runtime::kernels::conv::{Conv2dParams, Padding2d, conv2d_output_hw};
 use crate::runtime::kernels::error::{KernelError, shape_err};
+use crate::runtime::kernels::thread_buffer::with_thread_buffer;
 use tile::{AddEnd, MR, PwTile, Start};
 
 /// Most input channels per chunk (the chunks of one call have equal sizes
@@ -210,7 +211,7 @@ impl Pointwise {
             // copied aside first.
             let saves = in_place && chunks > 1;
             let saved_len = if saves { mc * nc } else { 0 };
-            with_unit_buffer(kc_max * nc + saved_len, |buf| {
+            with_thread_buffer(&PACKED, kc_max * nc + saved_len, |buf| {
                 let (packed, saved) = buf.split_at_mut(kc_max * nc);
                 for pb in (0..pn).step_by(nc) {
                     let pe = (pb + nc).min(pn);
@@ -343,20 +344,6 @@ thread_local! {
     /// between calls (it only grows, to at most `KC · NC + MC · NC`
     /// floats), so that a forward pass does not allocate.
     static PACKED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` with this thread's unit buffer, `len` floats (a fresh one if
-/// the thread's is in use).
-fn with_unit_buffer<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    PACKED.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            if buf.len() < len {
-                buf.resize(len, 0.0);
-            }
-            f(&mut buf[..len])
-        }
-        Err(_) => f(&mut vec![0.0; len]),
-    })
 }
 
 /// Packs pixels `pixels` of `kc` input rows (`x[ci·xs + p]`) into `dst`
