@@ -282,14 +282,29 @@ fn four_mut<'b>(
 
 /// The floats of scratch step `e` needs on a batch of `batch` with
 /// `threads` rayon threads (convolutions: im2col matrices or the blocked
-/// input; other steps none). `None` when that overflows `usize`.
+/// input; dense layers: the transposed input and output; other steps
+/// none). `None` when that overflows `usize`.
 ///
 /// `Err` says what is inconsistent in the plan (a bug in resnetc).
 pub(super) fn scratch_len(e: &Exec, batch: usize, threads: usize) -> Result<Option<usize>, String> {
     let conv = match &e.kernel {
         Kernel::Conv { weights, .. } => weights,
         Kernel::Dense(dense) => return Ok(dense.scratch_len(batch)),
-        _ => return Ok(Some(0)),
+        // Transposed convolutions keep their matrices in the thread's
+        // scratch; the other steps need none.
+        Kernel::ConvTranspose { .. }
+        | Kernel::BatchNorm { .. }
+        | Kernel::Activation(_)
+        | Kernel::MaxPool(_)
+        | Kernel::AvgPool(_)
+        | Kernel::GlobalAvgPool
+        | Kernel::Flatten
+        | Kernel::Softmax
+        | Kernel::Add
+        | Kernel::Concat
+        | Kernel::Mul
+        | Kernel::PadChannels { .. }
+        | Kernel::Upsample { .. } => return Ok(Some(0)),
     };
     let Some(Place { shape, .. }) = e.reads.first() else {
         return Err(format!("convolution `{}` reads no value", e.name));

@@ -2,9 +2,10 @@
 //! against a naive f64 reference on every microkernel this CPU supports:
 //! channel and pixel tails of 1–15, output channels that are not a multiple
 //! of the 6-channel panel, more input channels than one chunk (512), a
-//! residual in place over several chunks and cache blocks,
-//! strides, the residual (`Add` and `InPlace`, same bits) and activation
-//! epilogue, and the same bits on one and two threads.
+//! residual in place over several chunks and cache blocks, strides, the
+//! residual (`Add` and `InPlace`: the same bits, and those of the conv, add
+//! and activation run apart) and activation epilogue, and the same bits on
+//! one and two threads.
 
 use crate::common;
 
@@ -88,6 +89,24 @@ fn check(cs: &Case, seed: u64) {
             pc.run_into(x.view(), Residual::InPlace, inplace.view_mut())
                 .unwrap();
             assert_eq!(inplace, got, "{isa:?} in place differs from Add: {cs:?}");
+            // The bits of the convolution, the add and the activation run
+            // apart (the skip is added after the sum, on every chunk count).
+            let linear = Conv2dParams {
+                activation: Activation::None,
+                ..p
+            };
+            let conv = PackedConv2d::with_isa(w.view(), b.as_ref().map(|b| b.view()), &linear, isa)
+                .unwrap()
+                .run(x.view(), Residual::None)
+                .unwrap();
+            let apart = (&conv + s).mapv(|v| cs.act.apply(v));
+            assert!(
+                apart
+                    .iter()
+                    .zip(&got)
+                    .all(|(a, g)| a.to_bits() == g.to_bits()),
+                "{isa:?} fused differs from conv, add and activation apart: {cs:?}"
+            );
         }
     }
 }

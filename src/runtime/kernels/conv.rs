@@ -19,6 +19,7 @@ use crate::runtime::kernels::error::{
     KernelError, check_out_shape, out_slice, param_err, shape_err,
 };
 use crate::runtime::kernels::matmul::{Mat, matmul};
+use crate::runtime::kernels::thread_buffer::with_scratch;
 
 /// Zero padding added to each side of the spatial dimensions.
 ///
@@ -300,21 +301,6 @@ fn epilogue(
     } else {
         chunk.chunks_mut(p).enumerate().for_each(f);
     }
-}
-
-thread_local! {
-    /// The im2col buffer, kept between calls so that every convolution does
-    /// not allocate (and page in) a fresh multi-megabyte matrix.
-    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` with this thread's scratch buffer (a fresh one if it is in use,
-/// e.g. when a caller runs forward passes inside its own rayon jobs).
-pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => f(&mut buf),
-        Err(_) => f(&mut Vec::new()),
-    })
 }
 
 /// Validates the operands of a convolution and returns its output shape
@@ -631,14 +617,7 @@ fn conv2d_run(
     let tasks = tasks(items, rayon::current_num_threads());
     // A per-thread buffer grown to one task's floats (im2col and the GEMM
     // write every element, so only growth needs initialising).
-    let per_thread = |f: &mut dyn FnMut(&mut [f32])| {
-        with_scratch(|buf| {
-            if buf.len() < task_len {
-                buf.resize(task_len, 0.0);
-            }
-            f(&mut buf[..task_len])
-        })
-    };
+    let per_thread = |f: &mut dyn FnMut(&mut [f32])| with_scratch(task_len, f);
     match (scratch, tasks > 1) {
         (Scratch::PerThread, true) => {
             out.par_chunks_mut(og * p)

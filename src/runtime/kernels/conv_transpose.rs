@@ -6,11 +6,11 @@
 use ndarray::{Array4, ArrayView1, ArrayView4, ArrayViewMut4};
 use rayon::prelude::*;
 
-use crate::runtime::kernels::conv::with_scratch;
 use crate::runtime::kernels::error::{
     KernelError, check_out_shape, out_slice, param_err, shape_err,
 };
 use crate::runtime::kernels::matmul::{Mat, matmul};
+use crate::runtime::kernels::thread_buffer::with_scratch;
 
 /// Hyper-parameters of [`conv_transpose2d`], as PyTorch's `ConvTranspose2d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,16 +195,12 @@ pub fn conv_transpose2d_into(
     let (ph, pw) = params.padding;
 
     // One work item = one (batch, group): a contiguous [og, oh·ow] block.
-    let work = |idx: usize, chunk: &mut [f32], col: &mut Vec<f32>, inner_par: bool| {
+    let work = |idx: usize, chunk: &mut [f32], col: &mut [f32], inner_par: bool| {
         let ni = idx / groups;
         let gi = idx % groups;
         let x_g = &xs[(ni * c + gi * cg) * hw..][..cg * hw];
         // The group's weights, [cg, og·kh·kw] row-major, read transposed.
         let w_g = &ws[gi * cg * rows..][..cg * rows];
-        if col.len() < rows * hw {
-            col.resize(rows * hw, 0.0);
-        }
-        let col = &mut col[..rows * hw];
         let wt_g = Mat {
             data: w_g,
             rows,
@@ -243,9 +239,9 @@ pub fn conv_transpose2d_into(
     if items > 1 && items >= rayon::current_num_threads() {
         out.par_chunks_mut(block)
             .enumerate()
-            .for_each(|(idx, chunk)| with_scratch(|col| work(idx, chunk, col, false)));
+            .for_each(|(idx, chunk)| with_scratch(rows * hw, |col| work(idx, chunk, col, false)));
     } else {
-        with_scratch(|col| {
+        with_scratch(rows * hw, |col| {
             for (idx, chunk) in out.chunks_mut(block).enumerate() {
                 work(idx, chunk, col, true);
             }

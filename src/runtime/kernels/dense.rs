@@ -9,7 +9,7 @@ use crate::runtime::kernels::direct::ConvIsa;
 use crate::runtime::kernels::direct::pointwise::Pointwise;
 use crate::runtime::kernels::error::{KernelError, check_out_shape, out_slice, shape_err};
 use crate::runtime::kernels::matmul::{Mat, matmul};
-use crate::runtime::kernels::thread_buffer::with_thread_buffer;
+use crate::runtime::kernels::thread_buffer::with_scratch;
 
 /// Validates the operands of [`dense`] and returns its output shape `[N, O]`.
 fn dense_shape(
@@ -103,12 +103,6 @@ pub fn dense_into(
     Ok(())
 }
 
-thread_local! {
-    /// The transposed input and output of [`PackedDense::run_into`] on this
-    /// thread, kept between calls.
-    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// A dense layer (`act(x · Wᵀ + b)`) with its weights packed once, at
 /// construction, for the pointwise convolution's microkernels: the layer is
 /// the 1×1 convolution of one image whose pixels are the batch's samples
@@ -198,7 +192,7 @@ impl PackedDense {
         let len = self
             .scratch_len(x.nrows())
             .ok_or_else(|| KernelError::Shape("packed dense: scratch overflows usize".into()))?;
-        with_thread_buffer(&SCRATCH, len, |buf| self.run_in_scratch(x, out, buf))
+        with_scratch(len, |buf| self.run_in_scratch(x, out, buf))
     }
 
     /// [`PackedDense::run_into`] with the caller's `scratch` (at least

@@ -52,8 +52,9 @@ use ndarray::{Array4, ArrayView1, ArrayView4, ArrayViewMut4, Axis, s};
 use rayon::prelude::*;
 
 use crate::runtime::kernels::activation::Activation;
-use crate::runtime::kernels::conv::{Conv2dParams, bias_padded, conv2d_output_hw, with_scratch};
+use crate::runtime::kernels::conv::{Conv2dParams, bias_padded, conv2d_output_hw};
 use crate::runtime::kernels::error::{KernelError, check_out_shape, param_err, shape_err};
+use crate::runtime::kernels::thread_buffer::with_scratch;
 use layout::Padded;
 use pointwise::Pointwise;
 use tile::{BLOCK, Geo, MAX_NB, MAX_NP, Tile};
@@ -370,23 +371,10 @@ impl PackedConv2d {
         residual: Residual<'_>,
         out: ArrayViewMut4<'_, f32>,
     ) -> Result<(), KernelError> {
-        with_scratch(|scratch| self.run_with_scratch(x, residual, out, scratch))
-    }
-
-    /// [`PackedConv2d::run_into`] with a caller-owned scratch buffer, grown
-    /// when too small (never shrunk).
-    pub fn run_with_scratch(
-        &self,
-        x: ArrayView4<'_, f32>,
-        residual: Residual<'_>,
-        out: ArrayViewMut4<'_, f32>,
-        scratch: &mut Vec<f32>,
-    ) -> Result<(), KernelError> {
         let len = self.scratch_need(x.dim().into())?;
-        if scratch.len() < len {
-            scratch.resize(len, 0.0);
-        }
-        self.run_in_scratch(x, residual, out, scratch)
+        with_scratch(len, |scratch| {
+            self.run_in_scratch(x, residual, out, scratch)
+        })
     }
 
     /// The floats of scratch [`PackedConv2d::run_in_scratch`] needs for an

@@ -39,9 +39,10 @@ use ndarray::{Array4, ArrayView1, ArrayView4, ArrayViewMut4, Axis, s};
 use rayon::prelude::*;
 
 use crate::runtime::kernels::activation::Activation;
-use crate::runtime::kernels::conv::{Conv2dParams, bias_padded, conv2d_output_hw, with_scratch};
+use crate::runtime::kernels::conv::{Conv2dParams, bias_padded, conv2d_output_hw};
 use crate::runtime::kernels::direct::{ConvIsa, Residual};
 use crate::runtime::kernels::error::{KernelError, check_out_shape, param_err, shape_err};
+use crate::runtime::kernels::thread_buffer::with_scratch;
 use block::{Block, LANES, MR, NV};
 use transform::{InSeg, MAX_COLS, TILE_OUT, XI};
 
@@ -272,10 +273,7 @@ impl WinogradConv2d {
         out: ArrayViewMut4<'_, f32>,
     ) -> Result<(), KernelError> {
         let (_, need) = self.plan(x.dim().into())?;
-        with_scratch(|scratch| {
-            if scratch.len() < need {
-                scratch.resize(need, 0.0);
-            }
+        with_scratch(need, |scratch| {
             self.run_in_scratch(x, residual, out, scratch)
         })
     }
