@@ -232,11 +232,7 @@ pub fn max_pool2d_into(
     // `m` takes `v` if `v` is larger or NaN: NaN propagates, and both loops
     // visit a window's elements in the same order (rows, then columns), so
     // they give the same bits.
-    let take = |m: &mut f32, v: f32| {
-        if v > *m || v.is_nan() {
-            *m = v;
-        }
-    };
+    let take = |m: &mut f32, v: f32| *m = take_select(*m, v);
     per_plane_into("max_pool2d", input, oh, ow, out, |xi, xo| {
         for o_h in 0..oh {
             let (h0, h1) = bounds(o_h, sh, p.top, kh, dh, h);
@@ -266,14 +262,42 @@ pub fn max_pool2d_into(
                 let row = &xi[ih * w..(ih + 1) * w];
                 for tap in 0..kw {
                     let first = interior_lo * sw + tap * dw - p.left;
-                    let taps = row[first..].iter().step_by(sw);
-                    for (m, &v) in inner.iter_mut().zip(taps) {
-                        take(m, v);
+                    match sw {
+                        1 => take_row::<1>(inner, &row[first..]),
+                        2 => take_row::<2>(inner, &row[first..]),
+                        _ => {
+                            let taps = row[first..].iter().step_by(sw);
+                            for (m, &v) in inner.iter_mut().zip(taps) {
+                                take(m, v);
+                            }
+                        }
                     }
                 }
             }
         }
     })
+}
+
+/// `max(m, v)` as the edge loops of [`max_pool2d_into`] take it (`v` when
+/// larger or NaN), written as a select so that a loop of it vectorises.
+#[inline(always)]
+fn take_select(m: f32, v: f32) -> f32 {
+    if v > m || v.is_nan() { v } else { m }
+}
+
+/// `inner[i] = take_select(inner[i], taps[i·S])` for every output `i` of
+/// an interior row segment, with the stride `S` a constant so that the
+/// loop vectorises (a deinterleaving load for `S = 2`, the stem pool's).
+/// `taps` holds at least `(inner.len() − 1)·S + 1` values (the interior
+/// columns' windows lie inside the row).
+fn take_row<const S: usize>(inner: &mut [f32], taps: &[f32]) {
+    let Some((last, body)) = inner.split_last_mut() else {
+        return;
+    };
+    for (m, t) in body.iter_mut().zip(taps.chunks_exact(S)) {
+        *m = take_select(*m, t[0]);
+    }
+    *last = take_select(*last, taps[body.len() * S]);
 }
 
 /// 2-D average pooling over NCHW input, PyTorch `F.avg_pool2d` semantics
