@@ -127,6 +127,19 @@ fn pixel_tails_and_strides_1_to_3() {
 }
 
 #[test]
+fn short_tiles_on_every_filter_block_count() {
+    // Tiles of 1–3 pixels (rows of 1, 2, 3, 7, 8 and 9) with 1–4 filter
+    // blocks: the microkernels that run several blocks at once on them.
+    let mut seed = 200;
+    for o in [16, 32, 48, 64] {
+        for w in [1, 2, 3, 7, 8, 9] {
+            seed += 1;
+            check(&case(5, (2, w), o, 3, 1), seed);
+        }
+    }
+}
+
+#[test]
 fn wide_rows_cross_the_epilogue_chunk() {
     // 100 and 200 output columns: more than one chunk of 96 pixels per row.
     check(&case(2, (2, 100), 3, 1, 1), 7);
