@@ -621,11 +621,15 @@ impl<'a> Region<'a> {
     }
 
     /// Output rows.
+    ///
+    /// # Panics
+    /// On a region without parts (a bug in resnetc: units cover at least
+    /// one pixel).
     fn rows(&self) -> usize {
-        match &self.parts[0] {
-            Some(p) => p.v.dim().1,
-            None => 0,
-        }
+        let Some(p) = &self.parts[0] else {
+            panic!("pointwise conv: an empty output region (a bug in resnetc)");
+        };
+        p.v.dim().1
     }
 
     /// Splits it at the flattened pixel `q`, strictly inside it.
