@@ -4,13 +4,14 @@
 //! of the 6-channel panel, more input channels than one chunk (512), a
 //! residual in place over several chunks and cache blocks, strides, the
 //! residual (`Add` and `InPlace`: the same bits, and those of the conv, add
-//! and activation run apart) and activation epilogue, and the same bits on
-//! one and two threads.
+//! and activation run apart) and activation epilogue, the same bits on
+//! one and two threads, and at batch > 1 (whose pixel tiles run across
+//! image boundaries) the bits of each image run alone.
 
 use crate::common;
 
 use common::{Rng, assert_close, conv_ref, isas};
-use ndarray::{Array1, Array4};
+use ndarray::{Array1, Array4, s};
 use proptest::prelude::*;
 use resnetc::runtime::kernels::*;
 
@@ -222,6 +223,130 @@ fn same_bits_on_one_and_two_threads() {
     }
 }
 
+/// Runs `cs` (batch `cs.n`) against the reference (see [`check`]), then on
+/// 1, 2 and 5 threads holds every image of the batch (skip as a tensor and
+/// in place) to the bits of that image run alone as a batch of one: the
+/// tiles and cache blocks that run across image boundaries accumulate each
+/// value in the same order.
+fn check_batch_bits(cs: &Case, seed: u64) {
+    check(cs, seed);
+    let mut r = Rng::new(seed);
+    let x = r.array((cs.n, cs.c, cs.hw.0, cs.hw.1));
+    let w = r.array((cs.o, cs.c, 1, 1));
+    let b: Option<Array1<f32>> = cs.bias.then(|| r.array(cs.o));
+    let p = params(cs);
+    let (oh, ow) = conv2d_output_hw(cs.hw, (1, 1), &p).unwrap();
+    let skip: Option<Array4<f32>> = cs.skip.then(|| r.array((cs.n, cs.o, oh, ow)));
+    for isa in isas() {
+        let pc = PackedConv2d::with_isa(w.view(), b.as_ref().map(|b| b.view()), &p, isa).unwrap();
+        for threads in [1, 2, 5] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let res = match &skip {
+                    Some(s) => Residual::Add(s.view()),
+                    None => Residual::None,
+                };
+                let batch = pc.run(x.view(), res).unwrap();
+                let inplace = skip.as_ref().map(|s| {
+                    let mut y = s.clone();
+                    pc.run_into(x.view(), Residual::InPlace, y.view_mut())
+                        .unwrap();
+                    y
+                });
+                for i in 0..cs.n {
+                    let xi = x.slice(s![i..i + 1, .., .., ..]);
+                    let si = skip.as_ref().map(|s| s.slice(s![i..i + 1, .., .., ..]));
+                    let res = match si {
+                        Some(s) => Residual::Add(s),
+                        None => Residual::None,
+                    };
+                    let alone = pc.run(xi, res).unwrap();
+                    let bits = |y: &Array4<f32>| {
+                        y.slice(s![i..i + 1, .., .., ..])
+                            .iter()
+                            .zip(&alone)
+                            .all(|(a, b)| a.to_bits() == b.to_bits())
+                    };
+                    assert!(
+                        bits(&batch),
+                        "{isa:?} {threads} threads: image {i} of the batch differs from it alone: {cs:?}"
+                    );
+                    if let Some(y) = &inplace {
+                        assert!(
+                            bits(y),
+                            "{isa:?} {threads} threads: image {i} in place differs from it alone: {cs:?}"
+                        );
+                    }
+                }
+            });
+        }
+    }
+}
+
+#[test]
+fn batches_of_small_maps_same_bits_as_each_image_alone() {
+    let mut seed = 600;
+    // 7×7 (ResNet layer4), 3×5, 1×1, and 4×4 and 4×8 (whole AVX2 and
+    // AVX-512 tiles per image).
+    for hw in [(7, 7), (3, 5), (1, 1), (4, 4), (4, 8)] {
+        for n in [2, 3, 8] {
+            for skip in [false, true] {
+                let mut cs = case(19, hw, 14);
+                cs.n = n;
+                cs.skip = skip;
+                cs.act = Activation::Relu;
+                seed += 1;
+                check_batch_bits(&cs, seed);
+            }
+        }
+    }
+    // Output channels past a block of 240 and pixels past a block of 128
+    // (3·49 = 147 flattened pixels).
+    let mut cs = case(7, (7, 7), 250);
+    cs.n = 3;
+    cs.skip = true;
+    check_batch_bits(&cs, 650);
+}
+
+#[test]
+fn batches_over_several_chunks_and_strided() {
+    // More input channels than one chunk: the partial sums of tiles that
+    // span images go through their temporary, and a residual in place is
+    // copied aside across image boundaries.
+    for (i, (n, hw, c)) in [
+        (3, (7, 7), 600),
+        (2, (3, 5), 1100),
+        (8, (1, 1), 520),
+        (2, (4, 4), 513),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut cs = case(c, hw, 13);
+        cs.n = n;
+        cs.skip = true;
+        cs.act = [Activation::Relu, Activation::Relu6][i % 2];
+        check_batch_bits(&cs, 700 + i as u64);
+        cs.skip = false;
+        check_batch_bits(&cs, 710 + i as u64);
+    }
+    // Strided: 14×14 → 7×7, 9×11 → 3×4.
+    for (i, (hw, stride)) in [((14, 14), (2, 2)), ((9, 11), (3, 3))]
+        .into_iter()
+        .enumerate()
+    {
+        let mut cs = case(600, hw, 20);
+        cs.n = 3;
+        cs.stride = stride;
+        cs.skip = i == 0;
+        cs.act = Activation::Relu;
+        check_batch_bits(&cs, 720 + i as u64);
+    }
+}
+
 #[test]
 fn errors_not_panics() {
     let w = Array4::<f32>::zeros((4, 3, 1, 1));
@@ -255,7 +380,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
     #[test]
     fn random_shapes_match_reference(
-        n in 1usize..3, c in 1usize..40, o in 1usize..30,
+        n in 1usize..5, c in 1usize..40, o in 1usize..30,
         h in 1usize..9, w in 1usize..40,
         sh in 1usize..3, sw in 1usize..3,
         wide: bool, act in 0usize..3, bias: bool, skip: bool, seed: u64,

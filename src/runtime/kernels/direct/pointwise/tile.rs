@@ -1,11 +1,13 @@
 //! The contract between the pointwise driver and its microkernels: one
 //! *tile* is up to [`MR`] output channels × up to `NR` pixels (16 for
-//! AVX2+FMA and portable, 32 for AVX-512F) of one image, accumulated over
-//! one chunk of input channels.
+//! AVX2+FMA and portable, 32 for AVX-512F), accumulated over one chunk of
+//! input channels.
 //!
-//! The input is read in place from the NCHW tensor (row = one input
-//! channel's pixels, `xs` apart); the weights are one packed panel
-//! `[c][MR]`; the results go straight to the NCHW output rows.
+//! The input rows are `xs` apart (the pointwise driver's packed tiles,
+//! or a GEMM operand read in place); the weights are one packed panel
+//! `[c][MR]`; the results go to output rows whose pixels are contiguous:
+//! the NCHW output rows of one image, or the pointwise driver's temporary
+//! for a tile whose pixels span images.
 
 use ndarray::ArrayViewMut2;
 
