@@ -6,7 +6,7 @@ code's column, `cargo build --release -p bench-generated`, which times
 the generated `forward_into` on buffers made once):
 
     pip install torch torchvision onnx onnxruntime onnxscript
-    python3 benches/compare_onnxruntime.py [--threads 2] [--rounds 9] [--repeat 7]
+    python3 benches/compare_onnxruntime.py [--threads 2] [--rounds 9] [--repeat 7] [--winograd]
 
 The ONNX models are torchvision's own export of resnet18 / resnet50 (random
 weights: speed does not depend on them), written to a temporary directory.
@@ -16,6 +16,8 @@ resnetc runs `examples/resnet18.rn` / `examples/resnet50.rn` through
 the engines alternate within each round (≥ 9 rounds), every round's ratio is
 printed with the load average, and the summary gives the median of the
 per-round ratios. The header names the commit, the CPU model and the versions.
+`--winograd` runs the interpreter with `resnetc bench --winograd` (and leaves
+out the generated-code column, whose binary is emitted without it).
 """
 import argparse
 import json
@@ -65,11 +67,12 @@ def field(out, key):
     return float(re.search(rf"{key}=([0-9.]+)", out).group(1))
 
 
-def time_resnetc(name, batch, repeat, threads):
+def time_resnetc(name, batch, repeat, threads, winograd=False):
     """`resnetc bench`: the median of `repeat` timed calls after one warm-up."""
     out = subprocess.run(
         [RESNETC, "bench", os.path.join(ROOT, "examples", f"{name}.rn"), "--batch", str(batch),
-         "--repeat", str(repeat), "--threads", str(threads), "--no-peak"],
+         "--repeat", str(repeat), "--threads", str(threads), "--no-peak"]
+        + (["--winograd"] if winograd else []),
         check=True, capture_output=True, text=True).stdout
     return field(out, "median_ms")
 
@@ -215,6 +218,8 @@ def main():
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--profile", metavar="MODEL[:BATCH]",
                     help="instead of timing, print per-layer times of resnetc and onnxruntime's profiler")
+    ap.add_argument("--winograd", action="store_true",
+                    help="run the interpreter with --winograd (no generated-code column)")
     args = ap.parse_args()
     if args.profile:
         return profile(args)
@@ -228,9 +233,12 @@ def main():
     cpu, commit = machine()
     print(f"resnetc {commit}; onnxruntime {ort.__version__}, torch {torch.__version__}; "
           f"{cpu}; {os.cpu_count()} CPUs; threads {args.threads}; "
-          f"{args.rounds} rounds × median of {args.repeat} calls each side; {load()}")
-    generated = os.path.exists(GENERATED)
-    if not generated:
+          f"{args.rounds} rounds × median of {args.repeat} calls each side; "
+          f"{'interpreter with --winograd; ' if args.winograd else ''}{load()}")
+    generated = os.path.exists(GENERATED) and not args.winograd
+    if args.winograd:
+        print("(no generated-code column: bench-generated is emitted without --winograd)")
+    elif not generated:
         print("(no generated-code column: cargo build --release -p bench-generated)")
     summary = []
     with tempfile.TemporaryDirectory() as d:
@@ -241,7 +249,7 @@ def main():
                 ours, theirs, gen = [], [], []
                 for r in range(args.rounds):
                     theirs.append(time_ort(session, batch, args.repeat))
-                    ours.append(time_resnetc(name, batch, args.repeat, args.threads))
+                    ours.append(time_resnetc(name, batch, args.repeat, args.threads, args.winograd))
                     line = (f"  round {r + 1}: ort {theirs[-1]:8.2f} ms  interp {ours[-1]:8.2f} ms  "
                             f"interp/ort {ours[-1] / theirs[-1]:5.2f}")
                     if generated:
