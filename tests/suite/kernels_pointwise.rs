@@ -51,10 +51,19 @@ fn params(cs: &Case) -> Conv2dParams {
     }
 }
 
-/// Runs `cs` on every supported microkernel (skip as a tensor and in
-/// place, which must give the same bits; with the thread's scratch and
-/// with a caller's of exactly `scratch_len`) against the reference.
-fn check(cs: &Case, seed: u64) {
+/// The random operands of `cs` from `seed`: input, weights, bias, the
+/// parameters, and the skip (output shape).
+#[allow(clippy::type_complexity)]
+fn operands(
+    cs: &Case,
+    seed: u64,
+) -> (
+    Array4<f32>,
+    Array4<f32>,
+    Option<Array1<f32>>,
+    Conv2dParams,
+    Option<Array4<f32>>,
+) {
     let mut r = Rng::new(seed);
     let x = r.array((cs.n, cs.c, cs.hw.0, cs.hw.1));
     let w = r.array((cs.o, cs.c, 1, 1));
@@ -62,6 +71,15 @@ fn check(cs: &Case, seed: u64) {
     let p = params(cs);
     let (oh, ow) = conv2d_output_hw(cs.hw, (1, 1), &p).unwrap();
     let skip: Option<Array4<f32>> = cs.skip.then(|| r.array((cs.n, cs.o, oh, ow)));
+    (x, w, b, p, skip)
+}
+
+/// Runs `cs` on every supported microkernel (skip as a tensor and in
+/// place, which must give the same bits; with the thread's scratch and
+/// with a caller's of exactly `scratch_len`) against the reference.
+fn check(cs: &Case, seed: u64) {
+    let (x, w, b, p, skip) = operands(cs, seed);
+    let (oh, ow) = conv2d_output_hw(cs.hw, (1, 1), &p).unwrap();
     let want = conv_ref(
         x.view(),
         w.view(),
@@ -230,13 +248,7 @@ fn same_bits_on_one_and_two_threads() {
 /// value in the same order.
 fn check_batch_bits(cs: &Case, seed: u64) {
     check(cs, seed);
-    let mut r = Rng::new(seed);
-    let x = r.array((cs.n, cs.c, cs.hw.0, cs.hw.1));
-    let w = r.array((cs.o, cs.c, 1, 1));
-    let b: Option<Array1<f32>> = cs.bias.then(|| r.array(cs.o));
-    let p = params(cs);
-    let (oh, ow) = conv2d_output_hw(cs.hw, (1, 1), &p).unwrap();
-    let skip: Option<Array4<f32>> = cs.skip.then(|| r.array((cs.n, cs.o, oh, ow)));
+    let (x, w, b, p, skip) = operands(cs, seed);
     for isa in isas() {
         let pc = PackedConv2d::with_isa(w.view(), b.as_ref().map(|b| b.view()), &p, isa).unwrap();
         for threads in [1, 2, 5] {

@@ -280,6 +280,31 @@ impl Pointwise {
                                     let bias = &self.bias[oc..];
                                     let saved_at = (ot - ob) * bw + pt - pb;
                                     let (ni, p) = (pt / hw, pt % hw);
+                                    // The microkernel on this tile, writing
+                                    // `y` from `y0` with the residual
+                                    // operand `skip` (rows `ss` apart).
+                                    let run =
+                                        |y: &mut ArrayViewMut2<'_, f32>,
+                                         y0: (usize, usize),
+                                         skip: &[f32],
+                                         ss: usize| {
+                                            self.tile(&mut PwTile {
+                                                x,
+                                                xs: nr,
+                                                w,
+                                                kc,
+                                                bias,
+                                                y,
+                                                y0,
+                                                rows,
+                                                np,
+                                                skip,
+                                                ss,
+                                                start,
+                                                act,
+                                                add,
+                                            })
+                                        };
                                     if p + np <= hw {
                                         // The tile's pixels lie in one
                                         // image: straight to its rows.
@@ -291,22 +316,7 @@ impl Pointwise {
                                             (AddEnd::Nothing | AddEnd::Out, _) => (&[], 0),
                                         };
                                         let (mut y, col) = reg.image(pt, np);
-                                        self.tile(&mut PwTile {
-                                            x,
-                                            xs: nr,
-                                            w,
-                                            kc,
-                                            bias,
-                                            y: &mut y,
-                                            y0: (ot, col),
-                                            rows,
-                                            np,
-                                            skip,
-                                            ss,
-                                            start,
-                                            act,
-                                            add,
-                                        });
+                                        run(&mut y, (ot, col), skip, ss);
                                         continue;
                                     }
                                     // The tile spans images: it runs on a
@@ -344,22 +354,7 @@ impl Pointwise {
                                     };
                                     let mut y = ArrayViewMut2::from_shape((MR, nr), &mut tmp[..MR * nr])
                                         .expect("pointwise conv: a temporary tile of MR × NR (a bug in resnetc)");
-                                    self.tile(&mut PwTile {
-                                        x,
-                                        xs: nr,
-                                        w,
-                                        kc,
-                                        bias,
-                                        y: &mut y,
-                                        y0: (0, 0),
-                                        rows,
-                                        np,
-                                        skip,
-                                        ss,
-                                        start,
-                                        act,
-                                        add,
-                                    });
+                                    run(&mut y, (0, 0), skip, ss);
                                     for (s, len) in segments(span, hw) {
                                         let mut v = reg.pixels(s, len);
                                         for r in 0..rows {
