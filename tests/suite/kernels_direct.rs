@@ -140,6 +140,45 @@ fn short_tiles_on_every_filter_block_count() {
 }
 
 #[test]
+fn short_tiles_give_the_same_bits_with_several_blocks_at_once() {
+    // A tile of 1–3 pixels runs 2–4 filter blocks together where the layer
+    // has them (the AVX2 kernel): the first block's outputs have the bits
+    // they have when it is the layer's only block.
+    let mut r = Rng::new(300);
+    for w in [1, 2, 3, 7, 8, 9] {
+        let x = r.array((2, 5, 3, w));
+        for o in [32, 48, 64] {
+            let wt = r.array((o, 5, 3, 3));
+            let first = wt.slice(ndarray::s![..16, .., .., ..]).to_owned();
+            let p = Conv2dParams {
+                padding: Padding2d {
+                    top: 1,
+                    left: 1,
+                    bottom: 1,
+                    right: 1,
+                },
+                ..Conv2dParams::default()
+            };
+            for isa in isas() {
+                let all = PackedConv2d::with_isa(wt.view(), None, &p, isa)
+                    .unwrap()
+                    .run(x.view(), Residual::None)
+                    .unwrap();
+                let one = PackedConv2d::with_isa(first.view(), None, &p, isa)
+                    .unwrap()
+                    .run(x.view(), Residual::None)
+                    .unwrap();
+                assert_eq!(
+                    all.slice(ndarray::s![.., ..16, .., ..]),
+                    one,
+                    "{isa:?}: width {w}, {o} output channels"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn wide_rows_cross_the_epilogue_chunk() {
     // 100 and 200 output columns: more than one chunk of 96 pixels per row.
     check(&case(2, (2, 100), 3, 1, 1), 7);
